@@ -1,0 +1,44 @@
+package topology
+
+import "time"
+
+// Operational streams: what went wrong, what came late, which windows closed.
+const (
+	// StreamDeadLetter holds poison input: subject "dlq.<source stream>", the original body, and
+	// headers that say why (see package pipe).
+	StreamDeadLetter = "DEAD_LETTER"
+	// StreamLateEvents holds events that arrived after their window closed: "late.<TABLE>".
+	StreamLateEvents = "LATE_EVENTS"
+	// StreamWindowsFinal holds one final row per window when it closes: "final.<TABLE>"
+	// (EMIT FINAL for consumers such as alerts).
+	StreamWindowsFinal = "WINDOWS_FINAL"
+)
+
+// Subject prefixes of the operational streams.
+const (
+	DeadLetterPrefix = "dlq."
+	LatePrefix       = "late."
+	FinalPrefix      = "final."
+)
+
+// State buckets owned by services (not tables).
+const (
+	// BucketWindowerState holds the windower's open windows and input checkpoints.
+	BucketWindowerState = "WINDOWER_STATE"
+)
+
+func operations() Catalog {
+	return Catalog{
+		Streams: []Stream{
+			{Name: StreamDeadLetter, Subjects: []string{DeadLetterPrefix + ">"}, MaxAge: 30 * 24 * time.Hour,
+				Description: "poison input with the reason in headers"},
+			{Name: StreamLateEvents, Subjects: []string{LatePrefix + ">"}, MaxAge: week,
+				Description: "events later than their table's grace period"},
+			{Name: StreamWindowsFinal, Subjects: []string{FinalPrefix + ">"}, MaxAge: week,
+				Description: "final rows of closed windows"},
+		},
+		Buckets: []Bucket{
+			{Name: BucketWindowerState, Description: "windower: open windows and input checkpoints"},
+		},
+	}
+}

@@ -1,0 +1,136 @@
+// Package topology declares, in one place, every JetStream stream and KV bucket jetsuite uses,
+// the way ksqlDB's statements.sql shows a whole pipeline: sources (named like the original Kafka
+// topics), derived streams (named like the ksqlDB STREAMs) and tables (KV buckets named like the
+// ksqlDB TABLEs). Ensure creates or updates all of them; services only ever refer to the names
+// declared here.
+package topology
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream is a JetStream stream.
+type Stream struct {
+	Name        string
+	Subjects    []string
+	Description string
+	// MaxAge bounds retention (0: keep until limits). Sources keep a week by default.
+	MaxAge time.Duration
+	// Duplicates is the Nats-Msg-Id de-duplication window (0: 5 minutes).
+	Duplicates time.Duration
+}
+
+// Bucket is a KV bucket that materialises a table.
+type Bucket struct {
+	Name        string
+	Description string
+	// TTL expires rows (ksqlDB's window retention); 0 keeps them.
+	TTL time.Duration
+	// Windowed buckets hold one row per key and window (keys "<key>.<window start ms>").
+	Windowed bool
+}
+
+// Catalog is the whole topology.
+type Catalog struct {
+	Streams []Stream
+	Buckets []Bucket
+}
+
+// Default is jetsuite's topology: both pipelines, the operational streams and the state buckets.
+func Default() Catalog {
+	var c Catalog
+	for _, part := range []Catalog{clickstream(), ratings(), operations()} {
+		c.Streams = append(c.Streams, part.Streams...)
+		c.Buckets = append(c.Buckets, part.Buckets...)
+	}
+	return c
+}
+
+// Storage selects file or memory storage for everything Ensure creates (tests may use memory).
+var Storage = jetstream.FileStorage
+
+// Ensure creates or updates every stream and bucket of the catalog.
+func (c Catalog) Ensure(ctx context.Context, js jetstream.JetStream) error {
+	for _, s := range c.Streams {
+		if err := EnsureStream(ctx, js, s); err != nil {
+			return err
+		}
+	}
+	for _, b := range c.Buckets {
+		if _, err := EnsureBucket(ctx, js, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EnsureStream creates or updates one stream.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, s Stream) error {
+	dup := s.Duplicates
+	if dup == 0 {
+		dup = 5 * time.Minute
+	}
+	if s.MaxAge > 0 && dup > s.MaxAge {
+		dup = s.MaxAge
+	}
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        s.Name,
+		Subjects:    s.Subjects,
+		Description: s.Description,
+		Storage:     Storage,
+		MaxAge:      s.MaxAge,
+		Duplicates:  dup,
+		Discard:     jetstream.DiscardOld,
+	})
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// EnsureBucket creates or updates one KV bucket.
+func EnsureBucket(ctx context.Context, js jetstream.JetStream, b Bucket) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      b.Name,
+		Description: b.Description,
+		TTL:         b.TTL,
+		History:     1,
+		Storage:     Storage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", b.Name, err)
+	}
+	return kv, nil
+}
+
+// Stream returns the declared stream with the given name.
+func (c Catalog) Stream(name string) (Stream, error) {
+	for _, s := range c.Streams {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return Stream{}, fmt.Errorf("topology: no stream %q", name)
+}
+
+// Bucket returns the declared bucket with the given name.
+func (c Catalog) Bucket(name string) (Bucket, error) {
+	for _, b := range c.Buckets {
+		if b.Name == name {
+			return b, nil
+		}
+	}
+	return Bucket{}, fmt.Errorf("topology: no bucket %q", name)
+}
+
+// KVSubject is the subject a KV put or delete for key in bucket is published on. Publishing
+// there asynchronously (instead of kv.Put, one round trip each) is how batch writers flush.
+func KVSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
+
+// ErrNotDeclared is returned when a service asks for a name the topology does not declare.
+var ErrNotDeclared = errors.New("topology: not declared")
