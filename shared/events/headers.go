@@ -19,6 +19,11 @@ const (
 	HeaderMsgID = jetstream.MsgIDHeader
 	// HeaderKey carries the original (Kafka-style) record key.
 	HeaderKey = "Jetsuite-Key"
+	// HeaderTombstone marks a Kafka record whose value was null (a tombstone), carried by the
+	// bridge as an empty message so the CDC reader can act on it.
+	HeaderTombstone = "Jetsuite-Tombstone"
+	// HeaderWindowKey names the row (KV key) a final or late message is about.
+	HeaderWindowKey = "Jetsuite-Window-Key"
 )
 
 // EventTimeMillis returns the message's event time: the Event-Time header when it parses, else

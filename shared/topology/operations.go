@@ -25,6 +25,13 @@ const (
 const (
 	// BucketWindowerState holds the windower's open windows and input checkpoints.
 	BucketWindowerState = "WINDOWER_STATE"
+	// BucketGeneratorState holds the generator's iteration counters (like datagen's source
+	// offsets), so that a restart continues (rating_id keeps counting up).
+	BucketGeneratorState = "GENERATOR_STATE"
+	// BucketCDCState holds the CDC reader's bookkeeping (binlog positions of deleted keys).
+	BucketCDCState = "CDC_STATE"
+	// BucketAlertingState holds which alerts were sent (one Slack message per rating, ever).
+	BucketAlertingState = "ALERTING_STATE"
 )
 
 func operations() Catalog {
@@ -39,6 +46,9 @@ func operations() Catalog {
 		},
 		Buckets: []Bucket{
 			{Name: BucketWindowerState, Description: "windower: open windows and input checkpoints"},
+			{Name: BucketGeneratorState, Description: "generator: iteration counters per quickstart"},
+			{Name: BucketCDCState, Description: "CDC reader: binlog positions of deleted keys"},
+			{Name: BucketAlertingState, Description: "alerting: alerts sent, per rating id"},
 		},
 	}
 }
