@@ -45,7 +45,7 @@ func operations() Catalog {
 				Description: "final rows of closed windows"},
 		},
 		Buckets: []Bucket{
-			{Name: BucketWindowerState, Description: "windower: open windows and input checkpoints"},
+			{Name: BucketWindowerState, TTL: week, Description: "windower: open windows per group key and input checkpoints"},
 			{Name: BucketGeneratorState, Description: "generator: iteration counters per quickstart"},
 			{Name: BucketCDCState, Description: "CDC reader: binlog positions of deleted keys"},
 			{Name: BucketAlertingState, Description: "alerting: alerts sent, per rating id"},
