@@ -1,0 +1,181 @@
+package enricher
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/topology"
+)
+
+// loader materialises a source stream into a KV bucket (a ksqlDB TABLE): every row becomes a
+// put of its JSON (upper-case columns) under its primary key, published asynchronously to the
+// bucket's subject with a Nats-Msg-Id derived from the input, so a redelivery writes nothing new.
+// A Kafka tombstone carried by the bridge (empty body, Jetsuite-Tombstone header, key in
+// Jetsuite-Key) deletes the row, as it does in ksqlDB.
+type loader struct {
+	*stage
+	bucket string
+	// row decodes an input into its key and the KV value appended to dst.
+	row func(dst, data []byte) (key string, value []byte, err error)
+	max int
+
+	// caught up: every message in the source stream when the loader started has been applied.
+	startSeq uint64
+	cons     jetstream.Consumer
+	once     sync.Once
+	caughtUp chan struct{}
+}
+
+func newLoader(st *stage, bucket string, max int, row func(dst, data []byte) (string, []byte, error)) *loader {
+	return &loader{stage: st, bucket: bucket, row: row, max: max, caughtUp: make(chan struct{})}
+}
+
+// CaughtUp is closed once the loader has applied everything its source held when it started.
+func (l *loader) CaughtUp() <-chan struct{} { return l.caughtUp }
+
+func (l *loader) run(ctx context.Context) error {
+	info, err := l.js.Stream(ctx, l.stream)
+	if err != nil {
+		return err
+	}
+	si, err := info.Info(ctx)
+	if err != nil {
+		return err
+	}
+	l.startSeq = si.State.LastSeq
+	if si.State.Msgs == 0 {
+		l.markCaughtUp()
+	}
+	l.cons, err = l.stage.consumer(ctx)
+	if err != nil {
+		return err
+	}
+	return l.stage.consume(ctx, l.cons, l.handle)
+}
+
+func (l *loader) markCaughtUp() {
+	l.once.Do(func() {
+		l.log.Info("source loaded into table", "table", l.bucket, "up_to_seq", l.startSeq)
+		close(l.caughtUp)
+	})
+}
+
+func (l *loader) checkCaughtUp(ctx context.Context, lastSeq uint64) {
+	select {
+	case <-l.caughtUp:
+		return
+	default:
+	}
+	if lastSeq >= l.startSeq {
+		l.markCaughtUp()
+		return
+	}
+	// Other instances share the consumer: ask it where it stands.
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ci, err := l.cons.Info(ictx)
+	if err == nil && (ci.AckFloor.Stream >= l.startSeq || (ci.NumPending == 0 && ci.NumAckPending == 0)) {
+		l.markCaughtUp()
+	}
+}
+
+func (l *loader) handle(ctx context.Context, batch []jetstream.Msg) error {
+	if len(batch) == 0 {
+		l.checkCaughtUp(ctx, 0)
+		return nil
+	}
+	started := time.Now()
+	l.begin()
+	var err error
+	for _, msg := range batch {
+		if err = l.one(msg); err != nil {
+			break
+		}
+	}
+	if l.finish(ctx, batch, started, err) {
+		var last uint64
+		if md, err := batch[len(batch)-1].Metadata(); err == nil {
+			last = md.Sequence.Stream
+		}
+		l.checkCaughtUp(ctx, last)
+	}
+	return nil
+}
+
+func (l *loader) one(msg jetstream.Msg) error {
+	data := msg.Data()
+	src := sourceOf(msg)
+	h := msg.Headers()
+	if len(data) == 0 && h.Get(events.HeaderTombstone) != "" {
+		key := h.Get(events.HeaderKey)
+		if !validKey(key) {
+			return l.deadLetter(msg, fmt.Errorf("%w: tombstone key %q is not a valid table key", events.ErrMissingField, key))
+		}
+		m := l.out(topology.KVSubject(l.bucket, key))
+		setHeader(m.Header, events.HeaderMsgID, l.bucket+":"+src.id)
+		setHeader(m.Header, events.HeaderEventTime, src.eventTime)
+		setHeader(m.Header, kvOperation, "DEL")
+		return l.pub.Publish(m)
+	}
+	if len(data) > l.max {
+		return l.deadLetter(msg, tooLarge(len(data), l.max))
+	}
+	start := len(l.arena)
+	key, arena, err := l.row(l.arena, data)
+	if err != nil {
+		return l.deadLetter(msg, err)
+	}
+	l.arena = arena
+	m := l.out(topology.KVSubject(l.bucket, key))
+	m.Data = l.arena[start:len(l.arena):len(l.arena)]
+	setHeader(m.Header, events.HeaderMsgID, l.bucket+":"+src.id)
+	setHeader(m.Header, events.HeaderEventTime, src.eventTime)
+	delete(m.Header, kvOperation)
+	return l.pub.Publish(m)
+}
+
+// kvOperation is the header that turns a message on a KV subject into a delete.
+const kvOperation = "KV-Operation"
+
+// webUserRow decodes a clickstream_users record into a WEB_USERS row.
+func webUserRow(dst, data []byte) (string, []byte, error) {
+	u, err := events.DecodeWebUser(data)
+	if err != nil {
+		return "", dst, err
+	}
+	b := append(dst, `{"USER_ID":`...)
+	b = appendInt(b, u.UserID)
+	b = append(b, `,"REGISTERED_AT":`...)
+	b = appendBigInt(b, u.RegisteredAt)
+	b = append(b, `,"USERNAME":`...)
+	b = appendNullString(b, u.Username)
+	b = append(b, `,"FIRST_NAME":`...)
+	b = appendNullString(b, u.FirstName)
+	b = append(b, `,"LAST_NAME":`...)
+	b = appendNullString(b, u.LastName)
+	b = append(b, `,"CITY":`...)
+	b = appendNullString(b, u.City)
+	b = append(b, `,"LEVEL":`...)
+	b = appendNullString(b, u.Level)
+	b = append(b, '}')
+	return intKey(u.UserID.V), b, nil
+}
+
+// statusCodeRow decodes a clickstream_codes record into a CLICKSTREAM_CODES row.
+func statusCodeRow(dst, data []byte) (string, []byte, error) {
+	c, err := events.DecodeStatusCode(data)
+	if err != nil {
+		return "", dst, err
+	}
+	b := append(dst, `{"CODE":`...)
+	b = appendInt(b, c.Code)
+	b = append(b, `,"DEFINITION":`...)
+	b = appendNullString(b, c.Definition)
+	b = append(b, '}')
+	return intKey(c.Code.V), b, nil
+}
