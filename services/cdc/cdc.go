@@ -1,0 +1,368 @@
+// Package cdc is the Debezium CDC reader: it materialises the table CUSTOMERS (KV bucket, key =
+// id) from the change events Debezium's MySQL connector writes for demo.CUSTOMERS, whether they
+// come straight from Debezium Server's NATS JetStream sink or from Kafka through the bridge.
+//
+// Replays and duplicates are harmless: every row remembers the binlog position (file, pos, row)
+// of the change that wrote it, deleted keys and truncates keep theirs in CDC_STATE, and an event
+// whose position is not newer than the key's is skipped. The positions live in memory (loaded
+// from both buckets by watchers at start); writes go out as asynchronous KV publishes, and the
+// input is acked only after every write is acknowledged.
+package cdc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/pipe"
+	"github.com/jetsuite/jetsuite/shared/runner"
+	"github.com/jetsuite/jetsuite/shared/topology"
+)
+
+const service = "cdc"
+
+// Events counts change events by what the reader did with them: applied, duplicate (same
+// position as the key's), stale (older position), ignored (tombstones, schema changes).
+var Events = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "jetsuite_cdc_events_total", Help: "Debezium change events by outcome (applied, duplicate, stale, ignored).",
+}, []string{"outcome", "op"})
+
+// Config is the reader's configuration.
+type Config struct {
+	// Stream is the JetStream stream Debezium writes to (Debezium Server's default DebeziumStream).
+	Stream string
+	// Subjects are the filter subjects (Debezium's topic names) holding demo.CUSTOMERS events.
+	Subjects []string
+	// Table is the KV bucket to materialise (CUSTOMERS).
+	Table string
+	// TombstoneDeletes makes a keyed tombstone delete its key (for ExtractNewRecordState's default
+	// delete.tombstone.handling.mode=tombstone, where the d event itself is dropped).
+	TombstoneDeletes bool
+	// Batch is the largest batch.
+	Batch int
+}
+
+// Spec describes the service to the jetsuite binary.
+func Spec() runner.Spec {
+	return runner.Spec{
+		Name:    service,
+		Summary: "Debezium CDC reader: materialises KV CUSTOMERS from asgard.demo.CUSTOMERS change events",
+		InAll:   true,
+		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
+			cfg := Config{Table: topology.TableCustomers}
+			b.String(&cfg.Stream, "cdc-stream", "CDC_STREAM", topology.StreamDebezium,
+				"JetStream stream holding Debezium change events (Debezium Server's stream-name)")
+			b.List(&cfg.Subjects, "cdc-subjects", "CDC_SUBJECTS", []string{topology.SubjectCustomersCDC},
+				"subjects with demo.CUSTOMERS change events (Debezium topic names), comma-separated")
+			b.Bool(&cfg.TombstoneDeletes, "cdc-tombstone-deletes", "CDC_TOMBSTONE_DELETES", false,
+				"treat a keyed tombstone as a delete (flattened events with delete.tombstone.handling.mode=tombstone)")
+			b.Int(&cfg.Batch, "cdc-batch", "CDC_BATCH", 1000, "largest batch of change events applied at once")
+			return func(d runner.Deps) (runner.Service, error) { return New(d, cfg), nil }
+		},
+	}
+}
+
+// keyState is what the reader remembers per customer id.
+type keyState struct {
+	pos     position
+	present bool
+	// deletedRecord says CDC_STATE holds deleted.<id> for this key.
+	deletedRecord bool
+}
+
+// Reader is the CDC service.
+type Reader struct {
+	cfg    Config
+	js     jetstream.JetStream
+	log    *slog.Logger
+	ready  *obs.ReadyFlag
+	keys   map[string]keyState
+	floor  position // position of the newest truncate
+	cpSeq  uint64   // last input sequence whose effects are durable
+	pub    *pipe.Publisher
+	dlq    pipe.DeadLetter
+	writes map[string][]byte // pending KV writes per subject (nil = delete), coalesced per batch
+	order  []string
+}
+
+// New returns a reader.
+func New(d runner.Deps, cfg Config) *Reader {
+	if cfg.Stream == "" {
+		cfg.Stream = topology.StreamDebezium
+	}
+	if len(cfg.Subjects) == 0 {
+		cfg.Subjects = []string{topology.SubjectCustomersCDC}
+	}
+	if cfg.Table == "" {
+		cfg.Table = topology.TableCustomers
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 1000
+	}
+	r := &Reader{cfg: cfg, js: d.JS, log: d.Logger(service), ready: obs.NewReadyFlag("loading CUSTOMERS and CDC_STATE")}
+	if d.Health != nil {
+		d.Health.Register(service, r.ready.Check)
+	}
+	r.pub = pipe.NewPublisher(d.JS, service)
+	r.dlq = pipe.DeadLetter{Pub: r.pub, Service: service, Log: r.log}
+	return r
+}
+
+// Name implements runner.Service.
+func (r *Reader) Name() string { return service }
+
+// Run loads the positions, then applies change events until ctx ends.
+func (r *Reader) Run(ctx context.Context) error {
+	if err := r.load(ctx); err != nil {
+		return err
+	}
+	r.ready.Set()
+	r.log.Info("CDC reader started", "stream", r.cfg.Stream, "subjects", strings.Join(r.cfg.Subjects, ","),
+		"table", r.cfg.Table, "keys", len(r.keys), "resume_after_seq", r.cpSeq)
+	cons, err := pipe.ResumeConsumer(ctx, r.js, r.cfg.Stream, service, r.cpSeq, r.cfg.Subjects...)
+	if err != nil {
+		return err
+	}
+	return pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: r.cfg.Batch, Log: r.log}, r.handle)
+}
+
+func (r *Reader) checkpointKey() string { return "checkpoint." + r.cfg.Stream }
+
+// load reads both buckets through watchers (initial values up to the nil marker).
+func (r *Reader) load(ctx context.Context) error {
+	r.keys = map[string]keyState{}
+	err := watchAll(ctx, r.js, r.cfg.Table, func(e jetstream.KeyValueEntry) {
+		r.keys[e.Key()] = keyState{pos: rowPosition(e.Value()), present: true}
+	})
+	if err != nil {
+		return err
+	}
+	return watchAll(ctx, r.js, topology.BucketCDCState, func(e jetstream.KeyValueEntry) {
+		k := e.Key()
+		switch {
+		case k == r.checkpointKey():
+			r.cpSeq, _ = strconv.ParseUint(string(e.Value()), 10, 64)
+		case k == "truncated":
+			var rec posRecord
+			if json.Unmarshal(e.Value(), &rec) == nil {
+				r.floor = rec.position()
+			}
+		case strings.HasPrefix(k, "deleted."):
+			var rec posRecord
+			if json.Unmarshal(e.Value(), &rec) != nil {
+				return
+			}
+			id, p := strings.TrimPrefix(k, "deleted."), rec.position()
+			st := r.keys[id]
+			st.deletedRecord = true
+			if !st.pos.Valid || (p.Valid && p.compare(st.pos) > 0) {
+				st.pos, st.present = p, false
+			}
+			r.keys[id] = st
+		}
+	})
+}
+
+func watchAll(ctx context.Context, js jetstream.JetStream, bucket string, f func(jetstream.KeyValueEntry)) error {
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", bucket, err)
+	}
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", bucket, err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return fmt.Errorf("watch %s: closed", bucket)
+			}
+			if e == nil {
+				return nil
+			}
+			f(e)
+		}
+	}
+}
+
+func (r *Reader) handle(ctx context.Context, batch []jetstream.Msg) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	start := time.Now()
+	r.writes, r.order = map[string][]byte{}, r.order[:0]
+	for _, m := range batch {
+		c, err := decode(m.Data(), m.Headers(), r.cfg.TombstoneDeletes)
+		if err != nil {
+			if err := r.dlq.Send(m, err); err != nil {
+				return err
+			}
+			continue
+		}
+		r.apply(c)
+	}
+	if md, err := batch[len(batch)-1].Metadata(); err == nil {
+		r.cpSeq = md.Sequence.Stream
+		r.put(topology.BucketCDCState, r.checkpointKey(), []byte(strconv.FormatUint(r.cpSeq, 10)))
+	}
+	for _, subj := range r.order {
+		msg := nats.NewMsg(subj)
+		if v := r.writes[subj]; v != nil {
+			msg.Data = v
+		} else {
+			msg.Header.Set("KV-Operation", "DEL")
+		}
+		if err := r.pub.Publish(msg); err != nil {
+			return err
+		}
+	}
+	if err := r.pub.Wait(ctx); err != nil {
+		return err
+	}
+	pipe.AckAll(batch, true)
+	stream := r.cfg.Stream
+	obs.Processed.WithLabelValues(service, stream).Add(float64(len(batch)))
+	obs.BatchLatency.WithLabelValues(service, stream).Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// put and del queue a KV write; the last write per key in a batch wins, so that a retried
+// publish can never land after a newer write to the same key.
+func (r *Reader) put(bucket, key string, v []byte) { r.queue(topology.KVSubject(bucket, key), v) }
+func (r *Reader) del(bucket, key string)           { r.queue(topology.KVSubject(bucket, key), nil) }
+
+func (r *Reader) queue(subj string, v []byte) {
+	if _, ok := r.writes[subj]; !ok {
+		r.order = append(r.order, subj)
+	}
+	r.writes[subj] = v
+}
+
+// fresh says whether an event at pos for key is newer than what the table holds. Events without
+// a position (flattened without source fields) are applied in arrival order.
+func (r *Reader) fresh(key string, pos position) (bool, string) {
+	if !pos.Valid {
+		return true, ""
+	}
+	if r.floor.Valid && pos.compare(r.floor) <= 0 {
+		return false, "stale"
+	}
+	st, ok := r.keys[key]
+	if !ok || !st.pos.Valid {
+		return true, ""
+	}
+	switch pos.compare(st.pos) {
+	case 0:
+		return false, "duplicate"
+	case -1:
+		return false, "stale"
+	}
+	return true, ""
+}
+
+func (r *Reader) apply(c change) {
+	switch c.kind {
+	case kindIgnore:
+		Events.WithLabelValues("ignored", c.why).Inc()
+	case kindTruncate:
+		if c.pos.Valid {
+			if r.floor.Valid && c.pos.compare(r.floor) <= 0 {
+				Events.WithLabelValues("stale", "t").Inc()
+				return
+			}
+			r.floor = c.pos
+			rec, _ := json.Marshal(c.pos.record())
+			r.put(topology.BucketCDCState, "truncated", rec)
+		}
+		n := 0
+		for k, st := range r.keys {
+			if st.present {
+				st.present, st.pos = false, c.pos
+				r.keys[k] = st
+				r.del(r.cfg.Table, k)
+				n++
+			}
+		}
+		Events.WithLabelValues("applied", "t").Inc()
+		r.log.Info("table truncated", "table", r.cfg.Table, "rows_deleted", n, "position", c.pos.String())
+	case kindUpsert, kindDelete:
+		if c.oldKey != "" {
+			if ok, _ := r.fresh(c.oldKey, c.pos); ok {
+				r.remove(c.oldKey, c.pos)
+			}
+		}
+		if ok, why := r.fresh(c.key, c.pos); !ok {
+			Events.WithLabelValues(why, c.op).Inc()
+			return
+		}
+		if c.kind == kindDelete {
+			r.remove(c.key, c.pos)
+		} else {
+			r.upsert(c)
+		}
+		Events.WithLabelValues("applied", c.op).Inc()
+	}
+}
+
+func (r *Reader) remove(key string, pos position) {
+	st := r.keys[key]
+	st.present, st.pos = false, pos
+	r.del(r.cfg.Table, key)
+	if pos.Valid {
+		rec, _ := json.Marshal(pos.record())
+		r.put(topology.BucketCDCState, "deleted."+key, rec)
+		st.deletedRecord = true
+	} else if st.deletedRecord {
+		r.del(topology.BucketCDCState, "deleted."+key)
+		st.deletedRecord = false
+	}
+	r.keys[key] = st
+}
+
+func (r *Reader) upsert(c change) {
+	st := r.keys[c.key]
+	row := make(map[string]json.RawMessage, len(c.row)+5)
+	for k, v := range c.row {
+		// ksqlDB's column names are upper case (ID, FIRST_NAME, ...).
+		row[strings.ToUpper(k)] = v
+	}
+	if c.pos.Valid {
+		row[colSourceFile], _ = json.Marshal(c.pos.File)
+		row[colSourcePos] = json.RawMessage(strconv.FormatInt(c.pos.Pos, 10))
+		row[colSourceRow] = json.RawMessage(strconv.FormatInt(c.pos.Row, 10))
+	}
+	if c.tsMs != 0 {
+		row[colSourceTs] = json.RawMessage(strconv.FormatInt(c.tsMs, 10))
+	}
+	if c.op != "" {
+		row[colOp], _ = json.Marshal(c.op)
+	}
+	v, err := json.Marshal(row)
+	if err != nil {
+		// Raw values came from a parsed document, so this cannot happen; say so if it does.
+		r.log.Error("encode row", "key", c.key, "err", err)
+		return
+	}
+	r.put(r.cfg.Table, c.key, v)
+	if st.deletedRecord {
+		// The key lives again; its delete record is superseded by the row's own position.
+		r.del(topology.BucketCDCState, "deleted."+c.key)
+	}
+	r.keys[c.key] = keyState{pos: c.pos, present: true}
+}
+
+var _ runner.Service = (*Reader)(nil)
