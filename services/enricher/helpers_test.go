@@ -107,7 +107,9 @@ func (h *harness) count(stream string) uint64 {
 func (h *harness) waitCount(stream string, n uint64) {
 	h.t.Helper()
 	eventually(h.t, 20*time.Second, func() bool { return h.count(stream) >= n },
-		func() string { return stream + " has " + strconv.FormatUint(h.count(stream), 10) + " messages, want " + strconv.FormatUint(n, 10) })
+		func() string {
+			return stream + " has " + strconv.FormatUint(h.count(stream), 10) + " messages, want " + strconv.FormatUint(n, 10)
+		})
 }
 
 // messages returns every message of stream (optionally only those on subject), in order.

@@ -1,0 +1,115 @@
+package enricher
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsuite/jetsuite/shared/topology"
+)
+
+// stoppableKV is the real bucket, but it remembers its watchers so that the test can end one
+// the way a connection loss does (the updates channel closes).
+type stoppableKV struct {
+	jetstream.KeyValue
+	watches atomic.Int32
+	last    atomic.Value // jetstream.KeyWatcher
+}
+
+func (k *stoppableKV) WatchAll(ctx context.Context, opts ...jetstream.WatchOpt) (jetstream.KeyWatcher, error) {
+	w, err := k.KeyValue.WatchAll(ctx, opts...)
+	if err == nil {
+		k.watches.Add(1)
+		k.last.Store(w)
+	}
+	return w, err
+}
+
+func decodeText(_ string, v []byte) (string, error) {
+	if string(v) == "bad" {
+		return "", errors.New("bad row")
+	}
+	return string(v), nil
+}
+
+func TestViewLoadsUpdatesAndRewatches(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	real, err := h.js.KeyValue(ctx, topology.TableWebUsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	for i := 0; i < n; i++ {
+		if _, err := real.PutString(ctx, strconv.Itoa(i), "v"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kv := &stoppableKV{KeyValue: real}
+	v := NewView(topology.TableWebUsers, decodeText, quietLog())
+	if v.IsLoaded() {
+		t.Fatal("loaded before running")
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- v.Run(rctx, kv) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-v.Loaded():
+	case <-time.After(10 * time.Second):
+		t.Fatal("initial load never completed")
+	}
+	// Loaded means every initial row is there, not some of them.
+	if v.Len() != n {
+		t.Fatalf("loaded with %d rows, want %d", v.Len(), n)
+	}
+
+	// Updates, deletes, purges and undecodable rows.
+	mustPut := func(k, val string) {
+		if _, err := real.PutString(ctx, k, val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustPut("1", "changed")
+	if err := real.Delete(ctx, "2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := real.Purge(ctx, "3"); err != nil {
+		t.Fatal(err)
+	}
+	mustPut("4", "bad")
+	eventually(t, 5*time.Second, func() bool {
+		one, _ := v.Get("1")
+		_, two := v.Get("2")
+		_, three := v.Get("3")
+		_, four := v.Get("4")
+		return one == "changed" && !two && !three && !four
+	}, func() string { return "updates not applied" })
+
+	// The watch ends (as on a connection loss): the view watches again from where it was and
+	// misses nothing written in between.
+	kv.last.Load().(jetstream.KeyWatcher).Stop()
+	mustPut("5", "after the loss")
+	mustPut("new", "row")
+	eventually(t, 10*time.Second, func() bool {
+		five, _ := v.Get("5")
+		row, _ := v.Get("new")
+		return five == "after the loss" && row == "row"
+	}, func() string { return "updates after the watch ended were lost" })
+	if got := kv.watches.Load(); got < 2 {
+		t.Errorf("%d watches, want a second one after the first ended", got)
+	}
+	if got := v.Len(); got != n-3+1 {
+		t.Errorf("%d rows, want %d", got, n-3+1)
+	}
+}
