@@ -1,9 +1,7 @@
 package enricher
 
 import (
-	"context"
 	"strconv"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -73,22 +71,6 @@ type clickJoiner struct {
 	codes  *View[codeRow]
 	max    int
 	keyBuf []byte
-}
-
-func (j *clickJoiner) handle(ctx context.Context, batch []jetstream.Msg) error {
-	if len(batch) == 0 {
-		return nil
-	}
-	started := time.Now()
-	j.begin()
-	var err error
-	for _, msg := range batch {
-		if err = j.one(msg); err != nil {
-			break
-		}
-	}
-	j.finish(ctx, batch, started, err)
-	return nil
 }
 
 func (j *clickJoiner) one(msg jetstream.Msg) error {

@@ -47,11 +47,14 @@ type Config struct {
 	BatchSize int
 	// PublishTimeout bounds the wait for a batch's publish acks; then the batch is nak'ed.
 	PublishTimeout time.Duration
+	// InFlight is how many batches per loop may wait for their publish acks while the next
+	// one is transformed.
+	InFlight int
 }
 
 // DefaultConfig is the configuration without flags or environment.
 func DefaultConfig() Config {
-	return Config{MaxBytes: 64 << 10, BatchSize: 1000, PublishTimeout: 30 * time.Second}
+	return Config{MaxBytes: 64 << 10, BatchSize: 1000, PublishTimeout: 30 * time.Second, InFlight: 3}
 }
 
 // Bind declares the settings on b.
@@ -63,6 +66,8 @@ func (c *Config) Bind(b runner.Binder) {
 		"largest batch the enricher pulls, publishes and acks at once")
 	b.Duration(&c.PublishTimeout, "enricher-publish-timeout", "ENRICHER_PUBLISH_TIMEOUT", d.PublishTimeout,
 		"how long the enricher waits for a batch's outputs to be acknowledged before it naks the batch for redelivery")
+	b.Int(&c.InFlight, "enricher-inflight", "ENRICHER_INFLIGHT", d.InFlight,
+		"batches per loop whose outputs may await their acks while the next batch is processed (1: strictly one at a time)")
 }
 
 func (c Config) validate() error {
@@ -73,6 +78,8 @@ func (c Config) validate() error {
 		return errors.New("enricher: batch size must be positive")
 	case c.PublishTimeout <= 0:
 		return errors.New("enricher: publish timeout must be positive")
+	case c.InFlight <= 0:
+		return errors.New("enricher: in-flight batches must be positive")
 	}
 	return nil
 }
@@ -151,13 +158,16 @@ func (s *Service) Run(ctx context.Context) error {
 		topology.TableClickstreamCodes, s.cfg.MaxBytes, statusCodeRow)
 	clicks := &clickJoiner{stage: s.stage(ConsumerClicks, topology.StreamClickstream),
 		users: users, codes: codes, max: s.cfg.MaxBytes}
+	clicks.stage.one = clicks.one
 	ratings := newRatingsJoiner(s.stage(ConsumerRatings, topology.StreamRatings), customers, s.cfg.MaxBytes)
+	ratings.stage.one = ratings.one
 	news := &newsRouter{stage: s.stage(ConsumerImplyNews, topology.StreamImplyNews), max: s.cfg.MaxBytes}
+	news.stage.one = news.one
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return usersLoader.run(ctx) })
 	g.Go(func() error { return codesLoader.run(ctx) })
-	g.Go(func() error { return news.run(ctx, news.handle) })
+	g.Go(func() error { return news.run(ctx) })
 	// A view of a table the enricher loads itself starts watching once its loader has applied
 	// what the source held at start, so that the joiner's first clicks see those rows (as ksqlDB
 	// with auto.offset.reset=earliest would). CUSTOMERS is written by the CDC reader.
@@ -182,14 +192,14 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		}
 		s.log.Info("tables loaded, joining clicks", "web_users", users.Len(), "clickstream_codes", codes.Len())
-		return clicks.run(ctx, clicks.handle)
+		return clicks.run(ctx)
 	})
 	g.Go(func() error {
 		if WaitLoaded(ctx, customers) != nil {
 			return nil
 		}
 		s.log.Info("table loaded, joining ratings", "customers", customers.Len())
-		return ratings.run(ctx, ratings.handle)
+		return ratings.run(ctx)
 	})
 	g.Go(func() error {
 		if WaitLoaded(ctx, users, codes, customers) == nil {

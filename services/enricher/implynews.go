@@ -1,9 +1,7 @@
 package enricher
 
 import (
-	"context"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -21,22 +19,6 @@ type newsRouter struct {
 
 // ErrUnknownRecordType is the dead-letter cause for a recordType other than click or session.
 var ErrUnknownRecordType = fmt.Errorf("unknown recordType")
-
-func (r *newsRouter) handle(ctx context.Context, batch []jetstream.Msg) error {
-	if len(batch) == 0 {
-		return nil
-	}
-	started := time.Now()
-	r.begin()
-	var err error
-	for _, msg := range batch {
-		if err = r.one(msg); err != nil {
-			break
-		}
-	}
-	r.finish(ctx, batch, started, err)
-	return nil
-}
 
 func (r *newsRouter) one(msg jetstream.Msg) error {
 	data := msg.Data()

@@ -32,7 +32,15 @@ type loader struct {
 }
 
 func newLoader(st *stage, bucket string, max int, row func(dst, data []byte) (string, []byte, error)) *loader {
-	return &loader{stage: st, bucket: bucket, row: row, max: max, caughtUp: make(chan struct{})}
+	l := &loader{stage: st, bucket: bucket, row: row, max: max, caughtUp: make(chan struct{})}
+	st.one = l.one
+	st.acked = func(ctx context.Context, last jetstream.Msg) {
+		if md, err := last.Metadata(); err == nil {
+			l.checkCaughtUp(ctx, md.Sequence.Stream)
+		}
+	}
+	st.idle = func(ctx context.Context) { l.checkCaughtUp(ctx, 0) }
+	return l
 }
 
 // CaughtUp is closed once the loader has applied everything its source held when it started.
@@ -55,7 +63,7 @@ func (l *loader) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return l.stage.consume(ctx, l.cons, l.handle)
+	return l.stage.consume(ctx, l.cons)
 }
 
 func (l *loader) markCaughtUp() {
@@ -84,29 +92,6 @@ func (l *loader) checkCaughtUp(ctx context.Context, lastSeq uint64) {
 	}
 }
 
-func (l *loader) handle(ctx context.Context, batch []jetstream.Msg) error {
-	if len(batch) == 0 {
-		l.checkCaughtUp(ctx, 0)
-		return nil
-	}
-	started := time.Now()
-	l.begin()
-	var err error
-	for _, msg := range batch {
-		if err = l.one(msg); err != nil {
-			break
-		}
-	}
-	if l.finish(ctx, batch, started, err) {
-		var last uint64
-		if md, err := batch[len(batch)-1].Metadata(); err == nil {
-			last = md.Sequence.Stream
-		}
-		l.checkCaughtUp(ctx, last)
-	}
-	return nil
-}
-
 func (l *loader) one(msg jetstream.Msg) error {
 	data := msg.Data()
 	src := sourceOf(msg)
@@ -120,7 +105,7 @@ func (l *loader) one(msg jetstream.Msg) error {
 		setHeader(m.Header, events.HeaderMsgID, l.bucket+":"+src.id)
 		setHeader(m.Header, events.HeaderEventTime, src.eventTime)
 		setHeader(m.Header, kvOperation, "DEL")
-		return l.pub.Publish(m)
+		return l.publish(m)
 	}
 	if len(data) > l.max {
 		return l.deadLetter(msg, tooLarge(len(data), l.max))
@@ -136,7 +121,7 @@ func (l *loader) one(msg jetstream.Msg) error {
 	setHeader(m.Header, events.HeaderMsgID, l.bucket+":"+src.id)
 	setHeader(m.Header, events.HeaderEventTime, src.eventTime)
 	delete(m.Header, kvOperation)
-	return l.pub.Publish(m)
+	return l.publish(m)
 }
 
 // kvOperation is the header that turns a message on a KV subject into a delete.

@@ -1,10 +1,8 @@
 package enricher
 
 import (
-	"context"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,22 +84,6 @@ func newRatingsJoiner(st *stage, customers *View[customerRow], max int) *ratings
 		nullChannelLive: obs.Dropped.WithLabelValues(topology.StreamRatingsLive, "null_channel"),
 		nullChannelTest: obs.Dropped.WithLabelValues(topology.StreamRatingsTest, "null_channel"),
 	}
-}
-
-func (j *ratingsJoiner) handle(ctx context.Context, batch []jetstream.Msg) error {
-	if len(batch) == 0 {
-		return nil
-	}
-	started := time.Now()
-	j.begin()
-	var err error
-	for _, msg := range batch {
-		if err = j.one(msg); err != nil {
-			break
-		}
-	}
-	j.finish(ctx, batch, started, err)
-	return nil
 }
 
 // isTest is LCASE(channel) LIKE '%test%'.
