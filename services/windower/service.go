@@ -1,0 +1,216 @@
+// Package windower computes jetsuite's windowed tables (ksqlDB's windowed aggregations): counts
+// per key over tumbling, hopping and session windows, in event time, with a grace period for
+// out-of-order events, late events published instead of dropped, and windows that close visibly
+// (a final row) even when the input goes quiet.
+package windower
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jetsuite/jetsuite/shared/config"
+	"github.com/jetsuite/jetsuite/shared/pipe"
+	"github.com/jetsuite/jetsuite/shared/runner"
+	"github.com/jetsuite/jetsuite/shared/topology"
+)
+
+// Config is the windower's configuration.
+type Config struct {
+	// Grace is how long after a window's end out-of-order events are still counted (ksqlDB's
+	// GRACE PERIOD; ksqlDB's default was 24 h, jetsuite's is 30 s).
+	Grace time.Duration
+	// GracePerTable overrides Grace per table: "EVENTS_PER_MIN=10s,CLICK_USER_SESSIONS=1m".
+	GracePerTable []string
+	// IdleTimeout: when no event reached a table for this long, its stream time advances with
+	// the wall clock, so windows close without new events (0: never).
+	IdleTimeout time.Duration
+	// FlushInterval and FlushMaxInputs bound how long and how many inputs state stays only in
+	// memory before rows and state are written to KV and the inputs acked.
+	FlushInterval  time.Duration
+	FlushMaxInputs int
+	// Tables restricts the windower to some tables (empty: all).
+	Tables []string
+	// MaxEventBytes dead-letters larger inputs.
+	MaxEventBytes int
+	// BatchSize is the largest pull batch.
+	BatchSize int
+}
+
+// Bind declares the settings.
+func (c *Config) Bind(b config.Binder) {
+	b.Duration(&c.Grace, "grace", "JETSUITE_WINDOWER_GRACE", 30*time.Second, "grace period of every windowed table")
+	b.List(&c.GracePerTable, "grace-per-table", "JETSUITE_WINDOWER_GRACE_PER_TABLE", nil, "grace per table, e.g. EVENTS_PER_MIN=10s,CLICK_USER_SESSIONS=1m")
+	b.Duration(&c.IdleTimeout, "idle-timeout", "JETSUITE_WINDOWER_IDLE_TIMEOUT", 10*time.Second, "after this long without events a table's stream time follows the wall clock (0: never)")
+	b.Duration(&c.FlushInterval, "flush-interval", "JETSUITE_WINDOWER_FLUSH_INTERVAL", 500*time.Millisecond, "how often window state is written to KV and inputs acked")
+	b.Int(&c.FlushMaxInputs, "flush-max-inputs", "JETSUITE_WINDOWER_FLUSH_MAX_INPUTS", 20000, "flush after this many inputs even before the interval")
+	b.List(&c.Tables, "tables", "JETSUITE_WINDOWER_TABLES", nil, "only these windowed tables (default: all)")
+	b.Int(&c.MaxEventBytes, "max-event-bytes", "JETSUITE_MAX_EVENT_BYTES", 64<<10, "inputs larger than this are dead-lettered")
+	b.Int(&c.BatchSize, "windower-batch", "JETSUITE_WINDOWER_BATCH", 1000, "largest pull batch")
+}
+
+func (c *Config) defaults() {
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 500 * time.Millisecond
+	}
+	if c.FlushMaxInputs <= 0 {
+		c.FlushMaxInputs = 20000
+	}
+	if c.MaxEventBytes <= 0 {
+		c.MaxEventBytes = 64 << 10
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 1000
+	}
+}
+
+// graces resolves the grace period of every table.
+func (c *Config) graces(tables []Table) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	for _, t := range tables {
+		out[t.Name] = c.Grace
+	}
+	for _, item := range c.GracePerTable {
+		name, val, ok := strings.Cut(item, "=")
+		if !ok {
+			return nil, fmt.Errorf("grace-per-table %q: want TABLE=DURATION", item)
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(val))
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("grace-per-table %q: bad duration", item)
+		}
+		name = strings.ToUpper(strings.TrimSpace(name))
+		if _, known := out[name]; !known {
+			return nil, fmt.Errorf("grace-per-table: unknown table %q", name)
+		}
+		out[name] = d
+	}
+	return out, nil
+}
+
+// Service is the windower.
+type Service struct {
+	cfg     Config
+	deps    runner.Deps
+	log     *slog.Logger
+	tasks   []*task
+	crashed  func() bool
+	crashMid func() bool
+}
+
+// Spec describes the windower to the jetsuite binary.
+func Spec() runner.Spec {
+	return runner.Spec{
+		Name: "windower", Summary: "windowed tables (EVENTS_PER_MIN ... RATINGS_PER_CUSTOMER_PER_15MINUTE)", InAll: true,
+		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
+			var c Config
+			c.Bind(b)
+			return func(d runner.Deps) (runner.Service, error) { return New(c, d) }
+		},
+	}
+}
+
+// New builds the windower: one task per source stream, each aggregating that stream's tables.
+func New(cfg Config, deps runner.Deps) (*Service, error) {
+	cfg.defaults()
+	all := Tables()
+	graces, err := cfg.graces(all)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, n := range cfg.Tables {
+		want[strings.ToUpper(n)] = true
+	}
+	s := &Service{cfg: cfg, deps: deps, log: deps.Logger("windower")}
+	bySource := map[string]*task{}
+	for _, t := range all {
+		if len(want) > 0 && !want[t.Name] {
+			continue
+		}
+		delete(want, t.Name)
+		k := bySource[t.Source]
+		if k == nil {
+			pub := pipe.NewPublisher(deps.JS, "windower")
+			k = &task{
+				source: t.Source, js: deps.JS, pub: pub, cfg: &s.cfg, log: s.log, now: time.Now,
+				dlq: pipe.DeadLetter{Pub: pub, Service: "windower", Log: s.log},
+			}
+			bySource[t.Source] = k
+			s.tasks = append(s.tasks, k)
+		}
+		k.tables = append(k.tables, newTableState(t, graces[t.Name]))
+	}
+	if len(want) > 0 {
+		var unknown []string
+		for n := range want {
+			unknown = append(unknown, n)
+		}
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("unknown tables: %s", strings.Join(unknown, ", "))
+	}
+	return s, nil
+}
+
+// Name implements runner.Service.
+func (s *Service) Name() string { return "windower" }
+
+// Run aggregates until ctx ends, then flushes what it holds and returns.
+func (s *Service) Run(ctx context.Context) error {
+	state, err := s.deps.JS.KeyValue(ctx, topology.BucketWindowerState)
+	if err != nil {
+		return fmt.Errorf("state bucket: %w", err)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for _, k := range s.tasks {
+		k.state = state
+		k.crashed, k.crashMid = s.crashed, s.crashMid
+		g.Go(func() error { return s.runTask(ctx, k) })
+	}
+	return g.Wait()
+}
+
+func (s *Service) runTask(ctx context.Context, k *task) error {
+	checkpoint, err := k.restore(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", k.source, err)
+	}
+	cons, err := pipe.ResumeConsumer(ctx, k.js, k.source, "windower-"+k.source, checkpoint)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, t := range k.tables {
+		names = append(names, fmt.Sprintf("%s(grace %s)", t.spec.Name, time.Duration(t.grace)*time.Millisecond))
+	}
+	s.log.Info("aggregating", "source", k.source, "from_seq", checkpoint+1, "tables", strings.Join(names, " "))
+	k.lastSave = k.now()
+	err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: s.cfg.BatchSize, Tick: tick(s.cfg), Log: s.log}, k.handle)
+	if errors.Is(err, errCrashed) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", k.source, err)
+	}
+	// Stopping: make what was applied durable, so a restart replays nothing.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := k.flush(fctx); err != nil {
+		return fmt.Errorf("%s: final flush: %w", k.source, err)
+	}
+	return nil
+}
+
+func tick(c Config) time.Duration {
+	t := c.FlushInterval
+	if c.IdleTimeout > 0 && c.IdleTimeout < t {
+		t = c.IdleTimeout
+	}
+	return max(t, 50*time.Millisecond)
+}

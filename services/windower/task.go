@@ -1,0 +1,546 @@
+package windower
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/pipe"
+	"github.com/jetsuite/jetsuite/shared/topology"
+)
+
+// Headers on late-event messages.
+const (
+	HeaderLateTable  = "Jetsuite-Late-Table"
+	HeaderLateReason = "Jetsuite-Late-Reason"
+)
+
+// tableState is one table's state in memory: its stream time and its open windows per group.
+type tableState struct {
+	spec                Table
+	grace, size, adv    int64 // ms
+	gap                 int64 // ms
+	st                  int64 // stream time: the largest event time seen (plus idle advance)
+	hasST               bool
+	lastArrival         time.Time // wall clock of the last event that reached this table
+	lastAdvance         time.Time // wall clock of the last idle advance
+	groups              map[string]*group
+	nextClose           int64 // smallest close time among open windows
+	publicKeyPrefix     string
+	stateKeyPrefix      string
+	finalSubject        string
+	lateSubject         string
+	listColumn, countCl string
+}
+
+func newTableState(t Table, grace time.Duration) *tableState {
+	return &tableState{
+		spec: t, grace: grace.Milliseconds(),
+		size: t.Window.Size.Milliseconds(), adv: t.Window.Advance.Milliseconds(), gap: t.Window.Gap.Milliseconds(),
+		groups: map[string]*group{}, nextClose: math.MaxInt64,
+		stateKeyPrefix: t.Name + ".",
+		finalSubject:   topology.FinalPrefix + t.Name,
+		lateSubject:    topology.LatePrefix + t.Name,
+		listColumn:     t.ListColumn, countCl: t.CountColumn,
+	}
+}
+
+// closeAt is the stream time at which w closes: time windows at end + grace; sessions once no
+// event could still merge into them, i.e. past end + gap + grace.
+func (t *tableState) closeAt(w *win) int64 {
+	if t.spec.Window.Kind == Session {
+		return w.End + t.gap + t.grace + 1
+	}
+	return w.End + t.grace
+}
+
+func (t *tableState) visible(w *win) bool { return w.Count > t.spec.HavingCountAbove }
+
+// row renders the table row of a window: key columns, EVENT_TS, the aggregates and the window
+// bounds, with ksqlDB's upper-case column names.
+func (t *tableState) row(g *group, w *win) []byte {
+	b := make([]byte, 0, 160)
+	b = append(b, '{')
+	for _, c := range g.Cols {
+		b = strconv.AppendQuote(b, c.Name)
+		b = append(b, ':')
+		b = append(b, c.JSON...)
+		b = append(b, ',')
+	}
+	ts := w.Start
+	if t.spec.EventTSIsEnd {
+		ts = w.End
+	}
+	b = append(b, `"EVENT_TS":`...)
+	b = strconv.AppendInt(b, ts, 10)
+	b = append(b, ',')
+	b = strconv.AppendQuote(b, t.countCl)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, w.Count, 10)
+	if t.listColumn != "" {
+		b = append(b, ',')
+		b = strconv.AppendQuote(b, t.listColumn)
+		b = append(b, ':', '[')
+		for i, v := range w.List {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, int64(v), 10)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"WINDOW_START":`...)
+	b = strconv.AppendInt(b, w.Start, 10)
+	b = append(b, `,"WINDOW_END":`...)
+	b = strconv.AppendInt(b, w.End, 10)
+	return append(b, '}')
+}
+
+// checkpoint is what a task saves besides its groups: the last input applied and each table's
+// stream time at that point.
+type checkpoint struct {
+	Seq    uint64                   `json:"seq"`
+	Tables map[string]tableProgress `json:"tables"`
+}
+
+type tableProgress struct {
+	StreamTime int64 `json:"st"`
+	Has        bool  `json:"has"`
+}
+
+// task aggregates every table of one source stream. It owns that stream's consumer: one task
+// per source, one goroutine, no locks.
+type task struct {
+	source   string
+	tables   []*tableState
+	js       jetstream.JetStream
+	state    jetstream.KeyValue
+	pub      *pipe.Publisher
+	dlq      pipe.DeadLetter
+	log      *slog.Logger
+	cfg      *Config
+	now      func() time.Time
+	dirty    []dirtyGroup
+	lastMsg  jetstream.Msg // the newest input applied and not yet acked (acks are cumulative)
+	lastSeq  uint64        // the newest input sequence applied
+	pending  int           // inputs applied since the last flush
+	lastSave time.Time
+	starts   []int64
+	rec      Record
+	crashed  func() bool // test hook: stop without a final flush
+	crashMid func() bool // test hook: stop after saving groups, before the checkpoint
+}
+
+type dirtyGroup struct {
+	t *tableState
+	g *group
+}
+
+func (k *task) checkpointKey() string { return "_checkpoint." + k.source }
+
+func (k *task) markDirty(t *tableState, g *group) {
+	if !g.dirty {
+		g.dirty = true
+		k.dirty = append(k.dirty, dirtyGroup{t, g})
+	}
+}
+
+// restore loads the checkpoint and every saved group of the task's tables.
+func (k *task) restore(ctx context.Context) (uint64, error) {
+	var cp checkpoint
+	e, err := k.state.Get(ctx, k.checkpointKey())
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return 0, fmt.Errorf("read checkpoint: %w", err)
+	default:
+		if err := json.Unmarshal(e.Value(), &cp); err != nil {
+			return 0, fmt.Errorf("decode checkpoint: %w", err)
+		}
+	}
+	for _, t := range k.tables {
+		if p, ok := cp.Tables[t.spec.Name]; ok {
+			t.st, t.hasST = p.StreamTime, p.Has
+		}
+		w, err := k.state.Watch(ctx, t.stateKeyPrefix+">", jetstream.IgnoreDeletes())
+		if err != nil {
+			return 0, fmt.Errorf("load %s state: %w", t.spec.Name, err)
+		}
+		for entry := range w.Updates() {
+			if entry == nil {
+				break
+			}
+			var g group
+			if err := json.Unmarshal(entry.Value(), &g); err != nil {
+				_ = w.Stop()
+				return 0, fmt.Errorf("decode %s state %s: %w", t.spec.Name, entry.Key(), err)
+			}
+			g.Key = strings.TrimPrefix(entry.Key(), t.stateKeyPrefix)
+			t.groups[g.Key] = &g
+			for _, win := range g.Wins {
+				t.nextClose = min(t.nextClose, t.closeAt(win))
+			}
+		}
+		_ = w.Stop()
+	}
+	k.lastSeq = cp.Seq
+	return cp.Seq, nil
+}
+
+// handle is the pipe.Handler: apply the batch, close what is due, flush when it is time.
+func (k *task) handle(ctx context.Context, batch []jetstream.Msg) error {
+	if k.crashed != nil && k.crashed() {
+		return errCrashed
+	}
+	started := k.now()
+	for _, m := range batch {
+		if err := k.apply(m); err != nil {
+			return err
+		}
+	}
+	k.idleAdvance()
+	for _, t := range k.tables {
+		if err := k.closeDue(t); err != nil {
+			return err
+		}
+	}
+	if k.pending > 0 || len(k.dirty) > 0 || k.pub.Pending() > 0 {
+		if k.pending >= k.cfg.FlushMaxInputs || k.now().Sub(k.lastSave) >= k.cfg.FlushInterval {
+			if err := k.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if len(batch) > 0 {
+		obs.BatchLatency.WithLabelValues("windower", k.source).Observe(k.now().Sub(started).Seconds())
+	}
+	return nil
+}
+
+var errCrashed = errors.New("windower crashed (test)")
+
+func (k *task) apply(m jetstream.Msg) error {
+	md, err := m.Metadata()
+	if err != nil {
+		return fmt.Errorf("message metadata: %w", err)
+	}
+	seq := md.Sequence.Stream
+	if seq <= k.lastSeq {
+		return nil // a redelivery of an input already applied in memory
+	}
+	k.lastSeq, k.lastMsg = seq, m
+	k.pending++
+	obs.Lag.WithLabelValues("windower", k.source).Set(float64(md.NumPending))
+	data := m.Data()
+	if len(data) > k.cfg.MaxEventBytes {
+		return k.dlq.Send(m, fmt.Errorf("%w: %d bytes, limit %d", pipe.ErrTooLarge, len(data), k.cfg.MaxEventBytes))
+	}
+	k.rec = Record{}
+	if err := decode(k.source, data, &k.rec); err != nil {
+		return k.dlq.Send(m, err)
+	}
+	ts := events.EventTimeMillis(m)
+	for _, t := range k.tables {
+		if err := k.applyTo(t, m, ts, seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (k *task) applyTo(t *tableState, m jetstream.Msg, ts int64, seq uint64) error {
+	r := &k.rec
+	if t.spec.Where != nil && !t.spec.Where(r) {
+		return nil
+	}
+	cols, ok := t.spec.GroupBy(r)
+	if !ok {
+		obs.Dropped.WithLabelValues(t.spec.Name, "null_key").Inc()
+		return nil
+	}
+	t.lastArrival, t.lastAdvance = k.now(), time.Time{}
+	if !t.hasST || ts > t.st {
+		t.st, t.hasST = ts, true
+	}
+	key := groupKey(cols)
+	g := t.groups[key]
+	if g != nil && seq <= g.Seq {
+		return nil // replay after a restart: the saved state already holds this input
+	}
+	var listVal int32
+	var hasList bool
+	if t.listColumn != "" {
+		listVal, hasList = listValue(r)
+	}
+	if t.spec.Window.Kind == Session {
+		return k.applySession(t, g, key, cols, m, ts, seq, listVal, hasList)
+	}
+	k.starts = timeWindowStarts(k.starts[:0], ts, t.size, t.adv)
+	var late []int64
+	applied := false
+	for _, s := range k.starts {
+		end := s + t.size
+		if end+t.grace <= t.st {
+			late = append(late, s)
+			continue
+		}
+		if g == nil {
+			g = &group{Key: key, Cols: cols}
+			t.groups[key] = g
+		}
+		w := g.find(s)
+		if w == nil {
+			w = &win{Start: s, End: end}
+			g.Wins = append(g.Wins, w)
+			t.nextClose = min(t.nextClose, t.closeAt(w))
+		}
+		w.Count++
+		if hasList {
+			w.List = append(w.List, listVal)
+		}
+		w.dirty = true
+		applied = true
+	}
+	if applied {
+		g.Seq = seq
+		k.markDirty(t, g)
+	}
+	if len(late) > 0 {
+		return k.publishLate(t, m, ts, fmt.Sprintf("event time %d is past the end + grace (%d ms) of %d window(s) starting %s at stream time %d",
+			ts, t.grace, len(late), joinInts(late), t.st))
+	}
+	return nil
+}
+
+func (k *task) applySession(t *tableState, g *group, key string, cols []Column, m jetstream.Msg, ts int64, seq uint64, listVal int32, hasList bool) error {
+	start, end, count := ts, ts, int64(1)
+	var merged []*win
+	if g != nil {
+		for _, w := range g.Wins {
+			if ts >= w.Start-t.gap && ts <= w.End+t.gap {
+				merged = append(merged, w)
+				start, end, count = min(start, w.Start), max(end, w.End), count+w.Count
+			}
+		}
+	}
+	if end+t.grace < t.st {
+		return k.publishLate(t, m, ts, fmt.Sprintf("event time %d: its session would end at %d, older than stream time %d minus grace %d ms",
+			ts, end, t.st, t.grace))
+	}
+	if g == nil {
+		g = &group{Key: key, Cols: cols}
+		t.groups[key] = g
+	}
+	var keep *win
+	for _, w := range merged {
+		if w.Start == start && keep == nil {
+			keep = w
+		}
+	}
+	var list []int32
+	for _, w := range merged {
+		list = append(list, w.List...)
+		if w != keep {
+			g.remove(w)
+			// The merged-away session's row is deleted, as ksqlDB does.
+			if err := k.publishKV(t.spec.Name, RowKey(key, w.Start), nil); err != nil {
+				return err
+			}
+		}
+	}
+	if keep == nil {
+		keep = &win{}
+		g.Wins = append(g.Wins, keep)
+	}
+	if hasList {
+		list = append(list, listVal)
+	}
+	keep.Start, keep.End, keep.Count, keep.List, keep.dirty = start, end, count, list, true
+	t.nextClose = min(t.nextClose, t.closeAt(keep))
+	g.Seq = seq
+	k.markDirty(t, g)
+	return nil
+}
+
+func joinInts(v []int64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.FormatInt(x, 10)
+	}
+	return strings.Join(s, ",")
+}
+
+// publishLate sends a late input to late.<TABLE>: the original body and headers, plus the table
+// and the reason. Its Nats-Msg-Id makes a replay publish nothing new.
+func (k *task) publishLate(t *tableState, m jetstream.Msg, ts int64, reason string) error {
+	obs.Late.WithLabelValues(t.spec.Name).Inc()
+	out := nats.NewMsg(t.lateSubject)
+	for h, v := range m.Headers() {
+		out.Header[h] = append([]string(nil), v...)
+	}
+	out.Header.Set(HeaderLateTable, t.spec.Name)
+	out.Header.Set(HeaderLateReason, reason)
+	out.Header.Set(events.HeaderEventTime, strconv.FormatInt(ts, 10))
+	out.Header.Set(events.HeaderMsgID, "late:"+t.spec.Name+":"+events.SourceID(m))
+	out.Data = m.Data()
+	return k.pub.Publish(out)
+}
+
+// publishKV puts (or, with nil data, deletes) a KV entry through the batch publisher.
+func (k *task) publishKV(bucket, key string, data []byte) error {
+	out := nats.NewMsg(topology.KVSubject(bucket, key))
+	if data == nil {
+		out.Header.Set("KV-Operation", "DEL")
+	} else {
+		out.Data = data
+	}
+	return k.pub.Publish(out)
+}
+
+// idleAdvance moves the stream time of tables whose input has been idle longer than the idle
+// timeout forward with the wall clock, so that their windows close without new events. It never
+// jumps: it adds only the wall time that passed since the table became idle.
+func (k *task) idleAdvance() {
+	if k.cfg.IdleTimeout <= 0 {
+		return
+	}
+	now := k.now()
+	for _, t := range k.tables {
+		if !t.hasST || t.lastArrival.IsZero() {
+			continue
+		}
+		idleSince := t.lastArrival.Add(k.cfg.IdleTimeout)
+		if now.Before(idleSince) {
+			continue
+		}
+		from := idleSince
+		if t.lastAdvance.After(from) {
+			from = t.lastAdvance
+		}
+		if d := now.Sub(from).Milliseconds(); d > 0 {
+			t.st += d
+			t.lastAdvance = from.Add(time.Duration(d) * time.Millisecond)
+		}
+	}
+}
+
+// closeDue closes every window whose close time the stream time has reached: its last row is
+// written, its final row published to final.<TABLE> (when it satisfies HAVING), and it leaves
+// memory.
+func (k *task) closeDue(t *tableState) error {
+	if !t.hasST || t.st < t.nextClose {
+		return nil
+	}
+	next := int64(math.MaxInt64)
+	for key, g := range t.groups {
+		kept := g.Wins[:0]
+		closedAny := false
+		for _, w := range g.Wins {
+			at := t.closeAt(w)
+			if t.st < at {
+				kept = append(kept, w)
+				next = min(next, at)
+				continue
+			}
+			closedAny = true
+			if !t.visible(w) {
+				continue
+			}
+			row := t.row(g, w)
+			if w.dirty {
+				if err := k.publishKV(t.spec.Name, RowKey(key, w.Start), row); err != nil {
+					return err
+				}
+			}
+			final := nats.NewMsg(t.finalSubject)
+			final.Data = row
+			final.Header.Set(events.HeaderWindowKey, RowKey(key, w.Start))
+			final.Header.Set(events.HeaderEventTime, strconv.FormatInt(w.End, 10))
+			final.Header.Set(events.HeaderMsgID, "final:"+t.spec.Name+":"+RowKey(key, w.Start))
+			if err := k.pub.Publish(final); err != nil {
+				return err
+			}
+		}
+		if closedAny {
+			g.Wins = kept
+			k.markDirty(t, g)
+		}
+	}
+	t.nextClose = next
+	return nil
+}
+
+// flush makes the task's progress durable, in two phases: first the table rows (and the late,
+// final and dead-letter messages already published), then the saved groups and the checkpoint;
+// then the inputs are acked. A crash between the phases leaves the saved state behind the rows,
+// and the replay rewrites the same rows: nothing counts twice.
+func (k *task) flush(ctx context.Context) error {
+	for _, d := range k.dirty {
+		for _, w := range d.g.Wins {
+			if w.dirty {
+				w.dirty = false
+				if d.t.visible(w) {
+					if err := k.publishKV(d.t.spec.Name, RowKey(d.g.Key, w.Start), d.t.row(d.g, w)); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	if err := k.pub.Wait(ctx); err != nil {
+		return fmt.Errorf("flush rows: %w", err)
+	}
+	cp := checkpoint{Seq: k.lastSeq, Tables: map[string]tableProgress{}}
+	for _, t := range k.tables {
+		cp.Tables[t.spec.Name] = tableProgress{StreamTime: t.st, Has: t.hasST}
+	}
+	for _, d := range k.dirty {
+		data, err := json.Marshal(d.g)
+		if err != nil {
+			return err
+		}
+		if err := k.publishKV(topology.BucketWindowerState, d.t.stateKeyPrefix+d.g.Key, data); err != nil {
+			return err
+		}
+	}
+	if k.crashMid != nil && k.crashMid() {
+		_ = k.pub.Wait(ctx)
+		return errCrashed
+	}
+	cpData, _ := json.Marshal(cp)
+	if err := k.publishKV(topology.BucketWindowerState, k.checkpointKey(), cpData); err != nil {
+		return err
+	}
+	if err := k.pub.Wait(ctx); err != nil {
+		return fmt.Errorf("flush state: %w", err)
+	}
+	for _, d := range k.dirty {
+		d.g.dirty = false
+		if len(d.g.Wins) == 0 {
+			delete(d.t.groups, d.g.Key) // every window closed: the group leaves memory
+		}
+	}
+	k.dirty = k.dirty[:0]
+	if k.lastMsg != nil {
+		if err := k.lastMsg.DoubleAck(ctx); err != nil {
+			// The state is saved; a lost ack only means a redelivery, which is skipped.
+			k.log.Warn("ack", "source", k.source, "err", err)
+		}
+		obs.Processed.WithLabelValues("windower", k.source).Add(float64(k.pending))
+		k.lastMsg = nil
+	}
+	k.pending = 0
+	k.lastSave = k.now()
+	return nil
+}

@@ -1,0 +1,65 @@
+package windower
+
+// win is one open window of one group.
+type win struct {
+	Start int64   `json:"s"` // epoch ms
+	End   int64   `json:"e"` // exclusive for time windows; the last event (inclusive) for sessions
+	Count int64   `json:"n"`
+	List  []int32 `json:"l,omitempty"`
+	dirty bool    // changed since its row was last written
+}
+
+// group is the state of one group key of one table: its open windows and the last input
+// sequence applied to it. It is persisted as one KV entry, so that a session merge (several
+// windows changing at once) is saved atomically, and a replay skips exactly the inputs the
+// saved state already holds.
+type group struct {
+	Key  string   `json:"-"`
+	Cols []Column `json:"c"`
+	Wins []*win   `json:"w"`
+	Seq  uint64   `json:"q"`
+	// dirty: the state entry must be rewritten at the next flush.
+	dirty bool
+}
+
+func (g *group) find(start int64) *win {
+	for _, w := range g.Wins {
+		if w.Start == start {
+			return w
+		}
+	}
+	return nil
+}
+
+func (g *group) remove(w *win) {
+	for i, x := range g.Wins {
+		if x == w {
+			g.Wins = append(g.Wins[:i], g.Wins[i+1:]...)
+			return
+		}
+	}
+}
+
+// timeWindowStarts appends the starts of the epoch-aligned windows of size and advance that
+// contain ts (one for tumbling windows, size/advance for hopping ones), oldest first.
+func timeWindowStarts(dst []int64, ts, size, advance int64) []int64 {
+	if advance <= 0 {
+		advance = size
+	}
+	last := floorDiv(ts, advance) * advance // the latest window that starts at or before ts
+	first := last - size + advance
+	for s := first; s <= last; s += advance {
+		if ts >= s && ts < s+size {
+			dst = append(dst, s)
+		}
+	}
+	return dst
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
