@@ -96,10 +96,10 @@ func (c *Config) graces(tables []Table) (map[string]time.Duration, error) {
 
 // Service is the windower.
 type Service struct {
-	cfg     Config
-	deps    runner.Deps
-	log     *slog.Logger
-	tasks   []*task
+	cfg      Config
+	deps     runner.Deps
+	log      *slog.Logger
+	tasks    []*task
 	crashed  func() bool
 	crashMid func() bool
 }
