@@ -1,0 +1,309 @@
+// Package alerting derives UNHAPPY_PLATINUM_CUSTOMERS from RATINGS_WITH_CUSTOMER_DATA and tells
+// Slack about each of them (and, when switched on, about ERRORS_PER_MIN_ALERT windows), the way
+// the ratings demo's python_kafka_notify.py did, with exactly one message per rating.
+//
+// # How "exactly one message" is kept
+//
+// The notifier is the single owner of its consumer and reads in stream order from a checkpoint.
+// For each batch it first writes an "intent" record per new alert to ALERTING_STATE and waits
+// until JetStream has them, then posts, then writes a "sent" record per alert (batched), waits
+// for those, writes the checkpoint, and only then acks the inputs. Sent records are loaded into
+// memory at start, so a redelivered or replayed alert is recognised without a KV round trip.
+//
+// The one window that records cannot close is between Slack accepting a message and its "sent"
+// record becoming durable (a crash there, or a post whose answer never arrived). Every message
+// carries its alert ids in Slack message metadata; alerts in that window still have their intent
+// record (after a crash) or are marked ambiguous (after a failed call), and before any of them is
+// sent again the notifier reads the channel history (conversations.history with
+// include_all_metadata) and marks the ones it finds as sent. What remains: a duplicate is
+// possible only if Slack accepted a message but the history does not show it when the notifier
+// looks (history not readable: no channels:history scope, channel given by name and never posted
+// to successfully, the message deleted in between, or Slack's history lagging behind the post).
+// An alert is never lost: it is acked only after Slack accepted it or the history showed it.
+package alerting
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/pipe"
+	"github.com/jetsuite/jetsuite/shared/runner"
+	"github.com/jetsuite/jetsuite/shared/topology"
+)
+
+const service = "alerting"
+
+// Config is the alerting service's configuration.
+type Config struct {
+	// SlackToken is the bot token (xoxb-...); empty means dry run. Never logged.
+	SlackToken string
+	// Channel is where alerts go (name or id; an id lets the history check work from the start).
+	Channel string
+	// APIURL points slack-go at another server (tests); empty is Slack's.
+	APIURL   string
+	Username string
+	Icon     string
+	// Rate is Slack messages per second per channel (0: no pacing), Burst the bucket size.
+	Rate  float64
+	Burst int
+	// MaxDigest caps how many alerts one digest lists (at most 45: Slack's 50-block limit).
+	MaxDigest int
+	// RetryMin and RetryMax bound the backoff while Slack fails.
+	RetryMin, RetryMax time.Duration
+	// MaxRetryAfter is the longest Retry-After waited for inside a batch; longer waits release
+	// the batch (unacked) and resume from the checkpoint.
+	MaxRetryAfter time.Duration
+	Timeout       time.Duration
+	// Errors turns on Slack messages for ERRORS_PER_MIN_ALERT final rows.
+	Errors        bool
+	ErrorsChannel string
+	Batch         int
+	// Filter runs the UNHAPPY_PLATINUM_CUSTOMERS filter; Notify runs the Slack notifier.
+	Filter, Notify bool
+}
+
+// Spec describes the service to the jetsuite binary.
+func Spec() runner.Spec {
+	return runner.Spec{
+		Name:    service,
+		Summary: "UNHAPPY_PLATINUM_CUSTOMERS filter and Slack notifier (one message per rating, digests under load)",
+		InAll:   true,
+		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
+			var c Config
+			b.Secret(&c.SlackToken, "slack-bot-token", "SLACK_BOT_TOKEN", "Slack bot token (xoxb-...; chat:write, channels:history for the crash check); empty: dry run")
+			b.String(&c.Channel, "slack-channel", "SLACK_CHANNEL", "unhappy-customers", "Slack channel for alerts (name, or id to enable the history check before the first post)")
+			b.String(&c.APIURL, "slack-api-url", "SLACK_API_URL", "", "Slack Web API base URL (tests: a local server); empty: https://slack.com/api/")
+			b.String(&c.Username, "slack-username", "SLACK_USERNAME", "KSQL Notifications", "display name of the messages (needs chat:write.customize; empty: the bot's)")
+			b.String(&c.Icon, "slack-icon-emoji", "SLACK_ICON_EMOJI", ":rocket:", "icon emoji of the messages (empty: the bot's)")
+			b.Float(&c.Rate, "slack-rate", "SLACK_RATE", 1, "Slack messages per second per channel (0: unpaced); more alerts than this are grouped into digests")
+			b.Int(&c.Burst, "slack-burst", "SLACK_BURST", 3, "Slack messages that may go out back to back")
+			b.Int(&c.MaxDigest, "slack-digest-max", "SLACK_DIGEST_MAX", 20, "most alerts listed in one digest message (≤ 45)")
+			b.Duration(&c.RetryMin, "slack-retry-min", "SLACK_RETRY_MIN", time.Second, "first backoff while Slack fails (doubles up to the max)")
+			b.Duration(&c.RetryMax, "slack-retry-max", "SLACK_RETRY_MAX", time.Minute, "longest backoff while Slack fails")
+			b.Duration(&c.MaxRetryAfter, "slack-max-retry-after", "SLACK_MAX_RETRY_AFTER", time.Minute, "longest 429 Retry-After waited for while holding a batch")
+			b.Duration(&c.Timeout, "slack-timeout", "SLACK_TIMEOUT", 10*time.Second, "timeout of one Slack API call")
+			b.Bool(&c.Errors, "alert-errors", "ALERTING_ERRORS_TO_SLACK", false, "also send ERRORS_PER_MIN_ALERT windows (final rows) to Slack")
+			b.String(&c.ErrorsChannel, "slack-errors-channel", "SLACK_ERRORS_CHANNEL", "", "channel for ERRORS_PER_MIN_ALERT (empty: SLACK_CHANNEL)")
+			b.Int(&c.Batch, "alerting-batch", "ALERTING_BATCH", 500, "largest input batch")
+			c.Filter, c.Notify = true, true
+			return func(d runner.Deps) (runner.Service, error) { return New(d, c), nil }
+		},
+	}
+}
+
+// Service is the alerting service.
+type Service struct {
+	cfg   Config
+	js    jetstream.JetStream
+	log   *slog.Logger
+	ready *obs.ReadyFlag
+	// hook, for tests: runs after each successful post.
+	hook func(m message)
+}
+
+// New returns the service.
+func New(d runner.Deps, c Config) *Service {
+	if c.Channel == "" {
+		c.Channel = "unhappy-customers"
+	}
+	if c.ErrorsChannel == "" {
+		c.ErrorsChannel = c.Channel
+	}
+	if c.MaxDigest <= 1 || c.MaxDigest > 45 {
+		c.MaxDigest = min(max(c.MaxDigest, 2), 45)
+	}
+	if c.Batch <= 0 {
+		c.Batch = 500
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = time.Second
+	}
+	if c.RetryMax < c.RetryMin {
+		c.RetryMax = c.RetryMin
+	}
+	if c.MaxRetryAfter <= 0 {
+		c.MaxRetryAfter = time.Minute
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	s := &Service{cfg: c, js: d.JS, log: d.Logger(service), ready: obs.NewReadyFlag("loading ALERTING_STATE")}
+	if d.Health != nil {
+		d.Health.Register(service, s.ready.Check)
+	}
+	return s
+}
+
+// Name implements runner.Service.
+func (s *Service) Name() string { return service }
+
+// Run runs the filter and the notifier(s) until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	var st *store
+	if s.cfg.Notify {
+		var err error
+		if st, err = loadStore(ctx, s.js); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	if s.cfg.Filter {
+		g.Go(func() error { return s.runFilter(ctx) })
+	}
+	if s.cfg.Notify {
+		var out poster
+		dry := s.cfg.SlackToken == ""
+		if dry {
+			out = dryRun{log: s.log}
+			s.log.Info("no SLACK_BOT_TOKEN: dry run, alerts are logged instead of sent to Slack", "channel", s.cfg.Channel)
+		} else {
+			out = newSlackPoster(s.cfg.SlackToken, s.cfg.APIURL, s.cfg.Username, s.cfg.Icon, s.cfg.Timeout)
+			s.log.Info("sending alerts to Slack", "channel", s.cfg.Channel, "api", apiName(s.cfg.APIURL),
+				"rate_per_s", s.cfg.Rate, "errors_per_min_alert", s.cfg.Errors)
+		}
+		lims := map[string]limiter{}
+		lim := func(ch string) limiter {
+			if l, ok := lims[ch]; ok {
+				return l
+			}
+			lims[ch] = newLimiter(s.cfg.Rate, s.cfg.Burst)
+			return lims[ch]
+		}
+		srcs := []source{{name: "unhappy", stream: topology.StreamUnhappyPlatinumCustomers,
+			filter: topology.StreamUnhappyPlatinumCustomers, durable: "alerting-slack", channel: s.cfg.Channel, decode: decodeUnhappy}}
+		if s.cfg.Errors {
+			srcs = append(srcs, source{name: "errors", stream: topology.StreamWindowsFinal,
+				filter: topology.FinalPrefix + topology.TableErrorsPerMinAlert, durable: "alerting-slack-errors",
+				channel: s.cfg.ErrorsChannel, decode: decodeErrors})
+		}
+		for _, src := range srcs {
+			n := &notifier{src: src, js: s.js, log: s.log, st: st, out: out, lim: lim(src.channel), dry: dry,
+				maxDigest: s.cfg.MaxDigest, batch: s.cfg.Batch, retryMin: s.cfg.RetryMin, retryMax: s.cfg.RetryMax,
+				maxWait: s.cfg.MaxRetryAfter, hook: s.hook}
+			g.Go(func() error { return n.runLoop(ctx) })
+		}
+	}
+	s.ready.Set()
+	return g.Wait()
+}
+
+func apiName(u string) string {
+	if u == "" {
+		return "https://slack.com/api/"
+	}
+	return u
+}
+
+func decodeUnhappy(m jetstream.Msg) (*alert, error) {
+	var u events.UnhappyPlatinumCustomer
+	if err := events.Decode(m.Data(), &u); err != nil {
+		return nil, err
+	}
+	if !u.RatingID.Valid {
+		return nil, fmt.Errorf("%w: RATING_ID", events.ErrMissingField)
+	}
+	return unhappyAlert(u, events.EventTimeMillis(m)), nil
+}
+
+func decodeErrors(m jetstream.Msg) (*alert, error) {
+	var r errorsRow
+	if err := events.Decode(m.Data(), &r); err != nil {
+		return nil, err
+	}
+	if !r.Status.Valid || !r.WindowStart.Valid {
+		return nil, fmt.Errorf("%w: STATUS, WINDOW_START", events.ErrMissingField)
+	}
+	key := m.Headers().Get(events.HeaderWindowKey)
+	if key == "" {
+		key = fmt.Sprintf("%d.%d", r.Status.V, r.WindowStart.V)
+	}
+	return errorsAlert(kvSafe(key), r, events.EventTimeMillis(m)), nil
+}
+
+// runFilter is UNHAPPY_PLATINUM_CUSTOMERS: SELECT FULL_NAME, CLUB_STATUS, EMAIL, STARS, MESSAGE
+// (plus RATING_ID) FROM RATINGS_WITH_CUSTOMER_DATA WHERE STARS < 3 AND CLUB_STATUS = 'platinum'.
+// Stateless: instances share one consumer; outputs are de-duplicated by Nats-Msg-Id = the input's
+// stream and sequence.
+func (s *Service) runFilter(ctx context.Context) error {
+	cons, err := pipe.SharedConsumer(ctx, s.js, topology.StreamRatingsWithCustomerData, "alerting-filter")
+	if err != nil {
+		return err
+	}
+	pub := pipe.NewPublisher(s.js, service)
+	dlq := pipe.DeadLetter{Pub: pub, Service: service, Log: s.log}
+	return pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: s.cfg.Batch, Log: s.log}, func(bctx context.Context, batch []jetstream.Msg) error {
+		if len(batch) == 0 {
+			return nil
+		}
+		start := time.Now()
+		for _, m := range batch {
+			var r events.RatingWithCustomer
+			if err := events.Decode(m.Data(), &r); err != nil {
+				if err := dlq.Send(m, err); err != nil {
+					return err
+				}
+				continue
+			}
+			if !unhappy(r) {
+				continue
+			}
+			if !r.RatingID.Valid {
+				if err := dlq.Send(m, fmt.Errorf("%w: RATING_ID", events.ErrMissingField)); err != nil {
+					return err
+				}
+				continue
+			}
+			out, err := unhappyRow(r, m)
+			if err != nil {
+				return err
+			}
+			if err := pub.Publish(out); err != nil {
+				return err
+			}
+		}
+		if err := pub.Wait(bctx); err != nil {
+			return err
+		}
+		pipe.AckAll(batch, false)
+		obs.Processed.WithLabelValues(service, topology.StreamRatingsWithCustomerData).Add(float64(len(batch)))
+		obs.BatchLatency.WithLabelValues(service, topology.StreamRatingsWithCustomerData).Observe(time.Since(start).Seconds())
+		return nil
+	})
+}
+
+// unhappy is the WHERE clause with SQL's NULL semantics: a NULL STARS or CLUB_STATUS fails it;
+// the comparison is case-sensitive, as in ksqlDB.
+func unhappy(r events.RatingWithCustomer) bool {
+	return r.Stars.Valid && r.Stars.V < 3 && r.ClubStatus.Valid && r.ClubStatus.V == "platinum"
+}
+
+func unhappyRow(r events.RatingWithCustomer, in jetstream.Msg) (*nats.Msg, error) {
+	row := events.UnhappyPlatinumCustomer{RatingID: r.RatingID, FullName: r.FullName, ClubStatus: r.ClubStatus,
+		Email: r.Email, Stars: r.Stars, Message: r.Message}
+	b, err := json.Marshal(row)
+	if err != nil {
+		return nil, err
+	}
+	out := nats.NewMsg(topology.StreamUnhappyPlatinumCustomers)
+	out.Data = b
+	out.Header.Set(events.HeaderMsgID, events.SourceID(in))
+	out.Header.Set(events.HeaderEventTime, fmt.Sprint(events.EventTimeMillis(in)))
+	// ksqlDB 0.20's statement re-keys by FULL_NAME (PARTITION BY FULL_NAME).
+	if r.FullName.Valid {
+		out.Header.Set(events.HeaderKey, strings.TrimSpace(r.FullName.V))
+	}
+	return out, nil
+}

@@ -1,0 +1,162 @@
+package alerting
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsuite/jetsuite/shared/pipe"
+	"github.com/jetsuite/jetsuite/shared/topology"
+)
+
+// Record states in ALERTING_STATE.
+const (
+	// stateIntent is written (and acknowledged) before the alert is posted: "about to send".
+	stateIntent = "intent"
+	// stateSent is written after Slack accepted the message (or it was found in the history).
+	stateSent = "sent"
+)
+
+// record is the value of ALERTING_STATE key <alert id> (e.g. rating.1234).
+type record struct {
+	State string `json:"state"`
+	// At is when the record was written (epoch ms); for intents it bounds the history lookup.
+	At      int64  `json:"at"`
+	Channel string `json:"channel,omitempty"`
+	TS      string `json:"ts,omitempty"`
+	Digest  int    `json:"digest,omitempty"` // alerts in the message that carried this one
+	DryRun  bool   `json:"dry_run,omitempty"`
+	// Found says the alert was found in the channel history after a crash, not posted again.
+	Found bool `json:"found,omitempty"`
+}
+
+// store is the in-memory view of ALERTING_STATE (this process is its only writer): loaded once
+// by a watcher at start, then kept current by the notifiers' own writes.
+type store struct {
+	mu      sync.Mutex
+	recs    map[string]record
+	cps     map[string]uint64 // checkpoint.<source> -> last stream sequence fully handled
+	channel map[string]string // channel.<name> -> channel id learned from Slack's answers
+}
+
+func loadStore(ctx context.Context, js jetstream.JetStream) (*store, error) {
+	s := &store{recs: map[string]record{}, cps: map[string]uint64{}, channel: map[string]string{}}
+	kv, err := js.KeyValue(ctx, topology.BucketAlertingState)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", topology.BucketAlertingState, err)
+	}
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("watch %s closed", topology.BucketAlertingState)
+			}
+			if e == nil {
+				return s, nil
+			}
+			k := e.Key()
+			switch {
+			case strings.HasPrefix(k, "checkpoint."):
+				s.cps[strings.TrimPrefix(k, "checkpoint.")], _ = strconv.ParseUint(string(e.Value()), 10, 64)
+			case strings.HasPrefix(k, "channel."):
+				s.channel[strings.TrimPrefix(k, "channel.")] = string(e.Value())
+			default:
+				var r record
+				if json.Unmarshal(e.Value(), &r) == nil {
+					s.recs[k] = r
+				}
+			}
+		}
+	}
+}
+
+func (s *store) get(id string) (record, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.recs[id]
+	return r, ok
+}
+
+func (s *store) checkpoint(source string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cps[source]
+}
+
+func (s *store) channelID(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.channel[kvSafe(name)]
+}
+
+// set remembers r and publishes it (asynchronously, through pub).
+func (s *store) set(pub *pipe.Publisher, id string, r record) error {
+	s.mu.Lock()
+	s.recs[id] = r
+	s.mu.Unlock()
+	b, _ := json.Marshal(r)
+	return pub.Publish(&nats.Msg{Subject: topology.KVSubject(topology.BucketAlertingState, id), Data: b})
+}
+
+func (s *store) setCheckpoint(pub *pipe.Publisher, source string, seq uint64) error {
+	s.mu.Lock()
+	s.cps[source] = seq
+	s.mu.Unlock()
+	return pub.Publish(&nats.Msg{Subject: topology.KVSubject(topology.BucketAlertingState, "checkpoint."+source),
+		Data: []byte(strconv.FormatUint(seq, 10))})
+}
+
+func (s *store) setChannelID(pub *pipe.Publisher, name, id string) error {
+	k := kvSafe(name)
+	s.mu.Lock()
+	old := s.channel[k]
+	s.channel[k] = id
+	s.mu.Unlock()
+	if old == id || id == "" {
+		return nil
+	}
+	return pub.Publish(&nats.Msg{Subject: topology.KVSubject(topology.BucketAlertingState, "channel."+k), Data: []byte(id)})
+}
+
+// kvSafe maps text onto KV key characters ([-/_=.a-zA-Z0-9], no leading/trailing or double dot).
+func kvSafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		ok := c == '-' || c == '/' || c == '_' || c == '=' || c == '.' ||
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+		if !ok {
+			b[i] = '_'
+		}
+	}
+	out := strings.Trim(strings.ReplaceAll(string(b), "..", "._"), ".")
+	if out == "" {
+		return "_"
+	}
+	return out
+}
+
+// intents returns the alerts with an intent but no sent record.
+func (s *store) intents() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]bool{}
+	for id, r := range s.recs {
+		if r.State == stateIntent {
+			out[id] = true
+		}
+	}
+	return out
+}
