@@ -115,7 +115,7 @@ type scriptStep struct {
 // customerScript is the demo's sequence (build-a-streaming-pipeline): INSERT Rick Astley with
 // only his name, give him an email, make him bronze then platinum; make customer 2 bronze and,
 // a while later, platinum again.
-var customerScript = [...]scriptStep{
+var customerScript = [scriptSteps]scriptStep{
 	{id: 42, wait: 1},
 	{id: 42, column: "email", value: "rick@example.com", wait: 1},
 	{id: 42, column: "club_status", value: "bronze", wait: 1},
@@ -126,7 +126,9 @@ var customerScript = [...]scriptStep{
 
 // CustomerEvents is how many events the snapshot and the script produce together; events from
 // here on are random updates.
-const CustomerEvents = seedRowCount + uint64(len(customerScript))
+const CustomerEvents = seedRowCount + scriptSteps
+
+const scriptSteps = 6
 
 // Customers simulates MySQL + Debezium for demo.CUSTOMERS. Event n is a function of the seed,
 // n and the table's state (the before image); exported fields are the state that survives a
