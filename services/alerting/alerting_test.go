@@ -300,9 +300,17 @@ func TestOneMessagePerRatingAcrossRedeliveryAndRestart(t *testing.T) {
 	}
 	h.start()
 	h.publishRating(unhappyRating(11), time.Now().UnixMilli())
-	c = h.waitAlerts(ids(1, 11), 10*time.Second)
+	h.waitAlerts(ids(1, 11), 10*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	expectExactlyOnce(t, h.slack.counts(), ids(1, 11))
+	// The restarted notifier really read all 21 rows again (10 + 10 redelivered + 1 new).
+	cons, err := h.js.Consumer(context.Background(), topology.StreamUnhappyPlatinumCustomers, "alerting-slack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := cons.Info(context.Background()); err != nil || info.Delivered.Consumer != 21 || info.AckFloor.Stream != 21 {
+		t.Fatalf("replay: delivered %d, ack floor %d (%v); want 21, 21", info.Delivered.Consumer, info.AckFloor.Stream, err)
+	}
 }
 
 func TestKilledMidBatch(t *testing.T) {
@@ -346,7 +354,10 @@ func TestKilledMidBatch(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 			expectExactlyOnce(t, h.slack.counts(), ids(1, 10))
 			_ = c
-			if h.slack.historyCalls == 0 {
+			h.slack.mu.Lock()
+			hc := h.slack.historyCalls
+			h.slack.mu.Unlock()
+			if hc == 0 {
 				t.Fatal("the history was never checked")
 			}
 		})
@@ -366,7 +377,9 @@ func TestRateLimited(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	expectExactlyOnce(t, h.slack.counts(), ids(1, 30))
 	// Retry-After honoured: after each 429 the next call came at least a second later.
-	calls := h.slack.calls
+	h.slack.mu.Lock()
+	calls := append([]call(nil), h.slack.calls...)
+	h.slack.mu.Unlock()
 	for i, c := range calls {
 		if c.Status == 429 && i+1 < len(calls) {
 			if gap := calls[i+1].At.Sub(c.At); gap < 950*time.Millisecond {

@@ -67,10 +67,9 @@ func newSlackPoster(token, apiURL, username, icon string, timeout time.Duration)
 }
 
 func (p *slackPoster) post(ctx context.Context, channel string, m message) (string, string, error) {
-	opts := []slack.MsgOption{
-		slack.MsgOptionText(m.text, false),
-		slack.MsgOptionBlocks(m.blocks...),
-		slack.MsgOptionMetadata(m.metadata()),
+	opts := []slack.MsgOption{slack.MsgOptionText(m.text, false), slack.MsgOptionMetadata(m.metadata())}
+	if len(m.blocks) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(m.blocks...))
 	}
 	if p.username != "" {
 		opts = append(opts, slack.MsgOptionUsername(p.username))
@@ -79,11 +78,23 @@ func (p *slackPoster) post(ctx context.Context, channel string, m message) (stri
 		opts = append(opts, slack.MsgOptionIconEmoji(p.icon))
 	}
 	ch, ts, err := p.api.PostMessageContext(ctx, channel, opts...)
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) && messageSpecific[se.Err] && len(m.blocks) > 0 {
+		// Slack refused this message's blocks or size: one more try as plain text (it still
+		// carries the metadata), rather than holding every later alert back behind it.
+		m.blocks, m.text = nil, truncate(m.text, 3000)
+		return p.post(ctx, channel, m)
+	}
 	if err != nil {
 		return "", "", p.classify(err)
 	}
 	return ch, ts, nil
 }
+
+// messageSpecific lists chat.postMessage errors caused by the message itself, not by Slack or
+// the configuration.
+var messageSpecific = map[string]bool{"invalid_blocks": true, "invalid_blocks_format": true, "msg_too_long": true,
+	"msg_blocks_too_long": true, "too_many_attachments": true}
 
 // classify maps slack-go's errors. Only a 429 or an answer with ok=false says for sure that
 // Slack did not post; anything else (5xx, timeouts, connection errors) may have posted.
