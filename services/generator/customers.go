@@ -3,6 +3,8 @@ package generator
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -141,9 +143,24 @@ type Customers struct {
 
 	// Epoch (ms) is when this table was seeded; it scopes message ids, so that a re-snapshot
 	// after the state was lost is new data, not a duplicate.
-	Epoch int64               `json:"epoch"`
-	Pos   int64               `json:"pos"`
-	Rows  map[int]CustomerRow `json:"rows"`
+	Epoch int64 `json:"epoch"`
+	// File and Pos are the binlog coordinates of the next change.
+	File string              `json:"file"`
+	Pos  int64               `json:"pos"`
+	Rows map[int]CustomerRow `json:"rows"`
+}
+
+// RotateAfter makes the table's binlog continue in the file after last ("mysql-bin.000003" ->
+// "mysql-bin.000004"), as a restarted MySQL does. A fresh table (state lost) whose subject still
+// holds older events starts there, so that its snapshot is newer than everything before it.
+func (c *Customers) RotateAfter(last string) bool {
+	i := strings.LastIndexByte(last, '.')
+	num, err := strconv.Atoi(last[i+1:])
+	if i < 0 || err != nil {
+		return false
+	}
+	c.File = fmt.Sprintf("%s.%0*d", last[:i], len(last)-i-1, num+1)
+	return true
 }
 
 // Delay is how long to wait before event n once event n-1 was emitted.
@@ -169,6 +186,9 @@ func (c *Customers) Next(n uint64, now time.Time) DebeziumEnvelope {
 	}
 	if c.Epoch == 0 {
 		c.Epoch = now.UnixMilli()
+	}
+	if c.File == "" {
+		c.File = binlogFile
 	}
 	if n < seedRowCount {
 		return c.snapshot(n, now)
@@ -266,7 +286,7 @@ func (c *Customers) source(t time.Time, snapshot string, pos int64, thread *int6
 		Version: DebeziumVersion, Connector: "mysql", Name: DebeziumName,
 		TsMs: t.UnixMilli(), TsUs: t.UnixMicro(), TsNs: t.UnixNano(),
 		Snapshot: snapshot, DB: DebeziumDB, Table: DebeziumTable, ServerID: mysqlServerID,
-		File: binlogFile, Pos: pos, Row: 0, Thread: thread,
+		File: c.File, Pos: pos, Row: 0, Thread: thread,
 	}
 }
 

@@ -3,6 +3,7 @@ package generator
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,7 +47,7 @@ func decodeEnvelope(t *testing.T, b []byte) envelope {
 	}
 	s := e.Source
 	if s.Connector != "mysql" || s.Name != "asgard" || s.DB != "demo" || s.Table != "CUSTOMERS" || s.Version == "" ||
-		s.ServerID == 0 || s.GTID != nil || s.File != "mysql-bin.000003" || s.Row == nil || s.TsMs == 0 || e.TsMs < s.TsMs {
+		s.ServerID == 0 || s.GTID != nil || !strings.HasPrefix(s.File, "mysql-bin.") || s.Row == nil || s.TsMs == 0 || e.TsMs < s.TsMs {
 		t.Fatalf("bad source block: %s", b)
 	}
 	return e
@@ -187,5 +188,21 @@ func TestCustomersDebezium(t *testing.T) {
 	y, _ := json.Marshal(back.Next(n, now))
 	if !bytes.Equal(x, y) {
 		t.Fatalf("restored table diverges:\n%s\n%s", x, y)
+	}
+}
+
+func TestRotateAfter(t *testing.T) {
+	var c Customers
+	for in, want := range map[string]string{
+		"mysql-bin.000003": "mysql-bin.000004",
+		"mysql-bin.999999": "mysql-bin.1000000",
+		"binlog.000019":    "binlog.000020",
+	} {
+		if !c.RotateAfter(in) || c.File != want {
+			t.Errorf("RotateAfter(%q) = %q, want %q", in, c.File, want)
+		}
+	}
+	if c.RotateAfter("nonumber") {
+		t.Error("RotateAfter accepted a file without a number")
 	}
 }

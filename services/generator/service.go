@@ -350,9 +350,8 @@ func (s *Service) load(ctx context.Context, kv jetstream.KeyValue) error {
 // flushed periodically, so after a crash it may lag behind what was published; regenerated
 // events would carry the same ids, which JetStream only drops within its duplicate window.
 func (s *Service) recover(ctx context.Context, src *source, hadState bool) {
-	if src.name == QCustomers {
-		// The table is the state: without it, start over like Debezium without offsets (a new
-		// snapshot under a new epoch); with it, a regenerated event equals the original.
+	if src.name == QCustomers && hadState {
+		// The table is the state: with it, a regenerated event equals the original.
 		return
 	}
 	stream, err := s.deps.JS.StreamNameBySubject(ctx, src.subject)
@@ -366,6 +365,14 @@ func (s *Service) recover(ctx context.Context, src *source, hadState bool) {
 	}
 	m, err := st.GetLastMsgForSubject(ctx, src.subject)
 	if err != nil {
+		return
+	}
+	if cust, ok := src.state.(*Customers); ok {
+		// Without its state the table starts over like Debezium without offsets: a new
+		// snapshot under a new epoch, in the next binlog file so it supersedes older events.
+		if file := lastBinlogFile(m.Data); file != "" && cust.RotateAfter(file) {
+			s.log.Info("customers state lost: new snapshot in the next binlog file", "after", file, "file", cust.File)
+		}
 		return
 	}
 	prefix := "generator:" + src.name + ":"
@@ -554,4 +561,22 @@ func (s *Service) emitDue(pub *pipe.Publisher, src *source, now time.Time) (time
 	}
 	src.pace.took(due)
 	return src.pace.next(src.rate, now), nil
+}
+
+// lastBinlogFile reads source.file from a Debezium change event, with or without the
+// JsonConverter schema wrapper ("" if it is not one).
+func lastBinlogFile(data []byte) string {
+	var e struct {
+		Source  struct{ File string } `json:"source"`
+		Payload struct {
+			Source struct{ File string } `json:"source"`
+		} `json:"payload"`
+	}
+	if json.Unmarshal(data, &e) != nil {
+		return ""
+	}
+	if e.Source.File != "" {
+		return e.Source.File
+	}
+	return e.Payload.Source.File
 }

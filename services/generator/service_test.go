@@ -467,3 +467,45 @@ func TestSessionizeService(t *testing.T) {
 	waitFor(t, "clicks after the pause", func() bool { return count(t, js, topology.SubjectClickstream) > paused+20 })
 	r.stop(t)
 }
+
+// TestCustomersStateLost: without GENERATOR_STATE the customers source starts over like
+// Debezium without offsets: a new snapshot (new message ids, not swallowed as duplicates) in the
+// next binlog file, so a CDC reader takes it as newer than everything before.
+func TestCustomersStateLost(t *testing.T) {
+	env := natstest.Start(t)
+	cfg := fastConfig()
+	cfg.Clickstream, cfg.Codes, cfg.Users, cfg.Pageviews, cfg.News, cfg.Ratings = false, false, false, false, false, false
+	cfg.CDCSchemas = true
+	r := start(t, env, cfg, nil)
+	waitFor(t, "the script", func() bool { return count(t, env.JS, topology.SubjectCustomersCDC) >= CustomerEvents })
+	r.stop(t)
+	first := count(t, env.JS, topology.SubjectCustomersCDC)
+
+	kv, err := env.JS.KeyValue(context.Background(), topology.BucketGeneratorState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(context.Background(), QCustomers); err != nil {
+		t.Fatal(err)
+	}
+	r = start(t, env, cfg, nil)
+	waitFor(t, "a new snapshot", func() bool { return count(t, env.JS, topology.SubjectCustomersCDC) >= first+CustomerEvents })
+	r.stop(t)
+
+	msgs := readSubject(t, env.JS, topology.SubjectCustomersCDC)
+	var second [][]byte
+	for _, m := range msgs[first:] {
+		var w struct {
+			Schema  json.RawMessage `json:"schema"`
+			Payload json.RawMessage `json:"payload"`
+		}
+		if err := json.Unmarshal(m.Data(), &w); err != nil || len(w.Schema) == 0 {
+			t.Fatalf("--cdc-schemas: want the {schema, payload} form, got %s", m.Data())
+		}
+		if f := lastBinlogFile(m.Data()); f != "mysql-bin.000004" {
+			t.Fatalf("after the state was lost: binlog file %q, want mysql-bin.000004", f)
+		}
+		second = append(second, w.Payload)
+	}
+	checkChanges(t, second)
+}
