@@ -330,12 +330,12 @@ func head(s []string) []string {
 }
 
 // startWindower runs a windower; stop cancels it and waits for Run to return.
-func startWindower(t *testing.T, env *natstest.Env, cfg windower.Config, crash func() bool) (stop func() error) {
+func startWindower(t testing.TB, env *natstest.Env, cfg windower.Config, crash func() bool) (stop func() error) {
 	stop, _ = startWindowerDone(t, env, cfg, crash, nil)
 	return stop
 }
 
-func startWindowerDone(t *testing.T, env *natstest.Env, cfg windower.Config, crash, crashMid func() bool) (stop func() error, done <-chan error) {
+func startWindowerDone(t testing.TB, env *natstest.Env, cfg windower.Config, crash, crashMid func() bool) (stop func() error, done <-chan error) {
 	t.Helper()
 	nc, js := env.Connect(t)
 	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth()}

@@ -178,9 +178,13 @@ func decode(source string, data []byte, r *Record) error {
 		r.Click = c
 		return err
 	case topology.StreamUserClickstream:
-		return events.Decode(data, &r.UserClick)
+		u, err := events.DecodeUserClick(data)
+		r.UserClick = u
+		return err
 	case topology.StreamEnrichedErrorCodes:
-		return events.Decode(data, &r.Code)
+		c, err := events.DecodeEnrichedErrorCode(data)
+		r.Code = c
+		return err
 	case topology.StreamRatingsWithCustomerData:
 		return events.Decode(data, &r.Rating)
 	}

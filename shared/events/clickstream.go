@@ -31,7 +31,34 @@ var (
 // join and group keys); status must be an HTTP status code (100..599).
 func DecodeClick(data []byte) (Click, error) {
 	var c Click
-	if err := decodeObject(data, &c); err != nil {
+	err := scanObject(data, func(key, v []byte) error {
+		var err error
+		switch {
+		case keyIs(key, "ip"):
+			err = c.IP.UnmarshalJSON(v)
+		case keyIs(key, "userid"):
+			err = c.UserID.UnmarshalJSON(v)
+		case keyIs(key, "status"):
+			err = c.Status.UnmarshalJSON(v)
+		case keyIs(key, "request"):
+			err = c.Request.UnmarshalJSON(v)
+		case keyIs(key, "bytes"):
+			err = c.Bytes.UnmarshalJSON(v)
+		case keyIs(key, "time"):
+			err = c.Time.UnmarshalJSON(v)
+		case keyIs(key, "_time"):
+			err = c.UnderTime.UnmarshalJSON(v)
+		case keyIs(key, "agent"):
+			err = c.Agent.UnmarshalJSON(v)
+		default:
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("wrong type: %s: %w", key, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return c, err
 	}
 	switch {
@@ -126,4 +153,40 @@ func decodeObject(data []byte, v any) error {
 		return fmt.Errorf("wrong type: %w", err)
 	}
 	return nil
+}
+
+// unmarshaler is implemented by Int, BigInt and String.
+type unmarshaler interface{ UnmarshalJSON([]byte) error }
+
+// decodeFields decodes a flat object into the named fields (matched ignoring case), fast.
+func decodeFields(data []byte, names []string, fields []unmarshaler) error {
+	return scanObject(data, func(key, v []byte) error {
+		for i, n := range names {
+			if keyIs(key, n) {
+				if err := fields[i].UnmarshalJSON(v); err != nil {
+					return fmt.Errorf("wrong type: %s: %w", key, err)
+				}
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+var userClickFields = []string{"USERID", "USERNAME", "IP", "CITY", "REQUEST", "STATUS", "BYTES"}
+
+// DecodeUserClick decodes a USER_CLICKSTREAM row.
+func DecodeUserClick(data []byte) (UserClick, error) {
+	var u UserClick
+	err := decodeFields(data, userClickFields, []unmarshaler{&u.UserID, &u.Username, &u.IP, &u.City, &u.Request, &u.Status, &u.Bytes})
+	return u, err
+}
+
+var enrichedErrorCodeFields = []string{"CODE", "DEFINITION"}
+
+// DecodeEnrichedErrorCode decodes an ENRICHED_ERROR_CODES row.
+func DecodeEnrichedErrorCode(data []byte) (EnrichedErrorCode, error) {
+	var e EnrichedErrorCode
+	err := decodeFields(data, enrichedErrorCodeFields, []unmarshaler{&e.Code, &e.Definition})
+	return e, err
 }

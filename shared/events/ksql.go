@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // The types below decode JSON the way ksqlDB's JSON format does (KsqlJsonDeserializer /
@@ -81,8 +82,8 @@ func (s *String) UnmarshalJSON(b []byte) error {
 	case len(b) == 0 || string(b) == "null":
 		*s = String{}
 	case b[0] == '"':
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
+		v, err := unquote(b)
+		if err != nil {
 			return err
 		}
 		*s = String{V: v, Valid: true}
@@ -118,14 +119,12 @@ func parseInteger(b []byte, lo, hi int64, typ string) (int64, bool, error) {
 	if len(b) == 0 || string(b) == "null" {
 		return 0, false, nil
 	}
-	text := b
 	if b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+		s, err := unquote(b)
+		if err != nil {
 			return 0, false, err
 		}
-		text = []byte(s)
-		v, err := strconv.ParseInt(string(bytes.TrimSpace(text)), 10, 64)
+		v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 		if err != nil || v < lo || v > hi {
 			return 0, false, fmt.Errorf("%w string %q to %s", ErrCoercion, s, typ)
 		}
@@ -146,6 +145,16 @@ func parseInteger(b []byte, lo, hi int64, typ string) (int64, bool, error) {
 		return 0, false, fmt.Errorf("%w %s to %s", ErrCoercion, b, typ)
 	}
 	return int64(f), true, nil
+}
+
+// unquote decodes a JSON string literal; the common case (no escapes) without a second parse.
+func unquote(b []byte) (string, error) {
+	if len(b) >= 2 && b[len(b)-1] == '"' && bytes.IndexByte(b[1:len(b)-1], '\\') < 0 {
+		return string(b[1 : len(b)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(b, &s)
+	return s, err
 }
 
 func kind(b []byte) string {
