@@ -1,0 +1,44 @@
+package generator
+
+import (
+	"flag"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jetsuite/jetsuite/shared/config"
+	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
+	"github.com/jetsuite/jetsuite/shared/runner"
+)
+
+func TestSpecSettings(t *testing.T) {
+	spec := Spec()
+	if spec.Name != "generator" || !spec.InAll {
+		t.Fatalf("spec %+v", spec)
+	}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	env := map[string]string{"JETSUITE_GENERATOR_RATE": "123", "JETSUITE_GENERATOR_SESSIONIZE": "true", "JETSUITE_GENERATOR_NEWS": "false"}
+	build := spec.Bind(config.Binder{FS: fs, Owner: "generator", Getenv: func(k string) string { return env[k] }})
+	if err := fs.Parse([]string{"--ratings-rate=7", "--cdc-step=2s", "--seed=9", "--generator-customers=false"}); err != nil {
+		t.Fatal(err)
+	}
+	e := natstest.Start(t)
+	nc, js := e.Connect(t)
+	svc, err := build(runner.Deps{NC: nc, JS: js, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := svc.(*Service).cfg
+	if c.ClickRate != 123 || !c.Sessionize || c.News || c.RatingsRate != 7 || c.CDCStep != 2*time.Second ||
+		c.Seed != 9 || c.Customers || !c.Clickstream || c.CodesRate != DefaultConfig().CodesRate {
+		t.Fatalf("config %+v", c)
+	}
+	var names []string
+	for _, src := range svc.(*Service).sources {
+		names = append(names, src.name)
+	}
+	if len(names) != 5 {
+		t.Errorf("quickstarts %v, want all but imply-news and customers", names)
+	}
+}
