@@ -3,6 +3,7 @@ package indexer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -133,16 +134,23 @@ func TestOpenSearchAway(t *testing.T) {
 	for time.Since(stoppedAt) < 30*time.Second {
 		for _, st := range watched {
 			floor, _, _ := consumerState(t, env.JS, st, cfg.Durable)
-			if floor != floors[st] {
-				t.Fatalf("%s: ack floor moved from %d to %d while OpenSearch was away", st, floors[st], floor)
+			// A KV bucket keeps one revision per key: a row superseded by a newer revision is
+			// removed from the stream, and the ack floor moves over it. Only that may move it.
+			for seq := floors[st] + 1; seq <= floor; seq++ {
+				if _, err := mustStream(t, env.JS, st).GetMsg(context.Background(), seq); !errors.Is(err, jetstream.ErrMsgNotFound) {
+					t.Fatalf("%s: ack floor moved from %d to %d while OpenSearch was away, over message %d that still exists (%v)", st, floors[st], floor, seq, err)
+				}
 			}
 		}
 		time.Sleep(2 * time.Second)
 	}
 	for _, st := range watched {
 		floor, delivered, pending := consumerState(t, env.JS, st, cfg.Durable)
-		if delivered <= floor || pending == 0 {
-			t.Fatalf("%s: the indexer holds nothing (ack floor %d, delivered %d, pending %d): the test proves nothing", st, floor, delivered, pending)
+		// Something must be waiting for the indexer, or the test proves nothing. (In a KV stream
+		// the batch held may have been superseded entirely, so only plain streams must show
+		// acks pending.)
+		if last := p.lastSeq(st); last <= floor || (!strings.HasPrefix(st, "KV_") && pending == 0) {
+			t.Fatalf("%s: nothing held back (last %d, ack floor %d, delivered %d, pending %d)", st, last, floor, delivered, pending)
 		}
 		t.Logf("%s while away: ack floor %d, delivered %d, ack pending %d", st, floor, delivered, pending)
 	}
@@ -320,4 +328,13 @@ func counterValue(t *testing.T, cause string) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+func mustStream(t *testing.T, js jetstream.JetStream, name string) jetstream.Stream {
+	t.Helper()
+	st, err := js.Stream(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
