@@ -37,7 +37,6 @@ type tableState struct {
 	lastAdvance         time.Time // wall clock of the last idle advance
 	groups              map[string]*group
 	nextClose           int64 // smallest close time among open windows
-	publicKeyPrefix     string
 	stateKeyPrefix      string
 	finalSubject        string
 	lateSubject         string
