@@ -57,6 +57,7 @@ func usage(w io.Writer) {
 	for _, s := range specs() {
 		fmt.Fprintf(w, "  %-10s %s\n", s.Name, s.Summary)
 	}
+	fmt.Fprintln(w, "  show       list tables and streams; `show NAME` prints a table's rows or a stream's newest messages")
 	fmt.Fprintln(w, "  config     print every setting as a Markdown table")
 	fmt.Fprintln(w, "\nrun `jetsuite <command> -h` for the flags of a command")
 }
@@ -70,6 +71,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == "show" {
+		return show(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("jetsuite "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c common
