@@ -51,21 +51,11 @@ func (h *harness) fill(n int) {
 // what the enricher does minus decoding and joining (consume, republish two outputs with
 // Nats-Msg-Id, wait for the acks, ack).
 func BenchmarkEnricher(b *testing.B) {
-	b.Run("enricher", func(b *testing.B) {
-		for range b.N {
-			b.StopTimer()
-			h := newHarness(b)
-			h.fill(benchEvents)
-			b.StartTimer()
-			start := time.Now()
-			r := h.start(DefaultConfig())
-			for h.count(topology.StreamUserClickstream) < benchEvents || h.count(topology.StreamEnrichedErrorCodes) < benchEvents {
-				time.Sleep(5 * time.Millisecond)
-			}
-			b.ReportMetric(benchEvents/time.Since(start).Seconds(), "events/s")
-			b.StopTimer()
-			r.stop()
-		}
+	b.Run("enricher", func(b *testing.B) { benchEnricher(b, DefaultConfig()) })
+	b.Run("enricher-inflight-1", func(b *testing.B) {
+		cfg := DefaultConfig()
+		cfg.InFlight = 1
+		benchEnricher(b, cfg)
 	})
 	b.Run("raw-publish", func(b *testing.B) {
 		for range b.N {
@@ -141,4 +131,21 @@ func BenchmarkEnricher(b *testing.B) {
 			cancel()
 		}
 	})
+}
+
+func benchEnricher(b *testing.B, cfg Config) {
+	for range b.N {
+		b.StopTimer()
+		h := newHarness(b)
+		h.fill(benchEvents)
+		b.StartTimer()
+		start := time.Now()
+		r := h.start(cfg)
+		for h.count(topology.StreamUserClickstream) < benchEvents || h.count(topology.StreamEnrichedErrorCodes) < benchEvents {
+			time.Sleep(5 * time.Millisecond)
+		}
+		b.ReportMetric(benchEvents/time.Since(start).Seconds(), "events/s")
+		b.StopTimer()
+		r.stop()
+	}
 }
