@@ -422,3 +422,35 @@ func TestInstancesShareTheWork(t *testing.T) {
 		t.Errorf("%d distinct outputs, want %d", len(seen), n)
 	}
 }
+
+func TestLoaderDeadLetters(t *testing.T) {
+	h := newHarness(t)
+	h.publish(topology.SubjectClickstreamUsers, `{"username":"no id"}`)
+	h.publish(topology.SubjectClickstreamUsers, `{"user_id":"x"}`)
+	h.publish(topology.SubjectClickstreamUsers, "", events.HeaderTombstone, "true", events.HeaderKey, "a b")
+	h.publish(topology.SubjectClickstreamUsers, userJSON(testUsers[0]))
+	h.publish(topology.SubjectClickstreamCodes, `{"definition":"no code"}`)
+	r := h.start(DefaultConfig())
+	h.waitCount(topology.StreamDeadLetter, 4)
+	eventually(t, 10*time.Second, func() bool { _, ok := r.svc.users.Get("1"); return ok },
+		func() string { return "the good user row never reached the view" })
+	var reasons []string
+	for _, d := range h.messages(topology.StreamDeadLetter, "") {
+		reasons = append(reasons, d.Subject+"/"+d.Header.Get(pipe.HeaderDLQReason))
+	}
+	want := []string{"dlq.CLICKSTREAM_USERS/missing_field", "dlq.CLICKSTREAM_USERS/wrong_type",
+		"dlq.CLICKSTREAM_USERS/missing_field", "dlq.CLICKSTREAM_CODES_SRC/missing_field"}
+	got := map[string]int{}
+	for _, r := range reasons {
+		got[r]++
+	}
+	for _, w := range want {
+		got[w]--
+	}
+	for k, v := range got {
+		if v != 0 {
+			t.Errorf("dead letters %v, want %v (differs at %s)", reasons, want, k)
+			break
+		}
+	}
+}
