@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsuite/jetsuite/services/enricher"
+	"github.com/jetsuite/jetsuite/services/windower"
+	"github.com/jetsuite/jetsuite/services/windower/reference"
+	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
+	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/runner"
+	"github.com/jetsuite/jetsuite/shared/topology"
+)
+
+// The golden test of the clickstream pipeline: a fixed event log (users, codes, clicks with
+// out-of-order events inside grace, late events beyond it, a duplicate, unknown users and an
+// unknown status code, i.e. NULL keys after the LEFT JOINs, and bursts whose sessions merge)
+// goes through the real enricher and windower on an embedded server. Every row of the seven
+// clickstream tables must equal a reference computed with plain loops over the log.
+
+const goldenT0 = int64(1_700_000_040_000)
+
+type goldenUser struct {
+	id             int
+	username, city string
+}
+
+type goldenClick struct {
+	id     string
+	ts     int64
+	ip     string
+	userid int
+	req    string
+	status string
+}
+
+var (
+	goldenNames  = []string{"akatz1022", "bobk_43", "alison_99", "Ferd88", "Reeva43"}
+	goldenCities = []string{"Palo Alto", "San Francisco", "London"}
+	goldenCodes  = map[int]string{200: "Successful", 302: "Redirect", 404: "Page not found", 405: "Method not allowed", 406: "Not acceptable", 407: "Proxy authentication required"}
+)
+
+func goldenLog() (users []goldenUser, clicks []goldenClick) {
+	for id := 1; id <= 39; id++ {
+		users = append(users, goldenUser{id, goldenNames[id%len(goldenNames)], goldenCities[id%len(goldenCities)]})
+	}
+	rng := rand.New(rand.NewPCG(3, 5))
+	ips := []string{"111.152.45.45", "222.90.225.227", "233.168.257.122"}
+	reqs := []string{"GET /index.html HTTP/1.1", "GET /images/track.png HTTP/1.1", "GET /site/login.html HTTP/1.1"}
+	statuses := []string{"200", "302", "404", "405", "406", "407", "500"}
+	for i := range 2000 {
+		base := goldenT0 + int64(i)*250
+		ts := base
+		switch r := rng.IntN(100); {
+		case r < 3:
+			ts = base - 60_000 - rng.Int64N(60_000) // late
+		case r < 15:
+			ts = base - rng.Int64N(25_000) // out of order within grace
+		}
+		// Users click in bursts (on 40 s, off 80 s, by username), so sessions end and merge.
+		slot := (base - goldenT0) / 40_000
+		var candidates []int
+		for id := 1; id <= 39; id++ {
+			if (int64(id%len(goldenNames))+slot)%3 == 0 {
+				candidates = append(candidates, id)
+			}
+		}
+		candidates = append(candidates, -1, 0, 42) // unknown to WEB_USERS: USERNAME is NULL
+		clicks = append(clicks, goldenClick{
+			id: "click-" + strconv.Itoa(i), ts: ts, ip: ips[rng.IntN(len(ips))], userid: candidates[rng.IntN(len(candidates))],
+			req: reqs[rng.IntN(len(reqs))], status: statuses[rng.IntN(len(statuses))],
+		})
+	}
+	clicks = append(clicks, clicks[5]) // a duplicate (same Nats-Msg-Id): stored once
+	return users, clicks
+}
+
+func publishJSON(t testing.TB, js jetstream.JetStream, subject, id string, ts int64, body string) {
+	t.Helper()
+	m := nats.NewMsg(subject)
+	m.Header.Set("Event-Time", strconv.FormatInt(ts, 10))
+	m.Header.Set(jetstream.MsgIDHeader, id)
+	m.Data = []byte(body)
+	if _, err := js.PublishMsgAsync(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitPublished(t testing.TB, js jetstream.JetStream) {
+	t.Helper()
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		t.Fatal("publish timed out")
+	}
+}
+
+func (c goldenClick) body() string {
+	return fmt.Sprintf(`{"ip":%q,"userid":%d,"remote_user":"-","time":"1","_time":1,"request":%q,"status":%q,"bytes":"1289","referrer":"-","agent":"Mozilla/5.0"}`,
+		c.ip, c.userid, c.req, c.status)
+}
+
+// goldenTable is one table's reference: how a click becomes a reference event and how a row of
+// the table reads back into a key.
+type goldenTable struct {
+	name     string
+	spec     reference.Spec
+	event    func(c goldenClick, user *goldenUser) (reference.Event, bool)
+	keyCols  []string
+	countCol string
+}
+
+func goldenTables() []goldenTable {
+	min1, grace := int64(60_000), int64(30_000)
+	status := func(c goldenClick) int { s, _ := strconv.Atoi(c.status); return s }
+	byUser := func(c goldenClick, _ *goldenUser) (reference.Event, bool) {
+		return reference.Event{TS: c.ts, Key: strconv.Itoa(c.userid)}, true
+	}
+	errorsByStatus := func(c goldenClick, _ *goldenUser) (reference.Event, bool) {
+		return reference.Event{TS: c.ts, Key: c.status}, status(c) > 400
+	}
+	return []goldenTable{
+		{"EVENTS_PER_MIN", reference.Spec{Kind: "tumbling", Size: min1, Grace: grace, HavingAbove: -1}, byUser, []string{"USERID"}, "EVENTS"},
+		{"PAGES_PER_MIN", reference.Spec{Kind: "hopping", Size: min1, Advance: 5_000, Grace: grace, HavingAbove: -1},
+			func(c goldenClick, u *goldenUser) (reference.Event, bool) {
+				e, _ := byUser(c, u)
+				return e, strings.Contains(c.req, "html")
+			}, []string{"USERID"}, "PAGES"},
+		{"ERRORS_PER_MIN", reference.Spec{Kind: "hopping", Size: min1, Advance: 5_000, Grace: grace, HavingAbove: -1}, errorsByStatus, []string{"STATUS"}, "ERRORS"},
+		{"ERRORS_PER_MIN_ALERT", reference.Spec{Kind: "hopping", Size: min1, Advance: 20_000, Grace: grace, HavingAbove: 5}, errorsByStatus, []string{"STATUS"}, "ERRORS"},
+		{"CLICK_USER_SESSIONS", reference.Spec{Kind: "session", Gap: 30_000, Grace: grace, HavingAbove: -1},
+			func(c goldenClick, u *goldenUser) (reference.Event, bool) {
+				if u == nil {
+					return reference.Event{Null: true}, true
+				}
+				return reference.Event{TS: c.ts, Key: u.username}, true
+			}, []string{"USERNAME"}, "EVENTS"},
+		{"ENRICHED_ERROR_CODES_COUNT", reference.Spec{Kind: "tumbling", Size: 30_000, Grace: grace, HavingAbove: 1},
+			func(c goldenClick, _ *goldenUser) (reference.Event, bool) {
+				def, ok := goldenCodes[status(c)]
+				return reference.Event{TS: c.ts, Key: c.status + "|" + def, Null: !ok}, true
+			}, []string{"CODE", "DEFINITION"}, "COUNT"},
+		{"USER_IP_ACTIVITY", reference.Spec{Kind: "tumbling", Size: min1, Grace: grace, HavingAbove: 1},
+			func(c goldenClick, u *goldenUser) (reference.Event, bool) {
+				if u == nil {
+					return reference.Event{Null: true}, true
+				}
+				return reference.Event{TS: c.ts, Key: u.username + "|" + c.ip + "|" + u.city}, true
+			}, []string{"USERNAME", "IP", "CITY"}, "COUNT"},
+	}
+}
+
+func TestGoldenPipeline(t *testing.T) {
+	env := natstest.Start(t)
+	users, clicks := goldenLog()
+	for _, u := range users {
+		publishJSON(t, env.JS, topology.SubjectClickstreamUsers, "user-"+strconv.Itoa(u.id), goldenT0,
+			fmt.Sprintf(`{"user_id":%d,"username":%q,"registered_at":1410180399070,"first_name":"Greta","last_name":"Garrity","city":%q,"level":"Gold"}`, u.id, u.username, u.city))
+	}
+	for code, def := range goldenCodes {
+		publishJSON(t, env.JS, topology.SubjectClickstreamCodes, "code-"+strconv.Itoa(code), goldenT0, fmt.Sprintf(`{"code":%d,"definition":%q}`, code, def))
+	}
+	for _, c := range clicks {
+		publishJSON(t, env.JS, topology.SubjectClickstream, c.id, c.ts, c.body())
+	}
+	waitPublished(t, env.JS)
+
+	nc, js := env.Connect(t)
+	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth()}
+	enr, err := enricher.New(enricher.DefaultConfig(), deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	win, err := windower.New(windower.Config{Grace: 30 * time.Second, FlushInterval: 20 * time.Millisecond}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runner.RunAll(ctx, obs.NewLogger(nil, "text", "warn"), enr, win) }()
+	waitAckFloor(t, env.JS, topology.StreamUserClickstream, "windower-"+topology.StreamUserClickstream, uint64(len(clicks)-1))
+	waitAckFloor(t, env.JS, topology.StreamEnrichedErrorCodes, "windower-"+topology.StreamEnrichedErrorCodes, uint64(len(clicks)-1))
+	waitAckFloor(t, env.JS, topology.StreamClickstream, "windower-"+topology.StreamClickstream, uint64(len(clicks)-1))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	byID := map[int]*goldenUser{}
+	for i := range users {
+		byID[users[i].id] = &users[i]
+	}
+	seen := map[string]bool{}
+	var unique []goldenClick
+	for _, c := range clicks {
+		if !seen[c.id] {
+			seen[c.id] = true
+			unique = append(unique, c)
+		}
+	}
+	for _, tab := range goldenTables() {
+		var evs []reference.Event
+		for _, c := range unique {
+			if e, ok := tab.event(c, byID[c.userid]); ok {
+				evs = append(evs, e)
+			}
+		}
+		want := reference.Compute(tab.spec, evs)
+		got := readTable(t, env.JS, tab.name, tab.keyCols, tab.countCol)
+		if len(want.Rows) == 0 {
+			t.Fatalf("%s: the log gives the reference no rows", tab.name)
+		}
+		var diffs []string
+		for id, w := range want.Rows {
+			if g, ok := got[id]; !ok {
+				diffs = append(diffs, "missing "+id)
+			} else if g != [2]int64{w.End, w.Count} {
+				diffs = append(diffs, fmt.Sprintf("%s: end,count %v want %v", id, g, [2]int64{w.End, w.Count}))
+			}
+		}
+		for id := range got {
+			if _, ok := want.Rows[id]; !ok {
+				diffs = append(diffs, "extra "+id)
+			}
+		}
+		sort.Strings(diffs)
+		if len(diffs) > 0 {
+			t.Errorf("%s: %d rows expected, %d found, %d differences: %v", tab.name, len(want.Rows), len(got), len(diffs), diffs[:min(len(diffs), 6)])
+		}
+		t.Logf("%s: %d rows, %d late, %d NULL keys", tab.name, len(want.Rows), want.Late, want.Null)
+	}
+}
+
+func waitAckFloor(t testing.TB, js jetstream.JetStream, stream, durable string, seq uint64) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if c, err := js.Consumer(context.Background(), stream, durable); err == nil {
+			if info, err := c.Info(context.Background()); err == nil && info.AckFloor.Stream >= seq && info.NumAckPending == 0 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s/%s did not reach sequence %d", stream, durable, seq)
+}
+
+// readTable reads a windowed bucket into (key@start) -> (window end, count).
+func readTable(t testing.TB, js jetstream.JetStream, bucket string, keyCols []string, countCol string) map[string][2]int64 {
+	t.Helper()
+	kv, err := js.KeyValue(context.Background(), bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kv.WatchAll(context.Background(), jetstream.IgnoreDeletes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	out := map[string][2]int64{}
+	for e := range w.Updates() {
+		if e == nil {
+			break
+		}
+		var row map[string]any
+		if err := json.Unmarshal(e.Value(), &row); err != nil {
+			t.Fatal(err)
+		}
+		parts := make([]string, len(keyCols))
+		for i, c := range keyCols {
+			parts[i] = fmt.Sprint(row[c])
+		}
+		start := int64(row["WINDOW_START"].(float64))
+		out[reference.ID(strings.Join(parts, "|"), start)] = [2]int64{int64(row["WINDOW_END"].(float64)), int64(row[countCol].(float64))}
+	}
+	return out
+}
