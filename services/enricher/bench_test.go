@@ -47,9 +47,9 @@ func (h *harness) fill(n int) {
 
 // BenchmarkEnricher measures the enricher end to end through a real embedded JetStream server
 // (file storage): clicks in, USER_CLICKSTREAM and ENRICHED_ERROR_CODES out, inputs acked. Beside
-// it, the same server's raw rates: async publish, consume + ack, and a bare pipeline that does
-// what the enricher does minus decoding and joining (consume, republish two outputs with
-// Nats-Msg-Id, wait for the acks, ack).
+// it, the same server's raw rates: async publish of the clicks (without Nats-Msg-Id) and
+// consume + ack of them. Per click the enricher consumes and acks one message and publishes two
+// (with Nats-Msg-Id, so JetStream also de-duplicates them).
 func BenchmarkEnricher(b *testing.B) {
 	b.Run("enricher", func(b *testing.B) { benchEnricher(b, DefaultConfig()) })
 	b.Run("enricher-inflight-1", func(b *testing.B) {
@@ -88,46 +88,6 @@ func BenchmarkEnricher(b *testing.B) {
 				return nil
 			})
 			b.ReportMetric(benchEvents/time.Since(start).Seconds(), "msgs/s")
-			cancel()
-		}
-	})
-	b.Run("raw-pipeline", func(b *testing.B) {
-		for range b.N {
-			b.StopTimer()
-			h := newHarness(b)
-			h.fill(benchEvents)
-			_, js := h.env.Connect(b)
-			cons, err := pipe.SharedConsumer(context.Background(), js, topology.StreamClickstream, "bench")
-			if err != nil {
-				b.Fatal(err)
-			}
-			pub := pipe.NewPublisher(js, "bench")
-			b.StartTimer()
-			start := time.Now()
-			n := 0
-			ctx, cancel := context.WithCancel(context.Background())
-			_ = pipe.Batches(ctx, cons, pipe.BatchOptions{}, func(wctx context.Context, batch []jetstream.Msg) error {
-				for _, m := range batch {
-					id := events.SourceID(m)
-					for _, subject := range []string{topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes} {
-						out := nats.NewMsg(subject)
-						out.Data = m.Data()
-						out.Header.Set(events.HeaderMsgID, subject+":"+id)
-						if err := pub.Publish(out); err != nil {
-							return err
-						}
-					}
-				}
-				if err := pub.Wait(wctx); err != nil {
-					return err
-				}
-				pipe.AckAll(batch, false)
-				if n += len(batch); n >= benchEvents {
-					cancel()
-				}
-				return nil
-			})
-			b.ReportMetric(benchEvents/time.Since(start).Seconds(), "events/s")
 			cancel()
 		}
 	})
