@@ -20,7 +20,7 @@ import (
 type BatchOptions struct {
 	// MaxMessages is the largest batch (default 1000).
 	MaxMessages int
-	// Linger is how long to wait for more messages once a batch has its first (default 2ms).
+	// Linger is how long a batch may wait for more messages after its first (default 2ms).
 	Linger time.Duration
 	// Tick calls the handler with an empty batch when nothing arrived for this long (default 1s),
 	// so that time-driven work (closing idle windows, flushing) runs without input.
@@ -85,13 +85,17 @@ func Batches(ctx context.Context, cons jetstream.Consumer, o BatchOptions, h Han
 			continue
 		}
 		batch = append(batch[:0], first)
+		// One deadline for the whole batch (not a timer per message): take what is buffered
+		// and what arrives within Linger.
+		linger, cancelLinger := context.WithTimeout(ctx, o.Linger)
 		for len(batch) < o.MaxMessages {
-			m, err := it.Next(jetstream.NextMaxWait(o.Linger))
+			m, err := it.Next(jetstream.NextContext(linger))
 			if err != nil {
 				break
 			}
 			batch = append(batch, m)
 		}
+		cancelLinger()
 		if err := h(work, batch); err != nil {
 			return err
 		}
