@@ -101,7 +101,6 @@ func BenchmarkRawJetStream(b *testing.B) {
 	b.ReportMetric(float64(b.N*benchEvents)/consTime.Seconds(), "consume+ack/s")
 }
 
-
 func waitAcked(b *testing.B, js jetstream.JetStream, stream, durable string, seq uint64) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
