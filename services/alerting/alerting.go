@@ -244,7 +244,7 @@ func (s *Service) runFilter(ctx context.Context) error {
 	}
 	pub := pipe.NewPublisher(s.js, service)
 	dlq := pipe.DeadLetter{Pub: pub, Service: service, Log: s.log}
-	return batches(ctx, cons, pipe.BatchOptions{MaxMessages: s.cfg.Batch, Log: s.log}, func(bctx context.Context, batch []jetstream.Msg) error {
+	return pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: s.cfg.Batch, Log: s.log}, func(bctx context.Context, batch []jetstream.Msg) error {
 		if len(batch) == 0 {
 			return nil
 		}

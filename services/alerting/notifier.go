@@ -86,7 +86,7 @@ func (n *notifier) runLoop(ctx context.Context) error {
 			return err
 		}
 		progressed := false
-		err = batches(ctx, cons, pipe.BatchOptions{MaxMessages: n.batch, Log: n.log}, func(bctx context.Context, batch []jetstream.Msg) error {
+		err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: n.batch, Log: n.log}, func(bctx context.Context, batch []jetstream.Msg) error {
 			err := n.handle(bctx, batch)
 			if err == nil && len(batch) > 0 {
 				progressed = true

@@ -149,9 +149,11 @@ func waitConnected(ctx context.Context, nc *nats.Conn) error {
 	return nil
 }
 
-// JetStream returns a JetStream context with a generous async-publish window.
+// JetStream returns a JetStream context with a generous async-publish window and an ack
+// timeout, so that a publish whose ack never comes (the connection closed) fails instead of
+// leaving its waiter hanging; pipe.Publisher then retries it.
 func JetStream(nc *nats.Conn) (jetstream.JetStream, error) {
-	return jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
+	return jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192), jetstream.WithPublishAsyncTimeout(30*time.Second))
 }
 
 type serverLogger struct{ l *slog.Logger }
