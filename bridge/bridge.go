@@ -1,0 +1,304 @@
+// Package bridge moves records between Kafka and NATS JetStream with franz-go, in both
+// directions, without losing or doubling any:
+//
+//   - Kafka -> JetStream: a consumer group reads the configured topics and publishes each record to
+//     a subject (the topic name by default) with Nats-Msg-Id "kafka:<topic>:<partition>:<offset>".
+//     Offsets are committed only after JetStream acknowledged every record of the batch, so a
+//     crash replays at most the uncommitted batch, which JetStream de-duplicates.
+//   - JetStream -> Kafka: a shared durable pull consumer per stream produces each message to a
+//     topic (the stream name by default) with franz-go's idempotent producer; a message is acked
+//     in JetStream only after Kafka acknowledged its record.
+//
+// For the embedded demo the bridge can start an in-process Kafka (franz-go's kfake) and a small
+// producer that writes ratings into it, like the original demo's web app did.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/runner"
+	"github.com/jetsuite/jetsuite/shared/topology"
+)
+
+// Defaults: the topics of the original demos into same-named subjects, and the two ratings
+// pipeline outputs the original wrote to Kafka.
+var (
+	DefaultFromKafka = []string{
+		topology.SubjectClickstream, topology.SubjectClickstreamCodes, topology.SubjectClickstreamUsers,
+		topology.SubjectRatings, topology.SubjectCustomersCDC,
+	}
+	DefaultToKafka = []string{topology.StreamUnhappyPlatinumCustomers, topology.StreamRatingsWithCustomerData}
+	// DefaultKeyFields key the records like the original ksqlDB queries did:
+	// UNHAPPY_PLATINUM_CUSTOMERS is PARTITION BY FULL_NAME; RATINGS_WITH_CUSTOMER_DATA is a
+	// stream-table join, which ksqlDB keys by the join key, the customer id.
+	DefaultKeyFields = []string{
+		topology.StreamUnhappyPlatinumCustomers + "=FULL_NAME",
+		topology.StreamRatingsWithCustomerData + "=ID",
+	}
+)
+
+// Config is the bridge's configuration.
+type Config struct {
+	// Brokers are Kafka seed brokers. Empty with Embedded set: start an in-process kfake cluster.
+	Brokers []string
+	// FromKafka lists "topic" or "topic=subject" to copy from Kafka into JetStream.
+	FromKafka []string
+	// ToKafka lists "STREAM" or "STREAM=topic" to copy from JetStream into Kafka.
+	ToKafka []string
+	// KeyFields lists "STREAM=FIELD": the top-level JSON field whose value becomes the record key.
+	KeyFields []string
+	// Group is the Kafka consumer group (bridges with the same group share partitions).
+	Group string
+	// DurablePrefix names the JetStream consumers: <prefix><STREAM>.
+	DurablePrefix string
+	// Start is where a group without committed offsets starts: "earliest" or "latest".
+	Start string
+	// Batch bounds the records in flight per direction (Kafka poll size, JetStream batch size).
+	Batch int
+	// FetchMaxBytes bounds what one Kafka fetch buffers (backpressure when JetStream is slow).
+	FetchMaxBytes int
+	// SessionTimeout is how long the group waits for a silent (crashed) bridge before giving its
+	// partitions to the others.
+	SessionTimeout time.Duration
+	// AckTimeout bounds how long a batch waits for the other side's acks before it is retried.
+	AckTimeout time.Duration
+
+	// Embedded starts kfake when Brokers is empty.
+	Embedded bool
+	// EmbeddedDir keeps the kfake cluster's data (topics, offsets) across restarts; empty: memory.
+	EmbeddedDir string
+	// EmbeddedListen is the kfake listen port for other Kafka clients (0: random).
+	EmbeddedPort int
+	// RatingsPerSecond is the rate of the embedded ratings producer (0: off).
+	RatingsPerSecond float64
+	// RatingsSeed seeds the embedded ratings producer.
+	RatingsSeed uint64
+}
+
+// DefaultConfig returns the configuration with every default applied.
+func DefaultConfig() Config {
+	return Config{
+		FromKafka:      DefaultFromKafka,
+		ToKafka:        DefaultToKafka,
+		KeyFields:      DefaultKeyFields,
+		Group:          "jetsuite-bridge",
+		DurablePrefix:  "bridge_to_kafka_",
+		Start:          "earliest",
+		Batch:          5000,
+		FetchMaxBytes:  16 << 20,
+		AckTimeout:     30 * time.Second,
+		SessionTimeout: 15 * time.Second,
+	}
+}
+
+// Spec describes the bridge to the jetsuite binary.
+func Spec() runner.Spec {
+	return runner.Spec{
+		Name:    "bridge",
+		Summary: "Kafka <-> JetStream bridge (franz-go): topics into subjects, streams into topics",
+		InAll:   false, // it needs KAFKA_BROKERS, or JETSUITE_KAFKA_EMBEDDED for the demo
+		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
+			c := DefaultConfig()
+			var seed int
+			b.List(&c.Brokers, "kafka-brokers", "KAFKA_BROKERS", nil, "Kafka seed brokers, comma-separated (host:port)")
+			b.List(&c.FromKafka, "bridge-from-kafka", "BRIDGE_FROM_KAFKA", c.FromKafka, "Kafka topics copied into JetStream: topic or topic=subject (default subject: the topic name); empty: off")
+			b.List(&c.ToKafka, "bridge-to-kafka", "BRIDGE_TO_KAFKA", c.ToKafka, "JetStream streams copied into Kafka: STREAM or STREAM=topic (default topic: the stream name); empty: off")
+			b.List(&c.KeyFields, "bridge-key-fields", "BRIDGE_KEY_FIELDS", c.KeyFields, "record key per stream copied into Kafka: STREAM=JSON field (else the Jetsuite-Key header, else no key)")
+			b.String(&c.Group, "bridge-group", "BRIDGE_GROUP", c.Group, "Kafka consumer group of the bridges (they share the topics' partitions)")
+			b.String(&c.DurablePrefix, "bridge-durable-prefix", "BRIDGE_DURABLE_PREFIX", c.DurablePrefix, "JetStream durable consumer name prefix (one consumer per stream copied into Kafka)")
+			b.String(&c.Start, "bridge-start", "BRIDGE_START", c.Start, "where a group without committed offsets starts reading: earliest or latest")
+			b.Int(&c.Batch, "bridge-batch", "BRIDGE_BATCH", c.Batch, "records in flight per direction (Kafka poll size, JetStream batch)")
+			b.Int(&c.FetchMaxBytes, "bridge-fetch-max-bytes", "BRIDGE_FETCH_MAX_BYTES", c.FetchMaxBytes, "bytes one Kafka fetch may buffer (backpressure while JetStream is slow)")
+			b.Duration(&c.AckTimeout, "bridge-ack-timeout", "BRIDGE_ACK_TIMEOUT", c.AckTimeout, "how long a batch waits for acks before it is retried")
+			b.Duration(&c.SessionTimeout, "bridge-session-timeout", "BRIDGE_SESSION_TIMEOUT", c.SessionTimeout, "Kafka group session timeout: how soon the partitions of a crashed bridge go to the others (brokers allow 6s..30m by default)")
+			b.Bool(&c.Embedded, "kafka-embedded", "JETSUITE_KAFKA_EMBEDDED", false, "with KAFKA_BROKERS empty: run an in-process Kafka (kfake) with a ratings producer, for the demo")
+			b.Int(&c.EmbeddedPort, "kafka-embedded-port", "JETSUITE_KAFKA_EMBEDDED_PORT", 0, "port of the in-process Kafka for other Kafka clients (0: random, logged)")
+			b.Float(&c.RatingsPerSecond, "kafka-embedded-ratings-rate", "JETSUITE_KAFKA_EMBEDDED_RATINGS_RATE", 5, "ratings per second the embedded producer writes to the ratings topic (0: none)")
+			b.Int(&seed, "kafka-embedded-ratings-seed", "JETSUITE_KAFKA_EMBEDDED_RATINGS_SEED", 1, "seed of the embedded ratings producer")
+			b.String(&c.EmbeddedDir, "kafka-embedded-dir", "JETSUITE_KAFKA_EMBEDDED_DIR", filepath.Join("data", "kafka-embedded"), "where the in-process Kafka keeps its topics and offsets (empty: memory only; a restart then reuses offsets, and record ids, that JetStream has already seen)")
+			return func(d runner.Deps) (runner.Service, error) {
+				c.RatingsSeed = uint64(seed)
+				return New(c, d)
+			}
+		},
+	}
+}
+
+// Service is a running bridge.
+type Service struct {
+	cfg    Config
+	js     jetstream.JetStream
+	log    *slog.Logger
+	health *obs.Health
+	from   []route
+	to     []route
+	keys   map[string]string
+	// maxPayload is the NATS server's message size limit.
+	maxPayload int
+
+	// Ready is set once every direction has started (consumer joined, durable consumers made).
+	ready *obs.ReadyFlag
+	// brokers is what the bridge talks to (Config.Brokers, or the embedded cluster's address).
+	brokers chan []string
+}
+
+// route maps a source name to a destination name.
+type route struct{ from, to string }
+
+// New validates the configuration and returns the service.
+func New(c Config, d runner.Deps) (*Service, error) {
+	def := DefaultConfig()
+	if c.Batch <= 0 {
+		c.Batch = def.Batch
+	}
+	if c.FetchMaxBytes <= 0 {
+		c.FetchMaxBytes = def.FetchMaxBytes
+	}
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = def.AckTimeout
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = def.SessionTimeout
+	}
+	if c.Group == "" {
+		c.Group = def.Group
+	}
+	if c.DurablePrefix == "" {
+		c.DurablePrefix = def.DurablePrefix
+	}
+	switch c.Start {
+	case "", "earliest", "latest":
+	default:
+		return nil, fmt.Errorf("bridge: BRIDGE_START must be earliest or latest, not %q", c.Start)
+	}
+	if len(c.Brokers) == 0 && !c.Embedded {
+		return nil, errors.New("bridge: KAFKA_BROKERS is empty (set it, or JETSUITE_KAFKA_EMBEDDED=true for an in-process Kafka)")
+	}
+	if d.JS == nil {
+		return nil, errors.New("bridge: no JetStream connection")
+	}
+	from, err := parseRoutes(c.FromKafka)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: BRIDGE_FROM_KAFKA: %w", err)
+	}
+	to, err := parseRoutes(c.ToKafka)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: BRIDGE_TO_KAFKA: %w", err)
+	}
+	keys, err := parseRoutes(c.KeyFields)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: BRIDGE_KEY_FIELDS: %w", err)
+	}
+	s := &Service{cfg: c, js: d.JS, log: d.Logger("bridge"), health: d.Health, from: from, to: to,
+		keys: map[string]string{}, ready: obs.NewReadyFlag("bridge starting"), brokers: make(chan []string, 1)}
+	for _, k := range keys {
+		if k.from == k.to {
+			return nil, fmt.Errorf("bridge: BRIDGE_KEY_FIELDS: %q needs the form STREAM=FIELD", k.from)
+		}
+		s.keys[k.from] = k.to
+	}
+	if d.NC != nil {
+		s.maxPayload = int(d.NC.MaxPayload())
+	}
+	if d.Health != nil {
+		d.Health.Register("bridge", s.ready.Check)
+	}
+	return s, nil
+}
+
+// parseRoutes parses "a" (a to a) and "a=b" items; duplicates are refused.
+func parseRoutes(items []string) ([]route, error) {
+	var out []route
+	seen := map[string]bool{}
+	for _, it := range items {
+		from, to, found := strings.Cut(it, "=")
+		from, to = strings.TrimSpace(from), strings.TrimSpace(to)
+		if !found {
+			to = from
+		}
+		if from == "" || to == "" {
+			return nil, fmt.Errorf("bad item %q (want name or name=target)", it)
+		}
+		if seen[from] {
+			return nil, fmt.Errorf("%q is listed twice", from)
+		}
+		seen[from] = true
+		out = append(out, route{from, to})
+	}
+	return out, nil
+}
+
+// Name implements runner.Service.
+func (s *Service) Name() string { return "bridge" }
+
+// Brokers returns the Kafka brokers the bridge uses once it has started (the embedded cluster's
+// address in embedded mode).
+func (s *Service) Brokers(ctx context.Context) ([]string, error) {
+	select {
+	case b := <-s.brokers:
+		s.brokers <- b
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Run bridges until ctx ends; in-flight batches finish (and are committed or acked) first.
+func (s *Service) Run(ctx context.Context) error {
+	brokers := s.cfg.Brokers
+	g, ctx := errgroup.WithContext(ctx)
+	if len(brokers) == 0 {
+		emb, err := startEmbedded(s.cfg, s.log)
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		brokers = emb.ListenAddrs()
+		if s.cfg.RatingsPerSecond > 0 {
+			g.Go(func() error { return produceRatings(ctx, brokers, s.cfg, s.log) })
+		}
+	}
+	s.brokers <- brokers
+	started := make(chan struct{}, 2)
+	if len(s.from) > 0 {
+		in, err := newInbound(s, brokers)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return in.run(ctx, started) })
+	} else {
+		started <- struct{}{}
+	}
+	if len(s.to) > 0 {
+		out, err := newOutbound(s, brokers)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return out.run(ctx, started) })
+	} else {
+		started <- struct{}{}
+	}
+	g.Go(func() error {
+		for range 2 {
+			select {
+			case <-started:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		s.ready.Set()
+		s.log.Info("bridge running", "brokers", brokers, "from_kafka", len(s.from), "to_kafka", len(s.to))
+		return nil
+	})
+	return g.Wait()
+}
