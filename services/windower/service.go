@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jetsuite/jetsuite/shared/config"
+	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/pipe"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -141,6 +142,7 @@ func New(cfg Config, deps runner.Deps) (*Service, error) {
 			k = &task{
 				source: t.Source, js: deps.JS, pub: pub, cfg: &s.cfg, log: s.log, now: time.Now,
 				dlq: pipe.DeadLetter{Pub: pub, Service: "windower", Log: s.log},
+				lag: obs.Lag.WithLabelValues("windower", t.Source),
 			}
 			bySource[t.Source] = k
 			s.tasks = append(s.tasks, k)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/obs"
@@ -41,6 +42,7 @@ type tableState struct {
 	finalSubject        string
 	lateSubject         string
 	listColumn, countCl string
+	nullKeys, late      prometheus.Counter
 }
 
 func newTableState(t Table, grace time.Duration) *tableState {
@@ -52,6 +54,8 @@ func newTableState(t Table, grace time.Duration) *tableState {
 		finalSubject:   topology.FinalPrefix + t.Name,
 		lateSubject:    topology.LatePrefix + t.Name,
 		listColumn:     t.ListColumn, countCl: t.CountColumn,
+		nullKeys: obs.Dropped.WithLabelValues(t.Name, "null_key"),
+		late:     obs.Late.WithLabelValues(t.Name),
 	}
 }
 
@@ -139,6 +143,7 @@ type task struct {
 	rec      Record
 	crashed  func() bool // test hook: stop without a final flush
 	crashMid func() bool // test hook: stop after saving groups, before the checkpoint
+	lag      prometheus.Gauge
 }
 
 type dirtyGroup struct {
@@ -208,6 +213,11 @@ func (k *task) handle(ctx context.Context, batch []jetstream.Msg) error {
 			return err
 		}
 	}
+	if len(batch) > 0 {
+		if md, err := batch[len(batch)-1].Metadata(); err == nil {
+			k.lag.Set(float64(md.NumPending))
+		}
+	}
 	k.idleAdvance()
 	for _, t := range k.tables {
 		if err := k.closeDue(t); err != nil {
@@ -240,7 +250,6 @@ func (k *task) apply(m jetstream.Msg) error {
 	}
 	k.lastSeq, k.lastMsg = seq, m
 	k.pending++
-	obs.Lag.WithLabelValues("windower", k.source).Set(float64(md.NumPending))
 	data := m.Data()
 	if len(data) > k.cfg.MaxEventBytes {
 		return k.dlq.Send(m, fmt.Errorf("%w: %d bytes, limit %d", pipe.ErrTooLarge, len(data), k.cfg.MaxEventBytes))
@@ -265,7 +274,7 @@ func (k *task) applyTo(t *tableState, m jetstream.Msg, ts int64, seq uint64) err
 	}
 	cols, ok := t.spec.GroupBy(r)
 	if !ok {
-		obs.Dropped.WithLabelValues(t.spec.Name, "null_key").Inc()
+		t.nullKeys.Inc()
 		return nil
 	}
 	t.lastArrival, t.lastAdvance = k.now(), time.Time{}
@@ -383,7 +392,7 @@ func joinInts(v []int64) string {
 // publishLate sends a late input to late.<TABLE>: the original body and headers, plus the table
 // and the reason. Its Nats-Msg-Id makes a replay publish nothing new.
 func (k *task) publishLate(t *tableState, m jetstream.Msg, ts int64, reason string) error {
-	obs.Late.WithLabelValues(t.spec.Name).Inc()
+	t.late.Inc()
 	out := nats.NewMsg(t.lateSubject)
 	for h, v := range m.Headers() {
 		out.Header[h] = append([]string(nil), v...)
