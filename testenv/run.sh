@@ -57,11 +57,17 @@ fail_with() {
 	exit 1
 }
 
-# free_port prints a loopback TCP port nobody listens on (random, above the usual defaults).
+# free_port prints a loopback TCP port nobody listens on: random, above the usual defaults and
+# below the kernel's ephemeral range, so that no outgoing connection takes it before the
+# dependency binds it.
 free_port() {
-	local p i
+	local p i lo=20000 hi=32768
+	if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
+		read -r hi _ </proc/sys/net/ipv4/ip_local_port_range
+		((hi > lo + 1000)) || { lo=10000; }
+	fi
 	for i in $(seq 200); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((lo + RANDOM % (hi - lo)))
 		[[ " ${USED_PORTS:-} " == *" $p "* ]] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			USED_PORTS="${USED_PORTS:-} $p"
