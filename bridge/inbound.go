@@ -86,15 +86,25 @@ func (in *inbound) run(ctx context.Context, started chan<- struct{}) error {
 	work := context.WithoutCancel(ctx)
 	for {
 		fs := in.cl.PollRecords(ctx, in.s.cfg.Batch)
+		failed := false
 		fs.EachError(func(topic string, p int32, err error) {
 			if ctx.Err() == nil {
+				failed = true
 				log.Warn("kafka fetch", "topic", topic, "partition", p, "err", err)
 			}
 		})
-		if recs := fs.Records(); len(recs) > 0 {
+		recs := fs.Records()
+		if len(recs) > 0 {
 			in.forward(work, recs)
 		}
 		in.cl.AllowRebalance()
+		if failed && len(recs) == 0 {
+			// A persistent error (authorization, unknown topic) would otherwise spin the loop.
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
 		if ctx.Err() != nil {
 			log.Info("stopped; every forwarded batch is committed")
 			return nil
