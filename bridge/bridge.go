@@ -123,7 +123,7 @@ func Spec() runner.Spec {
 			b.Duration(&c.SessionTimeout, "bridge-session-timeout", "BRIDGE_SESSION_TIMEOUT", c.SessionTimeout, "Kafka group session timeout: how soon the partitions of a crashed bridge go to the others (brokers allow 6s..30m by default)")
 			b.Bool(&c.Embedded, "kafka-embedded", "JETSUITE_KAFKA_EMBEDDED", false, "with KAFKA_BROKERS empty: run an in-process Kafka (kfake) with a ratings producer, for the demo")
 			b.Int(&c.EmbeddedPort, "kafka-embedded-port", "JETSUITE_KAFKA_EMBEDDED_PORT", 0, "port of the in-process Kafka for other Kafka clients (0: random, logged)")
-			b.Float(&c.RatingsPerSecond, "kafka-embedded-ratings-rate", "JETSUITE_KAFKA_EMBEDDED_RATINGS_RATE", 5, "ratings per second the embedded producer writes to the ratings topic (0: none)")
+			b.Float(&c.RatingsPerSecond, "kafka-embedded-ratings-rate", "JETSUITE_KAFKA_EMBEDDED_RATINGS_RATE", 2, "ratings per second the embedded producer writes to the ratings topic (0: none)")
 			b.Int(&seed, "kafka-embedded-ratings-seed", "JETSUITE_KAFKA_EMBEDDED_RATINGS_SEED", 1, "seed of the embedded ratings producer")
 			b.String(&c.EmbeddedDir, "kafka-embedded-dir", "JETSUITE_KAFKA_EMBEDDED_DIR", filepath.Join("data", "kafka-embedded"), "where the in-process Kafka keeps its topics and offsets (empty: memory only; a restart then reuses offsets, and record ids, that JetStream has already seen)")
 			return func(d runner.Deps) (runner.Service, error) {
