@@ -151,3 +151,40 @@ func grep(s, sub string) string {
 	}
 	return strings.Join(out, "\n") + "\n(" + strconv.Itoa(len(out)) + " lines)"
 }
+
+// TestAllWithEmbeddedKafka: `jetsuite all --kafka-embedded` makes the Kafka bridge part of the
+// embedded demo: ratings are produced to an in-process Kafka and reach JetStream through the
+// bridge (message ids from topic/partition/offset), and from there the ratings pipeline.
+func TestAllWithEmbeddedKafka(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	stop, logs := startAll(t, dir, addr, "--kafka-embedded")
+	defer func() { _ = stop() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nc, err := natsx.Connect(ctx, "nats://"+addr, "test", nil)
+	if err != nil {
+		t.Fatalf("connect: %v\n%s", err, logs)
+	}
+	defer nc.Close()
+	js, _ := natsx.JetStream(nc)
+	for lastSeq(t, js, topology.StreamRatingsWithCustomerData) == 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("no enriched ratings within a minute\n%s", tail(logs.String(), 30))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	s, err := js.Stream(ctx, topology.StreamRatings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := m.Header.Get(jetstream.MsgIDHeader); !strings.HasPrefix(id, "kafka:ratings:") {
+		t.Errorf("the first rating did not come through the bridge: Nats-Msg-Id %q", id)
+	}
+	if !strings.Contains(logs.String(), "embedded kafka (kfake) started") {
+		t.Errorf("no embedded Kafka started:\n%s", tail(logs.String(), 20))
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -118,6 +119,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := config.Validate(fs); err != nil {
 		return err
 	}
+	if cmd == "all" {
+		if err := embeddedKafkaDemo(fs, c.dataDir); err != nil {
+			return err
+		}
+	}
 	log := obs.NewLogger(stderr, c.logFormat, c.logLevel)
 	slog.SetDefault(log)
 
@@ -190,4 +196,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Warn("drain NATS connection", "err", drainErr)
 	}
 	return err
+}
+
+// embeddedKafkaDemo: `all --kafka-embedded` puts the Kafka bridge into the embedded demo: the
+// bridge runs an in-process Kafka (kfake, under the data directory), the ratings are produced
+// to its `ratings` topic as the original's web app did, and the bridge carries them into
+// JetStream, so the generator's own ratings are off. Flags given explicitly win.
+func embeddedKafkaDemo(fs *flag.FlagSet, dataDir string) error {
+	on := fs.Lookup("kafka-embedded")
+	if on == nil || on.Value.String() != "true" {
+		return nil
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	defaults := map[string]string{
+		"bridge":             "true",
+		"generator-ratings":  "false",
+		"kafka-embedded-dir": filepath.Join(dataDir, "kafka-embedded"),
+	}
+	for name, value := range defaults {
+		if set[name] || fs.Lookup(name) == nil {
+			continue
+		}
+		if err := fs.Set(name, value); err != nil {
+			return fmt.Errorf("--kafka-embedded: %s: %w", name, err)
+		}
+	}
+	return nil
 }

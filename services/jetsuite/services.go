@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/jetsuite/jetsuite/bridge"
 	"github.com/jetsuite/jetsuite/services/alerting"
 	"github.com/jetsuite/jetsuite/services/cdc"
 	"github.com/jetsuite/jetsuite/services/enricher"
@@ -19,5 +20,6 @@ func specs() []runner.Spec {
 		windower.Spec(),
 		alerting.Spec(),
 		indexer.Spec(),
+		bridge.Spec(),
 	}
 }
