@@ -134,3 +134,51 @@ func peakRSSMiB() float64 {
 	}
 	return 0
 }
+
+// BenchmarkRatingsEnrichment: ratings/s through the enricher's ratings stage (RATINGS_LIVE /
+// RATINGS_TEST split and the join with CUSTOMERS into RATINGS_WITH_CUSTOMER_DATA), from ratings
+// already in the stream until every one is published downstream and acked.
+func BenchmarkRatingsEnrichment(b *testing.B) {
+	env := natstest.Start(b)
+	ctx := context.Background()
+	kv, err := env.JS.KeyValue(ctx, topology.TableCustomers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for id := 1; id <= 20; id++ {
+		row, _ := json.Marshal(map[string]any{"ID": id, "FIRST_NAME": "First" + strconv.Itoa(id), "LAST_NAME": "Last", "EMAIL": "x@example.com", "CLUB_STATUS": "platinum"})
+		if _, err := kv.Put(ctx, strconv.Itoa(id), row); err != nil {
+			b.Fatal(err)
+		}
+	}
+	nc, js := env.Connect(b)
+	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Log: obs.NewLogger(nil, "text", "warn")}
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		msgs := make([]*nats.Msg, pipelineEvents)
+		for j := range msgs {
+			n := i*pipelineEvents + j
+			m := nats.NewMsg(topology.SubjectRatings)
+			m.Header.Set("Event-Time", strconv.FormatInt(goldenT0+int64(n), 10))
+			m.Header.Set(jetstream.MsgIDHeader, "bench:"+strconv.Itoa(n))
+			m.Data, _ = json.Marshal(generator.Rating(42, uint64(n)))
+			msgs[j] = m
+		}
+		publishMsgs(b, env.JS, msgs)
+		enr, err := enricher.New(enricher.DefaultConfig(), deps)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- enr.Run(rctx) }()
+		waitAckFloor(b, env.JS, topology.StreamRatings, "enricher-ratings", uint64((i+1)*pipelineEvents))
+		total += time.Since(start)
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*pipelineEvents)/total.Seconds(), "ratings/s")
+}

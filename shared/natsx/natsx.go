@@ -149,11 +149,10 @@ func waitConnected(ctx context.Context, nc *nats.Conn) error {
 	return nil
 }
 
-// JetStream returns a JetStream context with a generous async-publish window and an ack
-// timeout, so that a publish whose ack never comes (the connection closed) fails instead of
-// leaving its waiter hanging; pipe.Publisher then retries it.
+// JetStream returns a JetStream context with a generous async-publish window. (No per-publish
+// ack timeout: nats.go would start a timer for every message; pipe.Publisher bounds its waits.)
 func JetStream(nc *nats.Conn) (jetstream.JetStream, error) {
-	return jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192), jetstream.WithPublishAsyncTimeout(30*time.Second))
+	return jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
 }
 
 type serverLogger struct{ l *slog.Logger }

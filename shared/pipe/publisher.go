@@ -75,11 +75,18 @@ func (p *Publisher) Wait(ctx context.Context) error {
 	}
 }
 
+// AckTimeout bounds how long Wait waits for a round of publish acks before it treats the
+// missing ones as failed and publishes them again (an ack can be lost for good, e.g. when the
+// connection closed; Nats-Msg-Id makes the second publish harmless if the first one landed).
+var AckTimeout = 30 * time.Second
+
 // collect waits for all current futures and returns the messages whose publish failed.
 func (p *Publisher) collect(ctx context.Context) ([]*nats.Msg, error) {
 	futs := p.futs
 	p.futs = nil
 	var failed []*nats.Msg
+	timeout := time.NewTimer(AckTimeout)
+	defer timeout.Stop()
 	for i, f := range futs {
 		select {
 		case ack := <-f.Ok():
@@ -90,6 +97,11 @@ func (p *Publisher) collect(ctx context.Context) ([]*nats.Msg, error) {
 			}
 		case <-f.Err():
 			failed = append(failed, f.Msg())
+		case <-timeout.C:
+			for _, rest := range futs[i:] {
+				failed = append(failed, rest.Msg())
+			}
+			return failed, nil
 		case <-ctx.Done():
 			for _, rest := range futs[i:] {
 				failed = append(failed, rest.Msg())
