@@ -40,6 +40,7 @@ type common struct {
 	httpListen string
 	logFormat  string
 	logLevel   string
+	replicas   int
 }
 
 func bindCommon(b config.Binder, c *common) {
@@ -49,6 +50,7 @@ func bindCommon(b config.Binder, c *common) {
 	b.String(&c.httpListen, "http-listen", "JETSUITE_HTTP_LISTEN", "127.0.0.1:8080", "address of /healthz, /readyz, /metrics and service endpoints (\"none\": off)")
 	b.String(&c.logFormat, "log-format", "JETSUITE_LOG_FORMAT", "text", "log format: text or json")
 	b.String(&c.logLevel, "log-level", "JETSUITE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	b.Int(&c.replicas, "replicas", "JETSUITE_REPLICAS", 1, "replicas of every stream and bucket jetsuite declares (3 on a 3-node NATS cluster)")
 }
 
 func usage(w io.Writer) {
@@ -168,6 +170,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if deps.JS, err = natsx.JetStream(deps.NC); err != nil {
 		return err
 	}
+	topology.Replicas = max(c.replicas, 1)
 	if err := topology.Default().Ensure(startCtx, deps.JS); err != nil {
 		return fmt.Errorf("declare topology: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -23,7 +24,11 @@ import (
 func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("jetsuite show", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server (a running `jetsuite all` listens here)")
+	defURL := os.Getenv("NATS_URL")
+	if defURL == "" {
+		defURL = "nats://127.0.0.1:4222"
+	}
+	url := fs.String("nats-url", defURL, "NATS server (env NATS_URL; a running `jetsuite all` listens on the default)")
 	last := fs.Int("last", 10, "streams: how many of the newest messages")
 	limit := fs.Int("limit", 50, "tables: at most this many rows (newest windows first)")
 	name := ""

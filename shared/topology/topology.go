@@ -54,6 +54,9 @@ func Default() Catalog {
 // Storage selects file or memory storage for everything Ensure creates (tests may use memory).
 var Storage = jetstream.FileStorage
 
+// Replicas is the replication factor of everything Ensure creates (3 on a 3-node cluster).
+var Replicas = 1
+
 // Ensure creates or updates every stream and bucket of the catalog.
 func (c Catalog) Ensure(ctx context.Context, js jetstream.JetStream) error {
 	for _, s := range c.Streams {
@@ -83,6 +86,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, s Stream) error {
 		Subjects:    s.Subjects,
 		Description: s.Description,
 		Storage:     Storage,
+		Replicas:    Replicas,
 		MaxAge:      s.MaxAge,
 		Duplicates:  dup,
 		Discard:     jetstream.DiscardOld,
@@ -101,6 +105,7 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, b Bucket) (jetstr
 		TTL:         b.TTL,
 		History:     1,
 		Storage:     Storage,
+		Replicas:    Replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", b.Name, err)
