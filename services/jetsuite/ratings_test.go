@@ -47,23 +47,7 @@ func rick(email, club any) map[string]any {
 // after he is deleted his ratings no longer join.
 func TestRickAstleyAlert(t *testing.T) {
 	env := natstest.Start(t)
-	// slack-go's slacktest server; its chat.postMessage only feeds an RTM websocket, so this
-	// test records the posts itself (and answers as Slack does).
-	var mu sync.Mutex
-	var posts []string
-	slackSrv := slacktest.NewTestServer(func(c slacktest.Customize) {
-		c.Handle("/chat.postMessage", func(w http.ResponseWriter, r *http.Request) {
-			_ = r.ParseForm()
-			mu.Lock()
-			posts = append(posts, r.Form.Get("text")+" "+r.Form.Get("blocks")+" "+r.Form.Get("metadata"))
-			ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), len(posts))
-			mu.Unlock()
-			fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, r.Form.Get("channel"), ts)
-		})
-	})
-	slackSrv.Start()
-	defer slackSrv.Stop()
-	seenPosts := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), posts...) }
+	slackURL, seenPosts := slackRecorder(t)
 
 	nc, js := env.Connect(t)
 	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Log: obs.NewLogger(nil, "text", "warn")}
@@ -72,7 +56,7 @@ func TestRickAstleyAlert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alerts := alerting.New(deps, alerting.Config{SlackToken: "xoxb-test-token", Channel: "unhappy-customers", APIURL: slackSrv.GetAPIURL(), Filter: true, Notify: true})
+	alerts := alerting.New(deps, alerting.Config{SlackToken: "xoxb-test-token", Channel: "unhappy-customers", APIURL: slackURL, Filter: true, Notify: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- runner.RunAll(ctx, deps.Log, reader, enr, alerts) }()
@@ -184,4 +168,25 @@ func streamMsgsBody(t *testing.T, env *natstest.Env, stream string) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// slackRecorder starts slack-go's slacktest server with chat.postMessage recording what is
+// posted (slacktest's own handler only feeds an RTM websocket) and answering as Slack does.
+func slackRecorder(t *testing.T) (apiURL string, posts func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var seen []string
+	srv := slacktest.NewTestServer(func(c slacktest.Customize) {
+		c.Handle("/chat.postMessage", func(w http.ResponseWriter, r *http.Request) {
+			_ = r.ParseForm()
+			mu.Lock()
+			seen = append(seen, r.Form.Get("text")+" "+r.Form.Get("blocks")+" "+r.Form.Get("metadata"))
+			ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), len(seen))
+			mu.Unlock()
+			fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, r.Form.Get("channel"), ts)
+		})
+	})
+	srv.Start()
+	t.Cleanup(srv.Stop)
+	return srv.GetAPIURL(), func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), seen...) }
 }
