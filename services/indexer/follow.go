@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/pipe"
-	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
 // Headers added to a dead-lettered document besides pipe's (reason, error, service, source).
@@ -103,18 +100,12 @@ func (x *Indexer) handle(ctx context.Context, s source, pub *pipe.Publisher, msg
 		}
 	}
 	if len(dead) > 0 {
+		dl := pipe.DeadLetter{Pub: pub, Service: ServiceName, Log: x.log}
 		for _, d := range dead {
-			if err := pub.Publish(deadLetter(d.msg, s, d.o, d.v)); err != nil {
+			if err := dl.Reject(d.msg, rejection(s, d.o, d.v)); err != nil {
 				pub.Discard()
 				return err
 			}
-			reason := ReasonRejected
-			if d.v.Status == 0 {
-				reason = pipe.ReasonNotJSON
-			}
-			obs.DeadLettered.WithLabelValues(ServiceName, s.Stream, reason).Inc()
-			x.log.Warn("dead-lettered document", "stream", s.Stream, "index", s.Index, "id", d.o.ID,
-				"status", d.v.Status, "type", d.v.Type, "reason", d.v.Reason)
 		}
 		if err := pub.Wait(ctx); err != nil {
 			return err
@@ -152,48 +143,22 @@ func (x *Indexer) keepAlive(msgs []jetstream.Msg) func() {
 	return func() { close(done); <-stopped }
 }
 
-// deadLetter builds the dead-letter message of a document: pipe.DeadLetter's headers (so every
-// dead letter reads the same) plus the index, document id and OpenSearch's status and error type.
-func deadLetter(msg jetstream.Msg, s source, o op, v verdict) *nats.Msg {
-	md, _ := msg.Metadata()
-	stream, seq := s.Stream, uint64(0)
-	if md != nil {
-		stream, seq = md.Stream, md.Sequence.Stream
-	}
-	out := nats.NewMsg(topology.DeadLetterPrefix + stream)
-	for k, vals := range msg.Headers() {
-		out.Header[k] = append([]string(nil), vals...)
-	}
-	reason, text := ReasonRejected, v.Type+": "+v.Reason
+// rejection says why OpenSearch refused a document: pipe's dead-letter headers (so every dead
+// letter reads the same) plus the index, document id and OpenSearch's status and error type.
+func rejection(s source, o op, v verdict) pipe.Rejection {
+	r := pipe.Rejection{Reason: ReasonRejected, Error: v.Type + ": " + v.Reason, Extra: nats.Header{}}
 	if v.Status == 0 {
-		reason, text = pipe.ReasonNotJSON, v.Reason
+		r.Reason, r.Error = pipe.ReasonNotJSON, v.Reason
 	}
-	text = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' {
-			return ' '
-		}
-		return r
-	}, text)
-	if len(text) > 1024 {
-		text = text[:1024] + "..."
-	}
-	out.Header.Set(pipe.HeaderDLQReason, reason)
-	out.Header.Set(pipe.HeaderDLQError, text)
-	out.Header.Set(pipe.HeaderDLQService, ServiceName)
-	out.Header.Set(pipe.HeaderDLQSourceStream, stream)
-	out.Header.Set(pipe.HeaderDLQSourceSubject, msg.Subject())
-	out.Header.Set(pipe.HeaderDLQSourceSeq, strconv.FormatUint(seq, 10))
-	out.Header.Set(HeaderDLQIndex, s.Index)
+	r.Extra.Set(HeaderDLQIndex, s.Index)
 	if o.ID != "" {
-		out.Header.Set(HeaderDLQDocID, o.ID)
+		r.Extra.Set(HeaderDLQDocID, o.ID)
 	}
 	if v.Status != 0 {
-		out.Header.Set(HeaderDLQOpenSearchStatus, strconv.Itoa(v.Status))
-		out.Header.Set(HeaderDLQOpenSearchType, v.Type)
+		r.Extra.Set(HeaderDLQOpenSearchStatus, strconv.Itoa(v.Status))
+		r.Extra.Set(HeaderDLQOpenSearchType, v.Type)
 	}
-	out.Header.Set(events.HeaderMsgID, "dlq:"+ServiceName+":"+stream+":"+strconv.FormatUint(seq, 10))
-	out.Data = msg.Data()
-	return out
+	return r
 }
 
 func sleep(ctx context.Context, d time.Duration) {

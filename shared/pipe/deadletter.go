@@ -62,15 +62,28 @@ type DeadLetter struct {
 	Log     *slog.Logger
 }
 
-// Send publishes msg's body and headers to the dead-letter stream (through the batch's
-// publisher, so the caller waits for it like for any other output).
+// Send dead-letters msg because of cause (its reason code from ReasonFor).
 func (d DeadLetter) Send(msg jetstream.Msg, cause error) error {
+	return d.Reject(msg, Rejection{Reason: ReasonFor(cause), Error: cause.Error()})
+}
+
+// Rejection says why an input is dead-lettered: a reason code, the error text, and headers a
+// service adds (e.g. the indexer's OpenSearch status).
+type Rejection struct {
+	Reason string
+	Error  string
+	Extra  nats.Header
+}
+
+// Reject publishes msg's body and headers to the dead-letter stream with the rejection's
+// headers (through the batch's publisher, so the caller waits for it like for any other
+// output), counts it and logs it.
+func (d DeadLetter) Reject(msg jetstream.Msg, r Rejection) error {
 	md, _ := msg.Metadata()
 	stream, seq := "unknown", uint64(0)
 	if md != nil {
 		stream, seq = md.Stream, md.Sequence.Stream
 	}
-	reason := ReasonFor(cause)
 	out := nats.NewMsg(topology.DeadLetterPrefix + stream)
 	for k, v := range msg.Headers() {
 		out.Header[k] = append([]string(nil), v...)
@@ -80,23 +93,26 @@ func (d DeadLetter) Send(msg jetstream.Msg, cause error) error {
 			return ' '
 		}
 		return r
-	}, cause.Error())
-	if len(text) > 512 {
-		text = text[:512] + "..."
+	}, r.Error)
+	if len(text) > 1024 {
+		text = text[:1024] + "..."
 	}
-	out.Header.Set(HeaderDLQReason, reason)
+	out.Header.Set(HeaderDLQReason, r.Reason)
 	out.Header.Set(HeaderDLQError, text)
 	out.Header.Set(HeaderDLQService, d.Service)
 	out.Header.Set(HeaderDLQSourceStream, stream)
 	out.Header.Set(HeaderDLQSourceSubject, msg.Subject())
 	out.Header.Set(HeaderDLQSourceSeq, strconv.FormatUint(seq, 10))
+	for k, v := range r.Extra {
+		out.Header[k] = append([]string(nil), v...)
+	}
 	out.Header.Set(events.HeaderMsgID, "dlq:"+d.Service+":"+stream+":"+strconv.FormatUint(seq, 10))
 	out.Data = msg.Data()
-	obs.DeadLettered.WithLabelValues(d.Service, stream, reason).Inc()
+	obs.DeadLettered.WithLabelValues(d.Service, stream, r.Reason).Inc()
 	log := d.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	log.Warn("dead-lettered input", "stream", stream, "seq", seq, "reason", reason, "err", text)
+	log.Warn("dead-lettered input", "stream", stream, "seq", seq, "reason", r.Reason, "err", text)
 	return d.Pub.Publish(out)
 }
