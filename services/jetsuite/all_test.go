@@ -188,3 +188,38 @@ func TestAllWithEmbeddedKafka(t *testing.T) {
 		t.Errorf("no embedded Kafka started:\n%s", tail(logs.String(), 20))
 	}
 }
+
+// TestServiceAloneAgainstExternalNATS: a service runs on its own against an external NATS
+// (here the server of a `jetsuite all` that runs without a windower).
+func TestServiceAloneAgainstExternalNATS(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	stopAll, logs := startAll(t, dir, addr, "--windower=false")
+	defer func() { _ = stopAll() }()
+	js := connectTo(t, addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	alone := &syncBuffer{}
+	go func() {
+		done <- run(ctx, []string{"windower", "--nats-url", "nats://" + addr, "--http-listen", "none", "--tables", topology.TableEventsPerMin}, alone, alone)
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		kv, err := js.KeyValue(context.Background(), topology.TableEventsPerMin)
+		if err == nil {
+			if st, err := kv.Status(context.Background()); err == nil && st.Values() > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lone windower filled nothing\n%s\n%s", tail(alone.String(), 20), tail(logs.String(), 10))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("windower: %v\n%s", err, tail(alone.String(), 20))
+	}
+	if !strings.Contains(alone.String(), "connected to NATS") {
+		t.Errorf("the lone windower did not say where it connected:\n%s", tail(alone.String(), 10))
+	}
+}
