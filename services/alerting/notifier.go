@@ -86,7 +86,7 @@ func (n *notifier) runLoop(ctx context.Context) error {
 			return err
 		}
 		progressed := false
-		err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: n.batch, Log: n.log}, func(bctx context.Context, batch []jetstream.Msg) error {
+		err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: n.batch, Log: n.log, Ordered: true}, func(bctx context.Context, batch []jetstream.Msg) error {
 			err := n.handle(bctx, batch)
 			if err == nil && len(batch) > 0 {
 				progressed = true
@@ -96,6 +96,9 @@ func (n *notifier) runLoop(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 			return nil
+		case errors.Is(err, pipe.ErrGap):
+			// Deliveries were lost in transit: resume from the checkpoint at once.
+			continue
 		case errors.Is(err, errRestart):
 			if progressed {
 				backoff = n.retryMin

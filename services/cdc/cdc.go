@@ -12,6 +12,7 @@ package cdc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -129,11 +130,18 @@ func (r *Reader) Run(ctx context.Context) error {
 	r.ready.Set()
 	r.log.Info("CDC reader started", "stream", r.cfg.Stream, "subjects", strings.Join(r.cfg.Subjects, ","),
 		"table", r.cfg.Table, "keys", len(r.keys), "resume_after_seq", r.cpSeq)
-	cons, err := pipe.ResumeConsumer(ctx, r.js, r.cfg.Stream, service, r.cpSeq, r.cfg.Subjects...)
-	if err != nil {
-		return err
+	for {
+		cons, err := pipe.ResumeConsumer(ctx, r.js, r.cfg.Stream, service, r.cpSeq, r.cfg.Subjects...)
+		if err != nil {
+			return err
+		}
+		err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: r.cfg.Batch, Log: r.log, Ordered: true}, r.handle)
+		if !errors.Is(err, pipe.ErrGap) {
+			return err
+		}
+		// Deliveries were lost in transit (cumulative acks would have covered them): every
+		// batch handled so far is durable, so read on after the checkpoint.
 	}
-	return pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: r.cfg.Batch, Log: r.log}, r.handle)
 }
 
 func (r *Reader) checkpointKey() string { return "checkpoint." + r.cfg.Stream }

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -352,7 +354,9 @@ func startWindowerDone(t testing.TB, env *natstest.Env, cfg windower.Config, cra
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan error, 1)
 	go func() { ch <- svc.Run(ctx) }()
-	return func() error { cancel(); return <-ch }, ch
+	var once sync.Once
+	var runErr error
+	return func() error { once.Do(func() { cancel(); runErr = <-ch }); return runErr }, ch
 }
 
 // waitConsumed waits until every windower consumer has seen and acked all of its stream.
@@ -440,6 +444,49 @@ func crashAndRestart(t *testing.T, crash, crashMid func() bool) {
 	}
 	t.Logf("crashed with clickstream acked up to %d of 2400", info.AckFloor.Stream)
 	stop := startWindower(t, env, testConfig(), nil)
+	waitConsumed(t, env.JS)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	compare(t, env.JS, log)
+}
+
+// TestNATSRestartMidStream: the NATS server stops while the windower works and starts again on
+// the same data; the windower reconnects and goes on, and the tables equal the reference.
+func TestNATSRestartMidStream(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	env := natstest.StartAt(t, dir, addr)
+	log := eventLog()
+	half := len(log) / 2
+	publishLog(t, env.JS, log[:half])
+	cfg := testConfig()
+	cfg.BatchSize = 50
+	stop := startWindower(t, env, cfg, nil)
+	defer func() { _ = stop() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := env.JS.Consumer(context.Background(), topology.StreamClickstream, "windower-"+topology.StreamClickstream)
+		if err == nil {
+			if info, err := c.Info(context.Background()); err == nil && info.AckFloor.Stream > 100 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the windower made no progress before the restart")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	env.Server.Shutdown()
+	env.Server.WaitForShutdown()
+	time.Sleep(time.Second)
+	env = natstest.StartAt(t, dir, addr)
+	publishLog(t, env.JS, log[half:])
 	waitConsumed(t, env.JS)
 	if err := stop(); err != nil {
 		t.Fatal(err)

@@ -183,22 +183,33 @@ func (s *Service) runTask(ctx context.Context, k *task) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", k.source, err)
 	}
-	cons, err := pipe.ResumeConsumer(ctx, k.js, k.source, "windower-"+k.source, checkpoint)
-	if err != nil {
-		return err
-	}
 	var names []string
 	for _, t := range k.tables {
 		names = append(names, fmt.Sprintf("%s(grace %s)", t.spec.Name, time.Duration(t.grace)*time.Millisecond))
 	}
 	s.log.Info("aggregating", "source", k.source, "from_seq", checkpoint+1, "tables", strings.Join(names, " "))
 	k.lastSave = k.now()
-	err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: s.cfg.BatchSize, Tick: tick(s.cfg), Log: s.log}, k.handle)
-	if errors.Is(err, errCrashed) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", k.source, err)
+	for {
+		cons, err := pipe.ResumeConsumer(ctx, k.js, k.source, "windower-"+k.source, k.lastSeq)
+		if err != nil {
+			return err
+		}
+		err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: s.cfg.BatchSize, Tick: tick(s.cfg), Log: s.log, Ordered: true}, k.handle)
+		if errors.Is(err, errCrashed) {
+			return nil
+		}
+		if errors.Is(err, pipe.ErrGap) {
+			// Deliveries were lost in transit: save what was applied, then read on from the
+			// last applied input with a fresh consumer.
+			if err := k.flush(ctx); err != nil {
+				return fmt.Errorf("%s: flush before resuming: %w", k.source, err)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", k.source, err)
+		}
+		break
 	}
 	// Stopping: make what was applied durable, so a restart replays nothing.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -27,6 +27,16 @@ type BatchOptions struct {
 	Tick time.Duration
 	// Log receives iterator errors that do not stop the loop.
 	Log *slog.Logger
+	// Ordered makes Batches check that deliveries arrive without gaps (consumer sequence
+	// 1, 2, 3, ... as on a fresh consumer from ResumeConsumer). A gap means messages were lost
+	// on the way (the client dropped them as a slow consumer, e.g. after a reconnect); with
+	// cumulative acks the next ack would cover them unseen. Batches then hands the handler what
+	// came before the gap and returns ErrGap: the caller resumes from its last applied sequence.
+	Ordered bool
+	// Drain is how long an in-flight batch may go on after the service was asked to stop
+	// (default 15s); then its context is cancelled too, so that a stop never hangs on a NATS
+	// that is away.
+	Drain time.Duration
 }
 
 func (o *BatchOptions) defaults() {
@@ -42,62 +52,110 @@ func (o *BatchOptions) defaults() {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.Drain <= 0 {
+		o.Drain = 15 * time.Second
+	}
 }
 
+// ErrGap is returned by Batches (with BatchOptions.Ordered) when deliveries were lost.
+var ErrGap = errors.New("deliveries lost in transit (consumer sequence gap): resume from the last applied sequence")
+
 // Handler processes one batch (possibly empty, on a tick) and acks what it finished. It runs
-// with a context that is not cancelled when the service is asked to stop, so an in-flight batch
-// completes (drains); returning an error stops the loop.
+// with a context that is cancelled only BatchOptions.Drain after the service was asked to stop,
+// so an in-flight batch completes (drains); returning an error stops the loop.
 type Handler func(ctx context.Context, batch []jetstream.Msg) error
 
-// Batches pulls from cons with a prefetching iterator and hands the handler batches of up to
-// MaxMessages, one at a time and in delivery order, until ctx ends.
+// Batches pulls from cons (a prefetching Consume, at most 2*MaxMessages in flight) and hands
+// the handler batches of up to MaxMessages, one at a time and in delivery order, until ctx ends.
+//
+// It uses Consume rather than the Messages iterator on purpose: the iterator watches heartbeats
+// and reconnects only while a Next call is blocked, so with the short Next calls a ticking loop
+// needs, a NATS server restart could leave it waiting forever for pulls the new server never
+// received. Consume keeps that bookkeeping in its own goroutine.
 func Batches(ctx context.Context, cons jetstream.Consumer, o BatchOptions, h Handler) error {
 	o.defaults()
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * o.MaxMessages))
+	msgs := make(chan jetstream.Msg, 2*o.MaxMessages)
+	stopped := make(chan struct{})
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-stopped:
+		}
+	}, jetstream.PullMaxMessages(2*o.MaxMessages), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		// Missed heartbeats, a reconnect: Consume recovers by itself; say so.
+		o.Log.Warn("pull consumer", "err", err)
+	}))
 	if err != nil {
 		return err
 	}
-	defer it.Stop()
-	work := context.WithoutCancel(ctx)
+	defer func() { close(stopped); cc.Stop() }()
+
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(o.Drain, cancelWork) })
+	defer stopDrain()
 	batch := make([]jetstream.Msg, 0, o.MaxMessages)
+	var lastDelivery uint64
+	tick := time.NewTimer(o.Tick)
+	defer tick.Stop()
+	linger := time.NewTimer(o.Linger)
+	defer linger.Stop()
 	for {
-		if ctx.Err() != nil {
+		var first jetstream.Msg
+		tick.Reset(o.Tick)
+		select {
+		case <-ctx.Done():
 			return nil
-		}
-		wait, cancel := context.WithTimeout(ctx, o.Tick)
-		first, err := it.Next(jetstream.NextContext(wait))
-		cancel()
-		if err != nil {
-			switch {
-			case ctx.Err() != nil:
-				return nil
-			case errors.Is(err, context.DeadlineExceeded):
-				if err := h(work, nil); err != nil {
-					return err
-				}
-			case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+		case <-cc.Closed():
+			return jetstream.ErrMsgIteratorClosed
+		case <-tick.C:
+			if err := h(work, nil); err != nil {
 				return err
-			default:
-				// Missed heartbeats and the like: the iterator keeps trying (nats.go treats
-				// these as non-terminal); say so and go on.
-				o.Log.Warn("pull iterator", "err", err)
 			}
 			continue
+		case first = <-msgs:
 		}
-		batch = append(batch[:0], first)
-		// One deadline for the whole batch (not a timer per message): take what is buffered
-		// and what arrives within Linger.
-		linger, cancelLinger := context.WithTimeout(ctx, o.Linger)
-		for len(batch) < o.MaxMessages {
-			m, err := it.Next(jetstream.NextContext(linger))
-			if err != nil {
-				break
+		batch = batch[:0]
+		gap := !o.inOrder(first, &lastDelivery)
+		if !gap {
+			batch = append(batch, first)
+			// Take what is buffered and what arrives within Linger of the first message.
+			linger.Reset(o.Linger)
+		collect:
+			for len(batch) < o.MaxMessages {
+				select {
+				case m := <-msgs:
+					if !o.inOrder(m, &lastDelivery) {
+						gap = true
+						break collect
+					}
+					batch = append(batch, m)
+				case <-linger.C:
+					break collect
+				}
 			}
-			batch = append(batch, m)
 		}
-		cancelLinger()
-		if err := h(work, batch); err != nil {
-			return err
+		if len(batch) > 0 {
+			if err := h(work, batch); err != nil {
+				return err
+			}
+		}
+		if gap {
+			o.Log.Warn("consumer sequence gap: deliveries were lost, resuming", "after_delivery", lastDelivery)
+			return ErrGap
 		}
 	}
+}
+
+// inOrder checks, for Ordered batches, that m is the delivery after *last, and advances it.
+func (o *BatchOptions) inOrder(m jetstream.Msg, last *uint64) bool {
+	if !o.Ordered {
+		return true
+	}
+	md, err := m.Metadata()
+	if err != nil || md.Sequence.Consumer != *last+1 {
+		return false
+	}
+	*last = md.Sequence.Consumer
+	return true
 }

@@ -33,7 +33,14 @@ func Start(t testing.TB) *Env {
 // StartIn is Start with a given data directory (restart a server on the same data).
 func StartIn(t testing.TB, dir string) *Env {
 	t.Helper()
-	ns, err := natsx.StartEmbedded(natsx.EmbeddedOptions{DataDir: dir, Listen: "127.0.0.1:0"})
+	return StartAt(t, dir, "127.0.0.1:0")
+}
+
+// StartAt is Start with a given data directory and listen address, so that a test can stop
+// the server and start it again where its clients will find it (they reconnect).
+func StartAt(t testing.TB, dir, listen string) *Env {
+	t.Helper()
+	ns, err := natsx.StartEmbedded(natsx.EmbeddedOptions{DataDir: dir, Listen: listen})
 	if err != nil {
 		t.Fatal(err)
 	}
