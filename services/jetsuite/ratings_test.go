@@ -190,3 +190,57 @@ func slackRecorder(t *testing.T) (apiURL string, posts func() []string) {
 	t.Cleanup(srv.Stop)
 	return srv.GetAPIURL(), func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), seen...) }
 }
+
+// TestAlertsAcrossNATSRestart: the NATS server stops while unhappy ratings stream in and
+// starts again on the same data; every rating still becomes exactly one Slack message.
+func TestAlertsAcrossNATSRestart(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	env := natstest.StartAt(t, dir, addr)
+	slackURL, posts := slackRecorder(t)
+	nc, js := env.Connect(t)
+	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Log: obs.NewLogger(nil, "text", "warn")}
+	alerts := alerting.New(deps, alerting.Config{SlackToken: "xoxb-test-token", Channel: "unhappy-customers", APIURL: slackURL,
+		Filter: true, Notify: true, RetryMin: 100 * time.Millisecond, RetryMax: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- alerts.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	const n = 200
+	publish := func(env *natstest.Env, from, to int) {
+		for id := from; id <= to; id++ {
+			publishJSON(t, env.JS, topology.StreamRatingsWithCustomerData, fmt.Sprintf("r-%d", id), time.Now().UnixMilli(),
+				fmt.Sprintf(`{"RATING_ID":%d,"MESSAGE":"meh","STARS":1,"CHANNEL":"web","ID":2,"FULL_NAME":"Ruthie Brockherst","CLUB_STATUS":"platinum","EMAIL":"rbrockherst1@ow.ly"}`, id))
+			time.Sleep(2 * time.Millisecond)
+		}
+		waitPublished(t, env.JS)
+	}
+	publish(env, 1, n/2)
+	for len(posts()) < 20 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	env.Server.Shutdown()
+	env.Server.WaitForShutdown()
+	time.Sleep(time.Second)
+	env = natstest.StartAt(t, dir, addr)
+	publish(env, n/2+1, n)
+
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && len(posts()) < n {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	seen := map[int]int{}
+	for _, p := range posts() {
+		for id := 1; id <= n; id++ {
+			if strings.Contains(p, fmt.Sprintf(`"rating.%d"`, id)) {
+				seen[id]++
+			}
+		}
+	}
+	for id := 1; id <= n; id++ {
+		if seen[id] != 1 {
+			t.Errorf("rating %d: %d Slack messages, want 1", id, seen[id])
+		}
+	}
+}
