@@ -193,13 +193,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		services = append(services, svc)
 	}
 	httpCtx, stopHTTP := context.WithCancel(context.Background())
-	httpDone := make(chan error, 1)
-	go func() { httpDone <- deps.HTTP.ListenAndServe(httpCtx, c.httpListen, log) }()
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		// The endpoints are for operators; without them the services still run, so a busy port
+		// is reported, not fatal.
+		if err := deps.HTTP.ListenAndServe(httpCtx, c.httpListen, log); err != nil {
+			log.Error("HTTP endpoints unavailable (--http-listen picks another address)", "err", err)
+		}
+	}()
 	err = runner.RunAll(ctx, log, services...)
 	stopHTTP()
-	if herr := <-httpDone; herr != nil && err == nil {
-		err = herr
-	}
+	<-httpDone
 	if drainErr := deps.NC.Drain(); drainErr != nil && err == nil && !errors.Is(drainErr, context.Canceled) {
 		log.Warn("drain NATS connection", "err", drainErr)
 	}

@@ -71,6 +71,11 @@ func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
 		}
 		if p == 0 {
 			p = server.RANDOM_PORT
+		} else if ln, err := net.Listen("tcp", o.Listen); err != nil {
+			// Say so at once rather than after the server's readiness timeout.
+			return nil, fmt.Errorf("embedded NATS: cannot listen on %s (is another NATS or jetsuite running? pick another --nats-listen, or \"none\" for in-process only): %w", o.Listen, err)
+		} else {
+			ln.Close()
 		}
 		opts.Host, opts.Port = host, p
 	}
