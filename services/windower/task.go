@@ -176,6 +176,9 @@ func (k *task) restore(ctx context.Context) (uint64, error) {
 	for _, t := range k.tables {
 		if p, ok := cp.Tables[t.spec.Name]; ok {
 			t.st, t.hasST = p.StreamTime, p.Has
+			// Idle time counts from the restart, so restored windows close even if no event
+			// ever comes again.
+			t.lastArrival = k.now()
 		}
 		w, err := k.state.Watch(ctx, t.stateKeyPrefix+">", jetstream.IgnoreDeletes())
 		if err != nil {
