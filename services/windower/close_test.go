@@ -201,3 +201,54 @@ func pad(n int) string {
 	}
 	return string(b)
 }
+
+// TestIdleCloseAfterRestart: windows restored after a restart close on the idle timeout even
+// if no event ever comes again.
+func TestIdleCloseAfterRestart(t *testing.T) {
+	env := natstest.Start(t)
+	publishClick(t, env.JS, "only", t0, `{"ip":"1.2.3.4","userid":7,"status":"200","request":"GET /index.html HTTP/1.1"}`)
+	cfg := windower.Config{Grace: 30 * time.Second, IdleTimeout: 5 * time.Second, FlushInterval: 10 * time.Millisecond,
+		Tables: []string{topology.TableEventsPerMin}}
+	run := func(now func() time.Time) (stop func()) {
+		nc, js := env.Connect(t)
+		svc, err := windower.New(cfg, runner.Deps{NC: nc, JS: js, Health: obs.NewHealth()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.SetClock(now)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- svc.Run(ctx) }()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stop := run(time.Now)
+	waitConsumed1(t, env.JS)
+	stop()
+	clock := &fakeClock{now: time.Now()}
+	stop = run(clock.Now)
+	defer stop()
+	time.Sleep(300 * time.Millisecond)
+	clock.Add(10 * time.Minute)
+	if got := len(streamMsgs(t, env.JS, topology.StreamWindowsFinal, "final."+topology.TableEventsPerMin, 1)); got != 1 {
+		t.Fatalf("%d final rows after the restart and the idle timeout, want 1", got)
+	}
+}
+
+func waitConsumed1(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := js.Consumer(context.Background(), topology.StreamClickstream, "windower-"+topology.StreamClickstream); err == nil {
+			if info, err := c.Info(context.Background()); err == nil && info.AckFloor.Stream >= 1 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the click was not consumed")
+}
