@@ -70,7 +70,7 @@ func TestRealDebeziumRickAstleyAlert(t *testing.T) {
 		for {
 			if kv, err := js.KeyValue(ctx, topology.TableCustomers); err == nil {
 				if e, err := kv.Get(ctx, key); err == nil && strings.Contains(string(e.Value()), want) {
-					time.Sleep(300 * time.Millisecond) // the enricher's view follows through its watcher
+					time.Sleep(time.Second) // the enricher's view follows through its watcher
 					return
 				}
 			}

@@ -85,7 +85,7 @@ func TestRickAstleyAlert(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(300 * time.Millisecond) // the enricher's view follows the bucket through its watcher
+		time.Sleep(time.Second) // the enricher's view follows the bucket through its watcher
 	}
 	ratingID := 100
 	rate := func(stars int, message string) int {
