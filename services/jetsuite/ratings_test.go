@@ -216,8 +216,10 @@ func TestAlertsAcrossNATSRestart(t *testing.T) {
 		waitPublished(t, env.JS)
 	}
 	publish(env, 1, n/2)
-	for len(posts()) < 20 {
-		time.Sleep(10 * time.Millisecond)
+	for wait := time.Now().Add(30 * time.Second); len(posts()) < 20; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatalf("only %d alerts before the restart", len(posts()))
+		}
 	}
 	env.Server.Shutdown()
 	env.Server.WaitForShutdown()
