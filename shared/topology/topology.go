@@ -7,7 +7,6 @@ package topology
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -142,6 +141,3 @@ func (c Catalog) Bucket(name string) (Bucket, error) {
 // KVSubject is the subject a KV put or delete for key in bucket is published on. Publishing
 // there asynchronously (instead of kv.Put, one round trip each) is how batch writers flush.
 func KVSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
-
-// ErrNotDeclared is returned when a service asks for a name the topology does not declare.
-var ErrNotDeclared = errors.New("topology: not declared")
