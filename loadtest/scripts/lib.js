@@ -1,5 +1,6 @@
 // Helpers shared by the jetsuite load scripts.
 import { check, sleep } from 'k6';
+import { Rate, Trend } from 'k6/metrics';
 
 export const NATS_URL = __ENV.NATS_URL || 'nats://127.0.0.1:4222';
 
@@ -66,4 +67,39 @@ export function seed(client, timeoutS) {
     client.tableRows('CUSTOMERS') >= 20);
   check(took, { 'reference tables loaded': (t) => t >= 0 });
   return n;
+}
+
+export const CATCHUP_TIMEOUT = envInt('CATCHUP_TIMEOUT', 60);
+
+const caughtUp = new Rate('jetsuite_caught_up');
+const catchup = new Trend('jetsuite_catchup', true);
+
+// loadOptions: one arrival-rate scenario and the thresholds every script shares: publish-ack
+// latency of a batch (first publish to last ack) on subject, no failed publishes, every check
+// passed, and the pipeline drained within CATCHUP_TIMEOUT after the load stopped.
+export function loadOptions(scenario, subject, defaultRate) {
+  return {
+    scenarios: { [scenario]: arrivalScenario(envInt('RATE', defaultRate)) },
+    summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
+    setupTimeout: '60s',
+    teardownTimeout: `${CATCHUP_TIMEOUT + 30}s`,
+    thresholds: {
+      [`jetsuite_publish_ack{subject:${subject}}`]: [`p(95)<${envInt('ACK_P95', 250)}`],
+      jetsuite_events_failed: ['count==0'],
+      checks: ['rate==1'],
+      jetsuite_caught_up: ['rate==1'],
+    },
+  };
+}
+
+// awaitCaughtUp waits until the consumers' lag is 0 (at most CATCHUP_TIMEOUT), records it, and
+// returns the seconds it took (-1: not caught up).
+export function awaitCaughtUp(client, consumers, what) {
+  const took = waitUntil(CATCHUP_TIMEOUT, () => lagOf(client, consumers) === 0);
+  caughtUp.add(took >= 0);
+  if (took >= 0) {
+    catchup.add(took * 1000);
+  }
+  check(took, { [`${what} caught up`]: (t) => t >= 0 });
+  return took;
 }
