@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -208,42 +207,7 @@ func TestKafkaToJetStreamSurvivesKill(t *testing.T) {
 		"BRIDGE_FROM_KAFKA=orders", "BRIDGE_TO_KAFKA=", "BRIDGE_BATCH=500", "BRIDGE_SESSION_TIMEOUT=6s",
 	}
 	bridgeBinary(t) // build before the clock matters
-	kills := 0
-	for range 2 {
-		p := startProcess(t, procEnv)
-		before := streamMsgs(t, js, "ORDERS")
-		if err := waitFor(30*time.Second, func() error {
-			if n := streamMsgs(t, js, "ORDERS"); n < before+3000 {
-				return fmt.Errorf("%d", n)
-			}
-			return nil
-		}); err != nil {
-			t.Fatalf("bridge made no progress: %v", err)
-		}
-		if n := streamMsgs(t, js, "ORDERS"); n < total {
-			if err := p.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			kills++
-			t.Logf("SIGKILLed the bridge at %d of %d messages", n, total)
-		}
-		_ = p.Process.Kill()
-		_ = p.Wait()
-	}
-	if kills == 0 {
-		t.Fatal("the bridge finished before it could be killed: nothing was tested")
-	}
-	p := startProcess(t, procEnv)
-	if err := waitFor(60*time.Second, func() error {
-		if n := streamMsgs(t, js, "ORDERS"); n < total {
-			return fmt.Errorf("%d of %d", n, total)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	_ = p.Process.Signal(syscall.SIGTERM)
-	_ = p.Wait()
+	killTwiceThenFinish(t, js, "ORDERS", procEnv, total, 3000, 30*time.Second, 60*time.Second)
 	assertExactlyOnce(t, js, "ORDERS", expected(t, brokers, "orders"))
 }
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -307,4 +308,48 @@ func startProcess(t testing.TB, env []string) *exec.Cmd {
 		_ = cmd.Wait()
 	})
 	return cmd
+}
+
+// killTwiceThenFinish runs the bridge as a process (environment procEnv) and SIGKILLs it twice,
+// each time after it copied at least step more records into stream, then runs it until all
+// total records are there and stops it with SIGTERM. It fails if the bridge finished before it
+// could be killed: then nothing was tested.
+func killTwiceThenFinish(t *testing.T, js jetstream.JetStream, stream string, procEnv []string, total, step uint64, progress, finish time.Duration) {
+	t.Helper()
+	kills := 0
+	for range 2 {
+		p := startProcess(t, procEnv)
+		before := streamMsgs(t, js, stream)
+		if err := waitFor(progress, func() error {
+			if n := streamMsgs(t, js, stream); n < before+step {
+				return fmt.Errorf("%d messages", n)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("bridge made no progress: %v", err)
+		}
+		if n := streamMsgs(t, js, stream); n < total {
+			if err := p.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			kills++
+			t.Logf("SIGKILLed the bridge at %d of %d messages", n, total)
+		}
+		_ = p.Process.Kill()
+		_ = p.Wait()
+	}
+	if kills == 0 {
+		t.Fatal("the bridge finished before it could be killed: nothing was tested")
+	}
+	p := startProcess(t, procEnv)
+	if err := waitFor(finish, func() error {
+		if n := streamMsgs(t, js, stream); n < total {
+			return fmt.Errorf("%d of %d", n, total)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Process.Signal(syscall.SIGTERM)
+	_ = p.Wait()
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -64,42 +63,7 @@ func TestIntegrationRealKafkaExactlyOnceAcrossKills(t *testing.T) {
 		"BRIDGE_BATCH=1000", "BRIDGE_SESSION_TIMEOUT=6s",
 	}
 	bridgeBinary(t)
-	kills := 0
-	for range 2 {
-		p := startProcess(t, procEnv)
-		before := streamMsgs(t, js, stream)
-		if err := waitFor(60*time.Second, func() error {
-			if n := streamMsgs(t, js, stream); n < before+10_000 {
-				return fmt.Errorf("%d messages", n)
-			}
-			return nil
-		}); err != nil {
-			t.Fatalf("bridge made no progress: %v", err)
-		}
-		if n := streamMsgs(t, js, stream); n < total {
-			if err := p.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			kills++
-			t.Logf("SIGKILLed the bridge at %d of %d messages", n, total)
-		}
-		_ = p.Process.Kill()
-		_ = p.Wait()
-	}
-	if kills == 0 {
-		t.Fatal("the bridge finished before it could be killed: nothing was tested")
-	}
-	p := startProcess(t, procEnv)
-	if err := waitFor(2*time.Minute, func() error {
-		if n := streamMsgs(t, js, stream); n < total {
-			return fmt.Errorf("%d of %d", n, total)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	_ = p.Process.Signal(syscall.SIGTERM)
-	_ = p.Wait()
+	killTwiceThenFinish(t, js, stream, procEnv, total, 10_000, 60*time.Second, 2*time.Minute)
 	assertExactlyOnce(t, js, stream, expected(t, brokers, topic))
 }
 
