@@ -43,7 +43,7 @@ type change struct {
 
 // Decoding errors; each dead-letters the event with its reason.
 var (
-	errNotJSON   = errors.New("not JSON: Debezium change event expected")
+	errNotJSON   = fmt.Errorf("%w: Debezium change event expected", events.ErrNotJSON)
 	errUnknownOp = errors.New("unknown Debezium op")
 	errNoID      = fmt.Errorf("%w: id (after.id, before.id, flattened id or Jetsuite-Key)", events.ErrMissingField)
 )

@@ -88,7 +88,7 @@ func compactObject(data []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(len(trimmed) + 32)
 	if err := json.Compact(&buf, trimmed); err != nil {
-		return nil, fmt.Errorf("not JSON: %w", err)
+		return nil, fmt.Errorf("%w: %w", events.ErrNotJSON, err)
 	}
 	return buf.Bytes(), nil
 }
@@ -110,7 +110,7 @@ func withField(obj []byte, name string, v int64) ([]byte, error) {
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(obj, &m); err != nil {
-		return nil, fmt.Errorf("not JSON: %w", err)
+		return nil, fmt.Errorf("%w: %w", events.ErrNotJSON, err)
 	}
 	m[name] = json.RawMessage(strconv.FormatInt(v, 10))
 	return json.Marshal(m)

@@ -25,6 +25,10 @@ var (
 	ErrMissingField  = errors.New("missing required field")
 	ErrUnknownStatus = errors.New("unknown status code")
 	ErrNotObject     = errors.New("not a JSON object")
+	// ErrNotJSON: the input is not valid JSON.
+	ErrNotJSON = errors.New("not JSON")
+	// ErrWrongType: a field's value has a type ksqlDB's coercion rules do not accept.
+	ErrWrongType = errors.New("wrong type")
 )
 
 // DecodeClick decodes and validates a click. ip, userid and status are required (they are the
@@ -54,7 +58,7 @@ func DecodeClick(data []byte) (Click, error) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("wrong type: %s: %w", key, err)
+			return fmt.Errorf("%w: %s: %w", ErrWrongType, key, err)
 		}
 		return nil
 	})
@@ -148,9 +152,9 @@ func decodeObject(data []byte, v any) error {
 	if err := json.Unmarshal(data, v); err != nil {
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) {
-			return fmt.Errorf("not JSON: %w", err)
+			return fmt.Errorf("%w: %w", ErrNotJSON, err)
 		}
-		return fmt.Errorf("wrong type: %w", err)
+		return fmt.Errorf("%w: %w", ErrWrongType, err)
 	}
 	return nil
 }
@@ -164,7 +168,7 @@ func decodeFields(data []byte, names []string, fields []unmarshaler) error {
 		for i, n := range names {
 			if keyIs(key, n) {
 				if err := fields[i].UnmarshalJSON(v); err != nil {
-					return fmt.Errorf("wrong type: %s: %w", key, err)
+					return fmt.Errorf("%w: %s: %w", ErrWrongType, key, err)
 				}
 				return nil
 			}

@@ -2,7 +2,6 @@ package events
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 )
 
@@ -11,7 +10,7 @@ import (
 // goes (anything nested is checked with json.Valid) and hands each member's raw value to a
 // callback, so that the ksqlDB coercion rules of Int/BigInt/String apply unchanged.
 
-var errSyntax = errors.New("not JSON")
+var errSyntax = ErrNotJSON
 
 // scanObject calls member for each key (raw bytes, without quotes; keys with escapes are
 // unescaped) and raw value of the top-level object in data.

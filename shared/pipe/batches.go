@@ -80,6 +80,7 @@ func Batches(ctx context.Context, cons jetstream.Consumer, o BatchOptions, h Han
 		select {
 		case msgs <- m:
 		case <-stopped:
+			_ = m.Nak() // fetched after the stop: release it for redelivery now
 		}
 	}, jetstream.PullMaxMessages(2*o.MaxMessages), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		// Missed heartbeats, a reconnect: Consume recovers by itself; say so.
@@ -88,7 +89,20 @@ func Batches(ctx context.Context, cons jetstream.Consumer, o BatchOptions, h Han
 	if err != nil {
 		return err
 	}
-	defer func() { close(stopped); cc.Stop() }()
+	defer func() {
+		// A stop releases what was fetched and not handed to the handler, so that another
+		// instance (or the next start) gets it at once instead of after the ack wait.
+		close(stopped)
+		cc.Stop()
+		for {
+			select {
+			case m := <-msgs:
+				_ = m.Nak()
+			default:
+				return
+			}
+		}
+	}()
 
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()

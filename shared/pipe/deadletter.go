@@ -1,6 +1,7 @@
 package pipe
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -24,6 +25,14 @@ const (
 	HeaderDLQSourceSeq     = "Jetsuite-Dlq-Sequence"
 )
 
+// KV operation marker on a bucket's stream: JetStream KV writes a delete as an empty message
+// with this header ("DEL"; "PURGE" for a purge).
+const (
+	HeaderKVOperation = "KV-Operation"
+	KVOperationDelete = "DEL"
+	KVOperationPurge  = "PURGE"
+)
+
 // Reasons for dead-lettering.
 const (
 	ReasonNotJSON       = "not_json"
@@ -37,8 +46,11 @@ const (
 // ErrTooLarge reports an input over the size limit.
 var ErrTooLarge = errors.New("payload too large")
 
-// ReasonFor classifies a decoding error into a reason code.
+// ReasonFor classifies an error into a dead-letter reason code, by the typed errors it wraps
+// (never by its text).
 func ReasonFor(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.Is(err, ErrTooLarge):
 		return ReasonTooLarge
@@ -46,25 +58,12 @@ func ReasonFor(err error) string {
 		return ReasonMissingField
 	case errors.Is(err, events.ErrUnknownStatus):
 		return ReasonUnknownStatus
-	case errors.Is(err, events.ErrNotObject), strings.HasPrefix(err.Error(), "not JSON"):
+	case errors.Is(err, events.ErrNotObject), errors.Is(err, events.ErrNotJSON), errors.As(err, &syn):
 		return ReasonNotJSON
-	case errors.Is(err, events.ErrCoercion), strings.HasPrefix(err.Error(), "wrong type"):
+	case errors.Is(err, events.ErrCoercion), errors.Is(err, events.ErrWrongType), errors.As(err, &typ):
 		return ReasonWrongType
 	}
 	return ReasonInvalid
-}
-
-// DeadLetter sends poison input to "dlq.<source stream>" with headers that say why and where it
-// came from, counts it and logs it. The caller then acks or terminates the input.
-type DeadLetter struct {
-	Pub     *Publisher
-	Service string
-	Log     *slog.Logger
-}
-
-// Send dead-letters msg because of cause (its reason code from ReasonFor).
-func (d DeadLetter) Send(msg jetstream.Msg, cause error) error {
-	return d.Reject(msg, Rejection{Reason: ReasonFor(cause), Error: cause.Error()})
 }
 
 // Rejection says why an input is dead-lettered: a reason code, the error text, and headers a
@@ -75,19 +74,45 @@ type Rejection struct {
 	Extra  nats.Header
 }
 
-// Reject publishes msg's body and headers to the dead-letter stream with the rejection's
-// headers (through the batch's publisher, so the caller waits for it like for any other
-// output), counts it and logs it.
-func (d DeadLetter) Reject(msg jetstream.Msg, r Rejection) error {
-	md, _ := msg.Metadata()
-	stream, seq := "unknown", uint64(0)
-	if md != nil {
-		stream, seq = md.Stream, md.Sequence.Stream
+// RejectionFor is the rejection of an input that failed with err.
+func RejectionFor(err error) Rejection { return Rejection{Reason: ReasonFor(err), Error: err.Error()} }
+
+// Source is where a dead-lettered input came from: a JetStream message (SourceOf) or anything
+// else, such as a Kafka record (stream "kafka:<topic>", seq its offset, ID its own id).
+type Source struct {
+	Stream  string
+	Subject string
+	Seq     uint64
+	// ID makes the dead letter's Nats-Msg-Id unique per input (default "<stream>:<seq>").
+	ID      string
+	Headers nats.Header
+	Data    []byte
+}
+
+// SourceOf describes a JetStream message as a dead-letter source.
+func SourceOf(msg jetstream.Msg) Source {
+	src := Source{Stream: "unknown", Subject: msg.Subject(), Headers: msg.Headers(), Data: msg.Data()}
+	if md, err := msg.Metadata(); err == nil {
+		src.Stream, src.Seq = md.Stream, md.Sequence.Stream
 	}
-	out := nats.NewMsg(topology.DeadLetterPrefix + stream)
-	for k, v := range msg.Headers() {
+	return src
+}
+
+// DeadLetterMsg builds the dead letter of a JetStream input: see DeadLetterOf.
+func DeadLetterMsg(service string, msg jetstream.Msg, r Rejection, log *slog.Logger) *nats.Msg {
+	return DeadLetterOf(service, SourceOf(msg), r, log)
+}
+
+// DeadLetterOf builds the message that dead-letters src on "dlq.<source stream>": the input's
+// body and headers plus headers that say why and where from. It counts and logs the dead
+// letter; the caller publishes the message like any other output (and acks the input only
+// once it is durable).
+func DeadLetterOf(service string, src Source, r Rejection, log *slog.Logger) *nats.Msg {
+	out := nats.NewMsg(topology.DeadLetterPrefix + src.Stream)
+	for k, v := range src.Headers {
 		out.Header[k] = append([]string(nil), v...)
 	}
+	out.Header.Del(HeaderKVOperation)
 	text := strings.Map(func(r rune) rune {
 		if r == '\n' || r == '\r' {
 			return ' '
@@ -99,20 +124,42 @@ func (d DeadLetter) Reject(msg jetstream.Msg, r Rejection) error {
 	}
 	out.Header.Set(HeaderDLQReason, r.Reason)
 	out.Header.Set(HeaderDLQError, text)
-	out.Header.Set(HeaderDLQService, d.Service)
-	out.Header.Set(HeaderDLQSourceStream, stream)
-	out.Header.Set(HeaderDLQSourceSubject, msg.Subject())
-	out.Header.Set(HeaderDLQSourceSeq, strconv.FormatUint(seq, 10))
+	out.Header.Set(HeaderDLQService, service)
+	out.Header.Set(HeaderDLQSourceStream, src.Stream)
+	out.Header.Set(HeaderDLQSourceSubject, src.Subject)
+	out.Header.Set(HeaderDLQSourceSeq, strconv.FormatUint(src.Seq, 10))
 	for k, v := range r.Extra {
 		out.Header[k] = append([]string(nil), v...)
 	}
-	out.Header.Set(events.HeaderMsgID, "dlq:"+d.Service+":"+stream+":"+strconv.FormatUint(seq, 10))
-	out.Data = msg.Data()
-	obs.DeadLettered.WithLabelValues(d.Service, stream, r.Reason).Inc()
-	log := d.Log
+	id := src.ID
+	if id == "" {
+		id = src.Stream + ":" + strconv.FormatUint(src.Seq, 10)
+	}
+	out.Header.Set(events.HeaderMsgID, "dlq:"+service+":"+id)
+	out.Data = src.Data
+	obs.DeadLettered.WithLabelValues(service, src.Stream, r.Reason).Inc()
 	if log == nil {
 		log = slog.Default()
 	}
-	log.Warn("dead-lettered input", "stream", stream, "seq", seq, "reason", r.Reason, "err", text)
-	return d.Pub.Publish(out)
+	log.Warn("dead-lettered input", "stream", src.Stream, "seq", src.Seq, "reason", r.Reason, "err", text)
+	return out
+}
+
+// DeadLetter sends poison input to the dead-letter stream through a Publisher (for loops that
+// do not run on shared/flow yet). The caller then acks or terminates the input.
+type DeadLetter struct {
+	Pub     *Publisher
+	Service string
+	Log     *slog.Logger
+}
+
+// Send dead-letters msg because of cause (its reason code from ReasonFor).
+func (d DeadLetter) Send(msg jetstream.Msg, cause error) error {
+	return d.Reject(msg, RejectionFor(cause))
+}
+
+// Reject publishes msg's dead letter through the batch's publisher, so the caller waits for it
+// like for any other output.
+func (d DeadLetter) Reject(msg jetstream.Msg, r Rejection) error {
+	return d.Pub.Publish(DeadLetterMsg(d.Service, msg, r, d.Log))
 }

@@ -32,6 +32,10 @@ const (
 	BucketCDCState = "CDC_STATE"
 	// BucketAlertingState holds which alerts were sent (one Slack message per rating, ever).
 	BucketAlertingState = "ALERTING_STATE"
+	// BucketCheckpoints holds every processor's checkpoint (shared/flow): key = its durable
+	// consumer name, value {"stream": ..., "seq": ...}, the newest input whose effects are
+	// durable.
+	BucketCheckpoints = "JETSUITE_CHECKPOINTS"
 )
 
 func operations() Catalog {
@@ -49,6 +53,7 @@ func operations() Catalog {
 			{Name: BucketGeneratorState, Description: "generator: iteration counters per quickstart"},
 			{Name: BucketCDCState, Description: "CDC reader: binlog positions of deleted keys"},
 			{Name: BucketAlertingState, Description: "alerting: alerts sent, per rating id"},
+			{Name: BucketCheckpoints, Description: "every processor's checkpoint: the newest input whose effects are durable"},
 		},
 	}
 }

@@ -1,0 +1,64 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsuite/jetsuite/shared/topology"
+)
+
+// checkpoint is what JETSUITE_CHECKPOINTS holds under a processor's durable name: the input
+// stream and the sequence of the newest input whose effects are durable. One format for every
+// processor.
+type checkpoint struct {
+	Stream string `json:"stream"`
+	Seq    uint64 `json:"seq"`
+}
+
+// Checkpoint returns the checkpoint of the processor with the given durable name on stream
+// (0 when there is none, or when it belongs to another stream).
+func Checkpoint(ctx context.Context, js jetstream.JetStream, durable, stream string) (uint64, error) {
+	kv, err := js.KeyValue(ctx, topology.BucketCheckpoints)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoints bucket %s: %w", topology.BucketCheckpoints, err)
+	}
+	e, err := kv.Get(ctx, durable)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint %s: %w", durable, err)
+	}
+	var cp checkpoint
+	if err := json.Unmarshal(e.Value(), &cp); err != nil {
+		return 0, fmt.Errorf("checkpoint %s: %w", durable, err)
+	}
+	if cp.Stream != stream {
+		return 0, nil
+	}
+	return cp.Seq, nil
+}
+
+// checkpointMsg is the KV put that records cp under durable.
+func checkpointMsg(durable string, cp checkpoint) *nats.Msg {
+	data, _ := json.Marshal(cp)
+	return &nats.Msg{Subject: topology.KVSubject(topology.BucketCheckpoints, durable), Data: data}
+}
+
+// ackFloor is the consumer's ack floor (0 when the consumer does not exist): where a processor
+// resumes before it wrote its first checkpoint.
+func ackFloor(ctx context.Context, js jetstream.JetStream, stream, durable string) (uint64, error) {
+	c, err := js.Consumer(ctx, stream, durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return c.CachedInfo().AckFloor.Stream, nil
+}

@@ -1,0 +1,164 @@
+package flow
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/pipe"
+	"github.com/jetsuite/jetsuite/shared/topology"
+)
+
+// Out collects what one batch causes. Everything added to it is published at once
+// (asynchronously) and is durable before the batch's inputs are acked.
+type Out struct {
+	p    *processor
+	sl   *slot
+	hold bool
+	// msgs are output messages reused once JetStream confirmed them (no allocation per
+	// output in the steady state); nmsg of them are in use by the current batch.
+	msgs []*nats.Msg
+	nmsg int
+	// per-subject output index of the current input, for inputs with several outputs to one
+	// subject.
+	lastSrc  uint64
+	perInput map[string]int
+}
+
+func (o *Out) reset() {
+	o.hold = false
+	o.nmsg = 0
+	o.lastSrc = 0
+	clear(o.perInput)
+}
+
+// recycle makes the batch's messages reusable (JetStream confirmed them all).
+func (o *Out) recycle() { o.nmsg = 0 }
+
+// Msg returns a message for an output on subject, with empty headers and no body. It is
+// reused for a later batch once this one's outputs are confirmed: set its fields, publish it
+// with Publish, and keep no reference.
+func (o *Out) Msg(subject string) *nats.Msg {
+	if o.nmsg == len(o.msgs) {
+		o.msgs = append(o.msgs, &nats.Msg{Header: make(nats.Header, 4)})
+	}
+	m := o.msgs[o.nmsg]
+	o.nmsg++
+	m.Subject, m.Reply, m.Data = subject, "", nil
+	for k, v := range m.Header {
+		m.Header[k] = v[:0]
+	}
+	return m
+}
+
+// Emit publishes a derived-stream message caused by input in: its Nats-Msg-Id is
+// "<subject>:<input stream>:<input seq>", its Event-Time the input's, its Jetsuite-Key key
+// (none when empty). When subject belongs to an Ordered stream, the output is chained (it
+// lands after the one before it, or not at all) and is skipped when the stream already holds
+// it (see the package doc). body must stay untouched until the batch is confirmed.
+func (o *Out) Emit(subject string, body []byte, key string, in jetstream.Msg) error {
+	md, err := in.Metadata()
+	if err != nil {
+		return err
+	}
+	pos := position{seq: md.Sequence.Stream}
+	if o.lastSrc != pos.seq {
+		o.lastSrc = pos.seq
+		clear(o.perInput)
+	}
+	if n, ok := o.perInput[subject]; ok {
+		pos.n = n + 1
+	}
+	if o.perInput == nil {
+		o.perInput = map[string]int{}
+	}
+	o.perInput[subject] = pos.n
+	c := o.p.chains[subject]
+	if c != nil && pos.atOrBefore(c.resumeAfter) {
+		return nil // the stream has it from before the restart
+	}
+	m := o.Msg(subject)
+	m.Data = body
+	setHeader(m.Header, events.HeaderMsgID, outputID(subject, md.Stream, pos))
+	h := in.Headers()
+	if _, ok := events.HeaderMillis(h); ok {
+		setHeader(m.Header, events.HeaderEventTime, h.Get(events.HeaderEventTime))
+	} else {
+		setHeader(m.Header, events.HeaderEventTime, strconv.FormatInt(md.Timestamp.UnixMilli(), 10))
+	}
+	if key != "" {
+		setHeader(m.Header, events.HeaderKey, key)
+	} else {
+		delete(m.Header, events.HeaderKey)
+	}
+	return o.sl.pub.publish(m, c, pos)
+}
+
+// Publish publishes m as it is; give it a Nats-Msg-Id derived from its input. m is not
+// chained; use Emit for derived streams.
+func (o *Out) Publish(m *nats.Msg) error { return o.sl.pub.publish(m, nil, position{}) }
+
+// Put writes value under key in a KV bucket (asynchronously, like every output), with a
+// Nats-Msg-Id id (none when empty).
+func (o *Out) Put(bucket, key string, value []byte, id string) error {
+	m := o.Msg(topology.KVSubject(bucket, key))
+	m.Data = value
+	if id != "" {
+		setHeader(m.Header, events.HeaderMsgID, id)
+	} else {
+		delete(m.Header, events.HeaderMsgID)
+	}
+	return o.Publish(m)
+}
+
+// Delete removes key from a KV bucket (a KV delete marker).
+func (o *Out) Delete(bucket, key string, id string) error {
+	m := o.Msg(topology.KVSubject(bucket, key))
+	setHeader(m.Header, pipe.HeaderKVOperation, pipe.KVOperationDelete)
+	if id != "" {
+		setHeader(m.Header, events.HeaderMsgID, id)
+	} else {
+		delete(m.Header, events.HeaderMsgID)
+	}
+	return o.Publish(m)
+}
+
+// DeadLetter sends poison input in to the dead-letter stream with the reason its error
+// carries (see pipe.ReasonFor), counts and logs it. It is an output like any other.
+func (o *Out) DeadLetter(in jetstream.Msg, cause error) error {
+	return o.Reject(in, pipe.RejectionFor(cause))
+}
+
+// Reject dead-letters in with an explicit rejection.
+func (o *Out) Reject(in jetstream.Msg, r pipe.Rejection) error {
+	return o.Publish(pipe.DeadLetterMsg(o.p.o.Service, in, r, o.p.o.Log))
+}
+
+// Hold says that this batch's inputs live in the handler's memory, not yet in its outputs:
+// they are not checkpointed or acked now, but with the first later batch that does not hold
+// (a stateful handler holds until it flushes its state).
+func (o *Out) Hold() { o.hold = true }
+
+// Sync waits until everything added so far is durable (a stateful handler's flush writes its
+// rows, syncs, then writes the state that says they are written).
+func (o *Out) Sync(ctx context.Context) error {
+	if err := o.sl.pub.wait(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Pending is the number of outputs added and not yet confirmed.
+func (o *Out) Pending() int { return o.sl.pub.pendingCount() }
+
+// setHeader sets a single-valued header, reusing the value slice.
+func setHeader(h nats.Header, key, value string) {
+	if v := h[key]; cap(v) > 0 {
+		h[key] = append(v[:0], value)
+		return
+	}
+	h[key] = []string{value}
+}

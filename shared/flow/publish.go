@@ -1,0 +1,328 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/obs"
+)
+
+// HeaderExpectedLastMsgID is JetStream's optimistic-concurrency header: the server stores the
+// message only if the stream's newest message carries this Nats-Msg-Id.
+const HeaderExpectedLastMsgID = "Nats-Expected-Last-Msg-Id"
+
+// errCodeWrongLastMsgID is the JetStream API error code of a refused expected-last-msg-id.
+const errCodeWrongLastMsgID jetstream.ErrorCode = 10070
+
+// chain is one Ordered output stream: the id of the newest output published to it (what the
+// next output expects to follow), and the source position of the stream's newest message when
+// the session started (outputs at or before it are already there).
+type chain struct {
+	stream string
+	last   string
+	// resumeAfter: outputs caused by inputs of the processor's own stream up to this position
+	// are in the stream already.
+	resumeAfter position
+}
+
+// position orders the outputs of one input stream: the input's sequence, then the output's
+// index among that input's outputs to the same subject.
+type position struct {
+	seq uint64
+	n   int
+}
+
+func (a position) atOrBefore(b position) bool {
+	return a.seq < b.seq || (a.seq == b.seq && a.n <= b.n)
+}
+
+// outputID is an output's Nats-Msg-Id: "<subject>:<input stream>:<input seq>", with ":<n>" for
+// the second and later output of one input to one subject.
+func outputID(subject, stream string, pos position) string {
+	id := subject + ":" + stream + ":" + strconv.FormatUint(pos.seq, 10)
+	if pos.n > 0 {
+		id += ":" + strconv.Itoa(pos.n)
+	}
+	return id
+}
+
+// parseOutputID is outputID's inverse for outputs of input stream `stream`.
+func parseOutputID(id, stream string) (position, bool) {
+	i := strings.LastIndex(id, ":"+stream+":")
+	if i < 0 {
+		return position{}, false
+	}
+	rest := id[i+len(stream)+2:]
+	seqText, nText, hasN := strings.Cut(rest, ":")
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	if err != nil {
+		return position{}, false
+	}
+	pos := position{seq: seq}
+	if hasN {
+		if pos.n, err = strconv.Atoi(nText); err != nil {
+			return position{}, false
+		}
+	}
+	return pos, true
+}
+
+// pending is one published output awaiting its ack.
+type pending struct {
+	msg   *nats.Msg
+	fut   jetstream.PubAckFuture
+	chain *chain
+	pos   position
+	err   error
+}
+
+// publisher publishes a batch's outputs asynchronously and waits until JetStream has them all,
+// republishing what failed (in order, so chained outputs stay in order). Not safe for
+// concurrent use: each in-flight batch owns one.
+type publisher struct {
+	js      jetstream.JetStream
+	service string
+	stream  string // the processor's input stream (ids of chained outputs name it)
+	timeout time.Duration
+	log     *slog.Logger
+	items   []pending
+}
+
+// publish starts publishing m. With a chain, m is chained after the chain's newest output.
+func (p *publisher) publish(m *nats.Msg, c *chain, pos position) error {
+	if c != nil {
+		if c.last != "" {
+			m.Header.Set(HeaderExpectedLastMsgID, c.last)
+		} else {
+			m.Header.Del(HeaderExpectedLastMsgID)
+		}
+		c.last = m.Header.Get(events.HeaderMsgID)
+	}
+	f, err := p.send(m)
+	if err != nil {
+		return err
+	}
+	p.items = append(p.items, pending{msg: m, fut: f, chain: c, pos: pos})
+	return nil
+}
+
+// send publishes asynchronously, waiting briefly when too many publishes are outstanding.
+func (p *publisher) send(m *nats.Msg) (jetstream.PubAckFuture, error) {
+	for attempt := 0; ; attempt++ {
+		f, err := p.js.PublishMsgAsync(m)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || attempt >= 100 {
+			return nil, fmt.Errorf("publish %s: %w", m.Subject, err)
+		}
+		select {
+		case <-p.js.PublishAsyncComplete():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// pendingCount is the number of outputs not yet confirmed.
+func (p *publisher) pendingCount() int { return len(p.items) }
+
+// maxRounds bounds how often wait republishes before it gives up (the processor then resumes
+// from its checkpoint and tries again, so nothing is lost; the log shows why).
+const maxRounds = 8
+
+// wait returns once every output is confirmed (stored, or a duplicate of a stored one).
+func (p *publisher) wait(ctx context.Context) error {
+	backoff := 50 * time.Millisecond
+	for round := 0; ; round++ {
+		failed, err := p.collect(ctx)
+		if err != nil {
+			p.items = nil
+			return err
+		}
+		if len(failed) == 0 {
+			return nil
+		}
+		if round+1 >= maxRounds {
+			p.items = nil
+			return fmt.Errorf("%d outputs not confirmed after %d rounds: %w", len(failed), maxRounds, failed[0].err)
+		}
+		select {
+		case <-ctx.Done():
+			p.items = nil
+			return fmt.Errorf("%d outputs not confirmed: %w", len(failed), ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+		for i := range failed {
+			// A copy: nats.go may still hold the first one (its own retry after a timeout).
+			failed[i].msg = cloneMsg(failed[i].msg)
+		}
+		failed, err = p.rechain(ctx, failed)
+		if err != nil {
+			p.items = nil
+			return err
+		}
+		for _, it := range failed {
+			f, err := p.send(it.msg)
+			if err != nil {
+				p.items = nil
+				return err
+			}
+			it.fut, it.err = f, nil
+			p.items = append(p.items, it)
+		}
+	}
+}
+
+// collect waits for the current round and returns the outputs that failed, in publish order.
+func (p *publisher) collect(ctx context.Context) ([]pending, error) {
+	items := p.items
+	p.items = nil
+	var failed []pending
+	timeout := time.NewTimer(p.timeout)
+	defer timeout.Stop()
+	expired := false
+	for _, it := range items {
+		if expired {
+			select {
+			case ack := <-it.fut.Ok():
+				p.count(ack)
+			case err := <-it.fut.Err():
+				it.err = err
+				failed = append(failed, it)
+			default:
+				it.err = errors.New("no publish ack in time")
+				failed = append(failed, it)
+			}
+			continue
+		}
+		select {
+		case ack := <-it.fut.Ok():
+			p.count(ack)
+		case err := <-it.fut.Err():
+			it.err = err
+			failed = append(failed, it)
+		case <-timeout.C:
+			expired = true
+			it.err = errors.New("no publish ack in time")
+			failed = append(failed, it)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for publish acks: %w", ctx.Err())
+		}
+	}
+	return failed, nil
+}
+
+func (p *publisher) count(ack *jetstream.PubAck) {
+	if ack.Duplicate {
+		obs.DedupHits.WithLabelValues(p.service, ack.Stream).Inc()
+	} else {
+		obs.Published.WithLabelValues(p.service, ack.Stream).Inc()
+	}
+}
+
+// rechain repairs chains whose first failed output was refused because the stream's newest
+// message is not the one it expected. Outputs of the chain that the stream already holds
+// (an earlier copy landed) are dropped; the first remaining one is chained after the stream's
+// real newest message. A refusal caused by an earlier failure of our own needs nothing: the
+// earlier output is republished first and the chain holds again.
+func (p *publisher) rechain(ctx context.Context, failed []pending) ([]pending, error) {
+	firstOf := map[*chain]int{}
+	for i, it := range failed {
+		if it.chain == nil {
+			continue
+		}
+		if _, seen := firstOf[it.chain]; !seen {
+			firstOf[it.chain] = i
+		}
+	}
+	drop := map[int]bool{}
+	for c, i := range firstOf {
+		if !isWrongLast(failed[i].err) {
+			continue
+		}
+		last, err := lastMsgID(ctx, p.js, c.stream)
+		if err != nil {
+			return nil, err
+		}
+		lastPos, ours := parseOutputID(last, p.stream)
+		first := -1
+		for j := i; j < len(failed); j++ {
+			it := failed[j]
+			if it.chain != c {
+				continue
+			}
+			if ours && it.pos.atOrBefore(lastPos) {
+				drop[j] = true // the stream has it already
+				continue
+			}
+			if first < 0 {
+				first = j
+			}
+		}
+		if first >= 0 {
+			if last == "" {
+				failed[first].msg.Header.Del(HeaderExpectedLastMsgID)
+			} else {
+				failed[first].msg.Header.Set(HeaderExpectedLastMsgID, last)
+			}
+		}
+		if !ours && last != "" {
+			p.log.Warn("ordered stream's newest message was not written by this processor; chaining after it",
+				"stream", c.stream, "last_msg_id", last)
+		}
+	}
+	if len(drop) == 0 {
+		return failed, nil
+	}
+	kept := failed[:0]
+	for i, it := range failed {
+		if !drop[i] {
+			kept = append(kept, it)
+		}
+	}
+	return kept, nil
+}
+
+func isWrongLast(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeWrongLastMsgID
+}
+
+// lastMsgID returns the Nats-Msg-Id of a stream's newest message ("" when it is empty or has
+// none).
+func lastMsgID(ctx context.Context, js jetstream.JetStream, stream string) (string, error) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return "", fmt.Errorf("ordered output stream %s: %w", stream, err)
+	}
+	seq := s.CachedInfo().State.LastSeq
+	if seq == 0 {
+		return "", nil
+	}
+	m, err := s.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("ordered output stream %s: newest message: %w", stream, err)
+	}
+	return m.Header.Get(events.HeaderMsgID), nil
+}
+
+func cloneMsg(m *nats.Msg) *nats.Msg {
+	c := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: make(nats.Header, len(m.Header))}
+	for k, v := range m.Header {
+		c.Header[k] = append([]string(nil), v...)
+	}
+	return c
+}

@@ -1,0 +1,280 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jetsuite/jetsuite/shared/pipe"
+)
+
+type processor struct {
+	js jetstream.JetStream
+	o  Options
+	h  Handler
+
+	processed prometheus.Counter
+	latency   prometheus.Observer
+	lag       prometheus.Gauge
+
+	chains   map[string]*chain // by subject
+	slots    []*slot
+	next     int
+	lastSeq  uint64        // newest input handed to the handler in this session
+	lastMsg  jetstream.Msg // and its message (acking it acks everything before)
+	heldFrom uint64        // first input held in handler state, not yet committed (0: none)
+	cpFut    jetstream.PubAckFuture
+}
+
+// slot is one batch in flight: its outputs and inputs.
+type slot struct {
+	pub      *publisher
+	out      Out
+	last     jetstream.Msg // newest input this batch commits (nil: nothing to commit)
+	lastSeq  uint64
+	n        int // inputs of the batch
+	started  time.Time
+	free     chan struct{}
+	finished bool // the handler returned ErrStop after this batch
+}
+
+// session resumes from the checkpoint and consumes until ctx ends or something fails.
+func (p *processor) session(ctx context.Context) error {
+	o := p.o
+	cp, err := Checkpoint(ctx, p.js, o.Durable, o.Stream)
+	if err != nil {
+		return err
+	}
+	if cp == 0 {
+		if cp, err = ackFloor(ctx, p.js, o.Stream, o.Durable); err != nil {
+			return err
+		}
+	}
+	if err := p.openChains(ctx); err != nil {
+		return err
+	}
+	if s, ok := p.h.(Starter); ok {
+		if err := s.Start(ctx, cp); err != nil {
+			return fatal{fmt.Errorf("%s: start: %w", o.Durable, err)}
+		}
+	}
+	cons, err := pipe.ResumeConsumer(ctx, p.js, o.Stream, o.Durable, cp, o.Filters...)
+	if err != nil {
+		return err
+	}
+	p.lastSeq, p.lastMsg, p.heldFrom = cp, nil, 0
+	p.slots = p.slots[:0]
+	for range o.InFlight {
+		sl := &slot{pub: &publisher{js: p.js, service: o.Service, stream: o.Stream, timeout: o.PublishTimeout, log: o.Log},
+			free: make(chan struct{}, 1)}
+		sl.out = Out{p: p, sl: sl}
+		sl.free <- struct{}{}
+		p.slots = append(p.slots, sl)
+	}
+	p.next = 0
+	o.Log.Debug("consuming", "stream", o.Stream, "after_seq", cp)
+
+	acks := make(chan *slot, o.InFlight)
+	ackErr := make(chan error, 1)
+	ackerDone := make(chan struct{})
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(o.Drain, cancelWork) })
+	defer stopDrain()
+	go func() {
+		defer close(ackerDone)
+		failed := false
+		for sl := range acks {
+			if !failed {
+				if err := p.complete(work, sl); err != nil {
+					failed = true
+					ackErr <- err
+				}
+			}
+			sl.free <- struct{}{}
+		}
+	}()
+	var stopErr error
+	handle := func(hctx context.Context, batch []jetstream.Msg) error {
+		select {
+		case err := <-ackErr:
+			return err
+		default:
+		}
+		return p.handle(hctx, batch, acks, &stopErr)
+	}
+	err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: o.Batch, Tick: o.Tick, Log: o.Log, Ordered: true, Drain: o.Drain}, handle)
+	close(acks)
+	<-ackerDone
+	select {
+	case aerr := <-ackErr:
+		if err == nil || errors.Is(err, errSlotStop) {
+			err = aerr
+		}
+	default:
+	}
+	p.finishCheckpoint(work)
+	if errors.Is(err, errSlotStop) {
+		err = stopErr
+	}
+	return err
+}
+
+// errSlotStop ends Batches after the handler asked to stop (the real cause is in stopErr).
+var errSlotStop = errors.New("flow: handler stopped")
+
+// handle runs the handler on one batch and hands the batch's outputs to the acker.
+func (p *processor) handle(ctx context.Context, batch []jetstream.Msg, acks chan<- *slot, stopErr *error) error {
+	// A single owner reads in stream order; anything at or before what it already handed on is
+	// a redelivery (an ack wait ran out) and was handled.
+	in := batch[:0:0]
+	for i, m := range batch {
+		if seqOf(m) > p.lastSeq {
+			in = batch[i:]
+			break
+		}
+	}
+	if len(batch) > 0 && len(in) == 0 {
+		return nil
+	}
+	sl := p.slots[p.next]
+	p.next = (p.next + 1) % len(p.slots)
+	select {
+	case <-sl.free:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	sl.started = time.Now()
+	sl.out.reset()
+	sl.n = len(in)
+	if len(in) > 0 {
+		p.lastMsg, p.lastSeq = in[len(in)-1], seqOf(in[len(in)-1])
+		if p.heldFrom == 0 {
+			p.heldFrom = seqOf(in[0])
+		}
+	}
+	err := p.h.Handle(ctx, in, &sl.out)
+	var retry *RetryError
+	switch {
+	case err == nil:
+	case errors.As(err, &retry):
+		// Keep what the handler finished; the rest is delivered again from the checkpoint.
+		if retry.Done > 0 && retry.Done <= len(in) {
+			sl.last, sl.lastSeq = in[retry.Done-1], seqOf(in[retry.Done-1])
+			sl.n = retry.Done
+			if !sl.out.hold {
+				p.heldFrom = 0
+			}
+			acks <- sl
+		} else {
+			sl.free <- struct{}{}
+		}
+		*stopErr = err
+		return errSlotStop
+	case errors.Is(err, ErrStop):
+		sl.finished = true
+		*stopErr = ErrStop
+	default:
+		sl.free <- struct{}{}
+		*stopErr = fatal{fmt.Errorf("%s: %w", p.o.Durable, err)}
+		return errSlotStop
+	}
+	sl.last, sl.lastSeq = nil, 0
+	if !sl.out.hold && p.heldFrom != 0 {
+		sl.last, sl.lastSeq = p.lastMsg, p.lastSeq
+		p.heldFrom = 0
+	}
+	if sl.last == nil && sl.pub.pendingCount() == 0 && len(in) == 0 {
+		sl.free <- struct{}{} // an idle tick that produced nothing
+	} else {
+		acks <- sl
+	}
+	if sl.finished {
+		return errSlotStop
+	}
+	return nil
+}
+
+// complete waits until a batch's outputs are durable, then records the checkpoint and acks
+// the inputs the batch commits.
+func (p *processor) complete(ctx context.Context, sl *slot) error {
+	if err := sl.pub.wait(ctx); err != nil {
+		return fmt.Errorf("outputs not confirmed: %w", err)
+	}
+	sl.out.recycle()
+	if sl.n > 0 {
+		p.processed.Add(float64(sl.n))
+		p.latency.Observe(time.Since(sl.started).Seconds())
+	}
+	if sl.last == nil {
+		return nil
+	}
+	p.writeCheckpoint(sl.lastSeq)
+	// Cumulative: acks every input up to this one. A lost ack costs nothing: the next start
+	// resumes from the checkpoint.
+	_ = sl.last.Ack()
+	if md, err := sl.last.Metadata(); err == nil {
+		p.lag.Set(float64(md.NumPending))
+	}
+	if c, ok := p.h.(Committer); ok {
+		c.Committed(ctx, sl.lastSeq)
+	}
+	return nil
+}
+
+// writeCheckpoint records seq without waiting: a checkpoint that does not land only makes the
+// next start replay a little more, which the outputs' ids make harmless.
+func (p *processor) writeCheckpoint(seq uint64) {
+	f, err := p.js.PublishMsgAsync(checkpointMsg(p.o.Durable, checkpoint{Stream: p.o.Stream, Seq: seq}))
+	if err != nil {
+		p.o.Log.Warn("checkpoint not written", "seq", seq, "err", err)
+		return
+	}
+	p.cpFut = f
+}
+
+// finishCheckpoint waits briefly for the newest checkpoint at the end of a session, so that a
+// graceful stop leaves an exact one.
+func (p *processor) finishCheckpoint(ctx context.Context) {
+	if p.cpFut == nil {
+		return
+	}
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	select {
+	case <-p.cpFut.Ok():
+	case err := <-p.cpFut.Err():
+		p.o.Log.Warn("checkpoint not written", "err", err)
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	p.cpFut = nil
+}
+
+// openChains reads, for every Ordered output stream, its newest message: the chain's head and
+// the position up to which this processor's outputs are already there.
+func (p *processor) openChains(ctx context.Context) error {
+	p.chains = map[string]*chain{}
+	for _, name := range p.o.Ordered {
+		s, err := p.js.Stream(ctx, name)
+		if err != nil {
+			return fmt.Errorf("ordered output stream %s: %w", name, err)
+		}
+		last, err := lastMsgID(ctx, p.js, name)
+		if err != nil {
+			return err
+		}
+		c := &chain{stream: name, last: last}
+		if pos, ok := parseOutputID(last, p.o.Stream); ok {
+			c.resumeAfter = pos
+		}
+		for _, subj := range s.CachedInfo().Config.Subjects {
+			p.chains[subj] = c
+		}
+	}
+	return nil
+}
