@@ -169,16 +169,29 @@ func TestSessionClosedStaysFinal(t *testing.T) {
 	}
 	final := topology.FinalPrefix + "CLICK_USER_SESSIONS"
 	publish("gone", t0)
-	// Stream time t0+60,001, closeTime t0+1: the gone session closes. Its final row is
-	// published after the closing and before the next batch is taken, so once it is there the
-	// session has left memory.
+	publish("gone2", t0)
+	// Stream time t0+60,001, closeTime t0+1: the gone session closes, in the batch that applies
+	// tick, so the flush that acks tick comes after it: the session has left memory (and,
+	// without the closed end, so would the group).
 	publish("tick", t0+60_001)
-	if got := streamMsgsWithin(t, env.JS, topology.StreamWindowsFinal, final, 1, 30*time.Second); len(got) != 1 || got[0].Headers().Get(events.HeaderWindowKey) != windower.RowKey("gone", t0) {
-		t.Fatalf("the gone session did not close: %d final rows", len(got))
+	waitSeq(t, env.JS, topology.StreamUserClickstream, uint64(seq))
+	var closed []string
+	for _, m := range streamMsgsWithin(t, env.JS, topology.StreamWindowsFinal, final, 2, 30*time.Second) {
+		closed = append(closed, m.Headers().Get(events.HeaderWindowKey))
+	}
+	sort.Strings(closed)
+	if want := []string{windower.RowKey("gone", t0), windower.RowKey("gone2", t0)}; !reflect.DeepEqual(closed, want) {
+		t.Fatalf("final rows %v, want %v", closed, want)
 	}
 	publish("gone", t0+25_000) // within gap of the closed session, >= closeTime: late
 	publish("gone", t0+30_000) // exactly gap after its end (<=): late
 	publish("gone", t0+30_001) // beyond the gap: a new session
+	// Stream time t0+90,000 = gone2's end + 2 gap + grace: the last at which an event can be
+	// within gap of it and not before closeTime, so its group (no open session) must still
+	// remember it; at t0+90,001 it may forget.
+	publish("tick", t0+90_000)
+	waitSeq(t, env.JS, topology.StreamUserClickstream, uint64(seq))
+	publish("gone2", t0+30_000) // == closeTime and == end + gap: late
 	waitSeq(t, env.JS, topology.StreamUserClickstream, uint64(seq))
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -191,13 +204,14 @@ func TestSessionClosedStaysFinal(t *testing.T) {
 	want := map[string]reference.Row{
 		reference.ID("gone", t0):        {Key: "gone", Start: t0, End: t0, Count: 1},
 		reference.ID("gone", t0+30_001): {Key: "gone", Start: t0 + 30_001, End: t0 + 30_001, Count: 1},
-		reference.ID("tick", t0+60_001): {Key: "tick", Start: t0 + 60_001, End: t0 + 60_001, Count: 1},
+		reference.ID("gone2", t0):       {Key: "gone2", Start: t0, End: t0, Count: 1},
+		reference.ID("tick", t0+60_001): {Key: "tick", Start: t0 + 60_001, End: t0 + 90_000, Count: 2},
 	}
 	if !reflect.DeepEqual(rows, want) {
 		t.Errorf("rows %v, want %v", rows, want)
 	}
-	if n := lateCount(t, env.JS, "CLICK_USER_SESSIONS"); n != 2 {
-		t.Errorf("%d late events, want 2", n)
+	if n := lateCount(t, env.JS, "CLICK_USER_SESSIONS"); n != 3 {
+		t.Errorf("%d late events, want 3", n)
 	}
 }
 
