@@ -89,6 +89,11 @@ func eventLog() []input {
 		}
 		add(topology.StreamEnrichedErrorCodes, ts, map[string]any{"CODE": code, "DEFINITION": def})
 	}
+	// Session lateness (gap 30 s, grace 30 s, so closeTime = stream time - 60 s), after every
+	// burst above and before the merge below; sessionLatenessCase holds the expected outcome.
+	for _, e := range sessionLatenessLog() {
+		add(topology.StreamUserClickstream, e.ts, map[string]any{"USERNAME": e.user, "IP": ips[1], "CITY": cities[1]})
+	}
 	// A session merge by construction: two sessions 40 s apart, then an event between them.
 	for _, off := range []int64{0, 5_000, 45_000, 50_000} {
 		add(topology.StreamUserClickstream, t0+700_000+off, map[string]any{"USERNAME": "merger", "IP": ips[0], "CITY": cities[0]})
@@ -287,6 +292,9 @@ func compare(t *testing.T, js jetstream.JetStream, log []input) {
 	for _, tc := range tableCases() {
 		want := tc.expected(log)
 		got := tc.actual(t, js)
+		if tc.name == "CLICK_USER_SESSIONS" {
+			checkSessionLateness(t, js, got, "windower")
+		}
 		if len(want.Rows) == 0 {
 			t.Fatalf("%s: the reference has no rows; the log does not exercise it", tc.name)
 		}

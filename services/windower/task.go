@@ -59,14 +59,25 @@ func newTableState(t Table, grace time.Duration) *tableState {
 	}
 }
 
-// closeAt is the stream time at which w closes: time windows at end + grace; sessions once no
-// event could still merge into them, i.e. past end + gap + grace.
+// closeAt is the stream time at which w closes: time windows at end + grace; sessions once
+// their end is older than sessionCloseTime (end < stream time - gap - grace, Kafka Streams'
+// strict rule), i.e. at end + gap + grace + 1. applySession judges an event against the same
+// bound, so an event never counts into a session at or after this stream time.
 func (t *tableState) closeAt(w *win) int64 {
 	if t.spec.Window.Kind == Session {
 		return w.End + t.gap + t.grace + 1
 	}
 	return w.End + t.grace
 }
+
+// sessionCloseTime is Kafka Streams' closeTime: a session whose end is older (strictly) is
+// closed.
+func (t *tableState) sessionCloseTime() int64 { return t.st - t.gap - t.grace }
+
+// forgetAt is the stream time from which a group without open sessions no longer needs to
+// remember its closed end: an event within gap of it is then older than sessionCloseTime and,
+// with no open session to join, late by the merged-end rule anyway.
+func (t *tableState) forgetAt(g *group) int64 { return g.ClosedEnd + 2*t.gap + t.grace + 1 }
 
 func (t *tableState) visible(w *win) bool { return w.Count > t.spec.HavingCountAbove }
 
@@ -334,20 +345,52 @@ func (k *task) applyTo(t *tableState, m jetstream.Msg, ts int64, seq uint64) err
 	return nil
 }
 
+// applySession adds an event to the session of its group key, Kafka Streams' way
+// (KStreamSessionWindowAggregate), with one rule more: a closed session is final.
+//
+// With closeTime = stream time - gap - grace (stream time already includes ts), a session is
+// closed when end < closeTime, the same bound as closeAt (closeDue may not have run yet within
+// a batch: a session closed by stream time is treated as closed all the same, so the outcome
+// does not depend on batch boundaries). The event is late when
+//
+//   - the session it would form, merged with every open session within gap of it
+//     (start - gap <= ts <= end + gap), ends before closeTime: Kafka Streams' rule, or
+//   - it lies within gap of a closed session (ts <= the group's latest closed end + gap): it
+//     would have to merge into a session whose final row is out. This covers an event that
+//     bridges a closed and an open session; it is late as a whole, and the open session is
+//     left as it was.
+//
+// An event before every session of its key forms a session of its own unless ts < closeTime.
+// Otherwise the event and the open sessions it touches merge into one.
 func (k *task) applySession(t *tableState, g *group, key string, cols []Column, m jetstream.Msg, ts int64, seq uint64, listVal int32, hasList bool) error {
+	closeTime := t.sessionCloseTime()
 	start, end, count := ts, ts, int64(1)
 	var merged []*win
+	var closed bool
+	var closedEnd int64
 	if g != nil {
+		closed, closedEnd = g.Closed, g.ClosedEnd
 		for _, w := range g.Wins {
+			if w.End < closeTime {
+				// Closed by stream time, its final row due at the end of this batch.
+				if !closed || w.End > closedEnd {
+					closed, closedEnd = true, w.End
+				}
+				continue
+			}
 			if ts >= w.Start-t.gap && ts <= w.End+t.gap {
 				merged = append(merged, w)
 				start, end, count = min(start, w.Start), max(end, w.End), count+w.Count
 			}
 		}
 	}
-	if end+t.grace < t.st {
-		return k.publishLate(t, m, ts, fmt.Sprintf("event time %d: its session would end at %d, older than stream time %d minus grace %d ms",
-			ts, end, t.st, t.grace))
+	if end < closeTime {
+		return k.publishLate(t, m, ts, fmt.Sprintf("event time %d: its session would end at %d, older than stream time %d minus gap %d ms minus grace %d ms",
+			ts, end, t.st, t.gap, t.grace))
+	}
+	if closed && ts <= closedEnd+t.gap {
+		return k.publishLate(t, m, ts, fmt.Sprintf("event time %d is within gap %d ms of a closed session ending at %d (stream time %d)",
+			ts, t.gap, closedEnd, t.st))
 	}
 	if g == nil {
 		g = &group{Key: key, Cols: cols}
@@ -465,6 +508,9 @@ func (k *task) closeDue(t *tableState) error {
 				continue
 			}
 			closedAny = true
+			if t.spec.Window.Kind == Session {
+				g.noteClosed(w.End)
+			}
 			if !t.visible(w) {
 				continue
 			}
@@ -486,6 +532,16 @@ func (k *task) closeDue(t *tableState) error {
 		if closedAny {
 			g.Wins = kept
 			k.markDirty(t, g)
+		}
+		if g.Closed && len(g.Wins) == 0 {
+			// The closed end matters only while an event could still reach it (see forgetAt);
+			// then the group may leave memory. Open sessions keep it: an event could bridge.
+			if at := t.forgetAt(g); t.st >= at {
+				g.Closed, g.ClosedEnd = false, 0
+				k.markDirty(t, g)
+			} else {
+				next = min(next, at)
+			}
 		}
 	}
 	t.nextClose = next
@@ -538,8 +594,8 @@ func (k *task) flush(ctx context.Context) error {
 	}
 	for _, d := range k.dirty {
 		d.g.dirty = false
-		if len(d.g.Wins) == 0 {
-			delete(d.t.groups, d.g.Key) // every window closed: the group leaves memory
+		if d.g.empty() {
+			delete(d.t.groups, d.g.Key) // every window closed and forgotten: the group leaves memory
 		}
 	}
 	k.dirty = k.dirty[:0]

@@ -18,9 +18,25 @@ type group struct {
 	Cols []Column `json:"c"`
 	Wins []*win   `json:"w"`
 	Seq  uint64   `json:"q"`
+	// Closed and ClosedEnd remember the latest end among the group's sessions that have closed
+	// (their final row is out, they left Wins): an event within gap of it would have to merge
+	// into a closed session, so it is late (see applySession). Only the latest end is needed:
+	// closed sessions all lie before the open ones and before any event that could still count.
+	Closed    bool  `json:"x,omitempty"`
+	ClosedEnd int64 `json:"xe,omitempty"`
 	// dirty: the state entry must be rewritten at the next flush.
 	dirty bool
 }
+
+// noteClosed records that a session of the group ending at end has closed.
+func (g *group) noteClosed(end int64) {
+	if !g.Closed || end > g.ClosedEnd {
+		g.Closed, g.ClosedEnd = true, end
+	}
+}
+
+// empty: nothing of the group is left to keep in memory.
+func (g *group) empty() bool { return len(g.Wins) == 0 && !g.Closed }
 
 func (g *group) find(start int64) *win {
 	for _, w := range g.Wins {

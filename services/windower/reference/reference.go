@@ -2,8 +2,11 @@
 // over an event log, written apart from the windower so that the two can be checked against
 // each other. It follows the semantics jetsuite documents (those of ksqlDB / Kafka Streams):
 // stream time is the largest event time a table has seen; an event is late for a time window
-// when window end + grace <= stream time, and for a session when the merged session's end +
-// grace < stream time; late events change nothing.
+// when window end + grace <= stream time. Sessions follow Kafka Streams with closeTime = stream
+// time - gap - grace: a session is closed once its end < closeTime, and closed sessions never
+// change again; an event is late for a session table when the session it would form with the
+// open sessions within gap of it ends before closeTime, or when it lies within gap of a closed
+// session. Late events change nothing.
 package reference
 
 import "fmt"
@@ -84,19 +87,27 @@ func Compute(s Spec, evs []Event) Result {
 				res.Late++
 			}
 		case "session":
+			closeTime := streamTime - s.Gap - s.Grace
 			var keep []sess
 			merged := sess{start: e.TS, end: e.TS, count: 1, list: []int32{e.Stars}}
+			touchesClosed := false
 			for _, x := range sessions[e.Key] {
-				if e.TS >= x.start-s.Gap && e.TS <= x.end+s.Gap {
+				near := e.TS >= x.start-s.Gap && e.TS <= x.end+s.Gap
+				switch {
+				case x.end < closeTime:
+					// Closed: its row is final; an event that would join it is late.
+					touchesClosed = touchesClosed || near
+					keep = append(keep, x)
+				case near:
 					merged.start = min(merged.start, x.start)
 					merged.end = max(merged.end, x.end)
 					merged.count += x.count
 					merged.list = append(merged.list, x.list...)
-				} else {
+				default:
 					keep = append(keep, x)
 				}
 			}
-			if merged.end+s.Grace < streamTime {
+			if merged.end < closeTime || touchesClosed {
 				res.Late++
 				continue
 			}
