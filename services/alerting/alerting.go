@@ -30,13 +30,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/obs"
-	"github.com/jetsuite/jetsuite/shared/pipe"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
@@ -235,24 +234,20 @@ func decodeErrors(m jetstream.Msg) (*alert, error) {
 
 // runFilter is UNHAPPY_PLATINUM_CUSTOMERS: SELECT FULL_NAME, CLUB_STATUS, EMAIL, STARS, MESSAGE
 // (plus RATING_ID) FROM RATINGS_WITH_CUSTOMER_DATA WHERE STARS < 3 AND CLUB_STATUS = 'platinum'.
-// Stateless: instances share one consumer; outputs are de-duplicated by Nats-Msg-Id = the input's
-// stream and sequence.
+// A shared/flow processor: outputs in input order, exactly once, also across crashes.
 func (s *Service) runFilter(ctx context.Context) error {
-	cons, err := pipe.SharedConsumer(ctx, s.js, topology.StreamRatingsWithCustomerData, "alerting-filter")
-	if err != nil {
-		return err
-	}
-	pub := pipe.NewPublisher(s.js, service)
-	dlq := pipe.DeadLetter{Pub: pub, Service: service, Log: s.log}
-	return pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: s.cfg.Batch, Log: s.log}, func(bctx context.Context, batch []jetstream.Msg) error {
-		if len(batch) == 0 {
-			return nil
-		}
-		start := time.Now()
-		for _, m := range batch {
+	return flow.Run(ctx, s.js, flow.Options{
+		Service: service,
+		Stream:  topology.StreamRatingsWithCustomerData,
+		Durable: "alerting-filter",
+		Ordered: []string{topology.StreamUnhappyPlatinumCustomers},
+		Batch:   s.cfg.Batch,
+		Log:     s.log,
+	}, flow.HandlerFunc(func(_ context.Context, in []jetstream.Msg, out *flow.Out) error {
+		for _, m := range in {
 			var r events.RatingWithCustomer
 			if err := events.Decode(m.Data(), &r); err != nil {
-				if err := dlq.Send(m, err); err != nil {
+				if err := out.DeadLetter(m, err); err != nil {
 					return err
 				}
 				continue
@@ -261,27 +256,21 @@ func (s *Service) runFilter(ctx context.Context) error {
 				continue
 			}
 			if !r.RatingID.Valid {
-				if err := dlq.Send(m, fmt.Errorf("%w: RATING_ID", events.ErrMissingField)); err != nil {
+				if err := out.DeadLetter(m, fmt.Errorf("%w: RATING_ID", events.ErrMissingField)); err != nil {
 					return err
 				}
 				continue
 			}
-			out, err := unhappyRow(r, m)
+			body, key, err := unhappyRow(r)
 			if err != nil {
 				return err
 			}
-			if err := pub.Publish(out); err != nil {
+			if err := out.Emit(topology.StreamUnhappyPlatinumCustomers, body, key, m); err != nil {
 				return err
 			}
 		}
-		if err := pub.Wait(bctx); err != nil {
-			return err
-		}
-		pipe.AckAll(batch, false)
-		obs.Processed.WithLabelValues(service, topology.StreamRatingsWithCustomerData).Add(float64(len(batch)))
-		obs.BatchLatency.WithLabelValues(service, topology.StreamRatingsWithCustomerData).Observe(time.Since(start).Seconds())
 		return nil
-	})
+	}))
 }
 
 // unhappy is the WHERE clause with SQL's NULL semantics: a NULL STARS or CLUB_STATUS fails it;
@@ -290,20 +279,16 @@ func unhappy(r events.RatingWithCustomer) bool {
 	return r.Stars.Valid && r.Stars.V < 3 && r.ClubStatus.Valid && r.ClubStatus.V == "platinum"
 }
 
-func unhappyRow(r events.RatingWithCustomer, in jetstream.Msg) (*nats.Msg, error) {
+func unhappyRow(r events.RatingWithCustomer) (body []byte, key string, err error) {
 	row := events.UnhappyPlatinumCustomer{RatingID: r.RatingID, FullName: r.FullName, ClubStatus: r.ClubStatus,
 		Email: r.Email, Stars: r.Stars, Message: r.Message}
 	b, err := json.Marshal(row)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	out := nats.NewMsg(topology.StreamUnhappyPlatinumCustomers)
-	out.Data = b
-	out.Header.Set(events.HeaderMsgID, events.SourceID(in))
-	out.Header.Set(events.HeaderEventTime, fmt.Sprint(events.EventTimeMillis(in)))
 	// ksqlDB 0.20's statement re-keys by FULL_NAME (PARTITION BY FULL_NAME).
 	if r.FullName.Valid {
-		out.Header.Set(events.HeaderKey, strings.TrimSpace(r.FullName.V))
+		key = strings.TrimSpace(r.FullName.V)
 	}
-	return out, nil
+	return b, key, nil
 }

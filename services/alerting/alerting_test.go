@@ -230,7 +230,7 @@ func TestFilter(t *testing.T) {
 			}
 			got[u.RatingID.V] = true
 			seq := u.RatingID.V // ratings were published in id order, sequences 1..n
-			if id := m.Headers().Get(events.HeaderMsgID); id != topology.StreamRatingsWithCustomerData+":"+strconv.FormatInt(seq, 10) {
+			if id := m.Headers().Get(events.HeaderMsgID); id != topology.StreamUnhappyPlatinumCustomers+":"+topology.StreamRatingsWithCustomerData+":"+strconv.FormatInt(seq, 10) {
 				t.Errorf("Nats-Msg-Id %q not derived from the input", id)
 			}
 			if et := m.Headers().Get(events.HeaderEventTime); et != strconv.FormatInt(1700000000000+seq-1, 10) {

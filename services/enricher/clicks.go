@@ -82,7 +82,6 @@ func (j *clickJoiner) one(msg jetstream.Msg) error {
 	if err != nil {
 		return j.deadLetter(msg, err)
 	}
-	src := sourceOf(msg)
 
 	// USER_CLICKSTREAM
 	j.keyBuf = strconv.AppendInt(j.keyBuf[:0], int64(c.UserID.V), 10)
@@ -116,7 +115,7 @@ func (j *clickJoiner) one(msg jetstream.Msg) error {
 	if !found {
 		userKey = string(j.keyBuf)
 	}
-	if err := j.emit(topology.StreamUserClickstream, b[start:len(b):len(b)], userKey, src); err != nil {
+	if err := j.emit(topology.StreamUserClickstream, b[start:len(b):len(b)], userKey, msg); err != nil {
 		return err
 	}
 
@@ -124,9 +123,9 @@ func (j *clickJoiner) one(msg jetstream.Msg) error {
 	j.keyBuf = strconv.AppendInt(j.keyBuf[:0], int64(c.Status.V), 10)
 	code, found := j.codes.GetBytes(j.keyBuf)
 	if found {
-		return j.emit(topology.StreamEnrichedErrorCodes, code.out, code.key, src)
+		return j.emit(topology.StreamEnrichedErrorCodes, code.out, code.key, msg)
 	}
 	start = len(j.arena)
 	j.arena = enrichedErrorCode(j.arena, c.Status.V, events.String{})
-	return j.emit(topology.StreamEnrichedErrorCodes, j.arena[start:len(j.arena):len(j.arena)], string(j.keyBuf), src)
+	return j.emit(topology.StreamEnrichedErrorCodes, j.arena[start:len(j.arena):len(j.arena)], string(j.keyBuf), msg)
 }

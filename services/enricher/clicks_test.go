@@ -367,13 +367,21 @@ func TestRedeliveryProducesNoDuplicates(t *testing.T) {
 	first := h.messages(topology.StreamUserClickstream, "")
 	r.stop()
 
-	// Reset: forget every consumer's progress, so every input is delivered again.
+	// Reset: forget every consumer's progress and checkpoint, so every input is delivered
+	// again.
 	ctx := context.Background()
+	checkpoints, err := h.js.KeyValue(ctx, topology.BucketCheckpoints)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for stream, durable := range map[string]string{
 		topology.StreamClickstream: ConsumerClicks, topology.StreamClickstreamUsers: ConsumerUsers,
 		topology.StreamClickstreamCodes: ConsumerCodes, topology.StreamImplyNews: ConsumerImplyNews,
 	} {
 		if err := h.js.DeleteConsumer(ctx, stream, durable); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkpoints.Delete(ctx, durable); err != nil {
 			t.Fatal(err)
 		}
 	}

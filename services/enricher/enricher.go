@@ -156,12 +156,15 @@ func (s *Service) Run(ctx context.Context) error {
 		topology.TableWebUsers, s.cfg.MaxBytes, webUserRow)
 	codesLoader := newLoader(s.stage(ConsumerCodes, topology.StreamClickstreamCodes),
 		topology.TableClickstreamCodes, s.cfg.MaxBytes, statusCodeRow)
-	clicks := &clickJoiner{stage: s.stage(ConsumerClicks, topology.StreamClickstream),
+	clicks := &clickJoiner{stage: s.stage(ConsumerClicks, topology.StreamClickstream,
+		topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes),
 		users: users, codes: codes, max: s.cfg.MaxBytes}
 	clicks.stage.one = clicks.one
-	ratings := newRatingsJoiner(s.stage(ConsumerRatings, topology.StreamRatings), customers, s.cfg.MaxBytes)
+	ratings := newRatingsJoiner(s.stage(ConsumerRatings, topology.StreamRatings,
+		topology.StreamRatingsLive, topology.StreamRatingsTest, topology.StreamRatingsWithCustomerData), customers, s.cfg.MaxBytes)
 	ratings.stage.one = ratings.one
-	news := &newsRouter{stage: s.stage(ConsumerImplyNews, topology.StreamImplyNews), max: s.cfg.MaxBytes}
+	news := &newsRouter{stage: s.stage(ConsumerImplyNews, topology.StreamImplyNews,
+		topology.StreamImplyNewsClicks, topology.StreamImplyNewsSessions), max: s.cfg.MaxBytes}
 	news.stage.one = news.one
 
 	g, ctx := errgroup.WithContext(ctx)
@@ -212,6 +215,6 @@ func (s *Service) Run(ctx context.Context) error {
 
 var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-func (s *Service) stage(name, stream string) *stage {
-	return newStage(s.cfg, s.js, s.log, name, stream)
+func (s *Service) stage(name, stream string, ordered ...string) *stage {
+	return newStage(s.cfg, s.js, s.log, name, stream, ordered...)
 }

@@ -43,5 +43,5 @@ func (r *newsRouter) one(msg jetstream.Msg) error {
 		return r.deadLetter(msg, fmt.Errorf("%w %q", ErrUnknownRecordType, rec.RecordType.V))
 	}
 	// The Kafka record key (sid) travels on, like the topic's key does in the original.
-	return r.emit(subject, data, msg.Headers().Get(events.HeaderKey), sourceOf(msg))
+	return r.emit(subject, data, msg.Headers().Get(events.HeaderKey), msg)
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/pipe"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -26,7 +26,6 @@ type loader struct {
 
 	// caught up: every message in the source stream when the loader started has been applied.
 	startSeq uint64
-	cons     jetstream.Consumer
 	once     sync.Once
 	caughtUp chan struct{}
 }
@@ -34,12 +33,8 @@ type loader struct {
 func newLoader(st *stage, bucket string, max int, row func(dst, data []byte) (string, []byte, error)) *loader {
 	l := &loader{stage: st, bucket: bucket, row: row, max: max, caughtUp: make(chan struct{})}
 	st.one = l.one
-	st.acked = func(ctx context.Context, last jetstream.Msg) {
-		if md, err := last.Metadata(); err == nil {
-			l.checkCaughtUp(ctx, md.Sequence.Stream)
-		}
-	}
-	st.idle = func(ctx context.Context) { l.checkCaughtUp(ctx, 0) }
+	st.started = func(_ context.Context, checkpoint uint64) { l.checkCaughtUp(checkpoint) }
+	st.acked = func(_ context.Context, seq uint64) { l.checkCaughtUp(seq) }
 	return l
 }
 
@@ -59,11 +54,7 @@ func (l *loader) run(ctx context.Context) error {
 	if si.State.Msgs == 0 {
 		l.markCaughtUp()
 	}
-	l.cons, err = l.stage.consumer(ctx)
-	if err != nil {
-		return err
-	}
-	return l.stage.consume(ctx, l.cons)
+	return l.stage.run(ctx)
 }
 
 func (l *loader) markCaughtUp() {
@@ -73,21 +64,11 @@ func (l *loader) markCaughtUp() {
 	})
 }
 
-func (l *loader) checkCaughtUp(ctx context.Context, lastSeq uint64) {
-	select {
-	case <-l.caughtUp:
-		return
-	default:
-	}
-	if lastSeq >= l.startSeq {
-		l.markCaughtUp()
-		return
-	}
-	// Other instances share the consumer: ask it where it stands.
-	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	ci, err := l.cons.Info(ictx)
-	if err == nil && (ci.AckFloor.Stream >= l.startSeq || (ci.NumPending == 0 && ci.NumAckPending == 0)) {
+// checkCaughtUp marks the loader caught up once the inputs up to seq are durable and seq
+// reaches what the source held at start (the loader is its consumer's only owner, so its
+// own checkpoint says where it stands).
+func (l *loader) checkCaughtUp(seq uint64) {
+	if seq >= l.startSeq {
 		l.markCaughtUp()
 	}
 }
@@ -104,7 +85,7 @@ func (l *loader) one(msg jetstream.Msg) error {
 		m := l.out(topology.KVSubject(l.bucket, key))
 		setHeader(m.Header, events.HeaderMsgID, l.bucket+":"+src.id)
 		setHeader(m.Header, events.HeaderEventTime, src.eventTime)
-		setHeader(m.Header, kvOperation, "DEL")
+		setHeader(m.Header, pipe.HeaderKVOperation, pipe.KVOperationDelete)
 		return l.publish(m)
 	}
 	if len(data) > l.max {
@@ -120,12 +101,8 @@ func (l *loader) one(msg jetstream.Msg) error {
 	m.Data = l.arena[start:len(l.arena):len(l.arena)]
 	setHeader(m.Header, events.HeaderMsgID, l.bucket+":"+src.id)
 	setHeader(m.Header, events.HeaderEventTime, src.eventTime)
-	delete(m.Header, kvOperation)
 	return l.publish(m)
 }
-
-// kvOperation is the header that turns a message on a KV subject into a delete.
-const kvOperation = "KV-Operation"
 
 // webUserRow decodes a clickstream_users record into a WEB_USERS row.
 func webUserRow(dst, data []byte) (string, []byte, error) {

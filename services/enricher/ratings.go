@@ -98,7 +98,6 @@ func (j *ratingsJoiner) one(msg jetstream.Msg) error {
 	if err != nil {
 		return j.deadLetter(msg, err)
 	}
-	src := sourceOf(msg)
 	ratingKey := strconv.FormatInt(r.RatingID.V, 10)
 
 	// RATINGS_LIVE / RATINGS_TEST. A NULL channel satisfies neither predicate (SQL NULL).
@@ -120,7 +119,7 @@ func (j *ratingsJoiner) one(msg jetstream.Msg) error {
 		if isTest(r.Channel.V) {
 			subject = topology.StreamRatingsTest
 		}
-		if err := j.emit(subject, b[start:len(b):len(b)], ratingKey, src); err != nil {
+		if err := j.emit(subject, b[start:len(b):len(b)], ratingKey, msg); err != nil {
 			return err
 		}
 	} else {
@@ -154,5 +153,5 @@ func (j *ratingsJoiner) one(msg jetstream.Msg) error {
 	b = appendNullString(b, r.Channel)
 	b = append(b, c.tail...)
 	j.arena = b
-	return j.emit(topology.StreamRatingsWithCustomerData, b[start:len(b):len(b)], string(j.keyBuf), src)
+	return j.emit(topology.StreamRatingsWithCustomerData, b[start:len(b):len(b)], string(j.keyBuf), msg)
 }

@@ -5,196 +5,98 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetsuite/jetsuite/shared/events"
-	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/pipe"
 )
 
-// stage is one consume -> transform -> publish loop: a shared durable consumer on one source
-// stream, and the ack discipline (a batch's outputs durable first, then its inputs are acked).
-//
-// Waiting for a batch's publish acks is a round trip during which the loop would sit idle, so
-// up to `inflight` batches are in flight: while an acker goroutine waits for batch k's outputs
-// and then acks batch k, the loop already transforms and publishes batch k+1. Outputs are
-// published in input order on one connection, so they land in input order. Each in-flight
-// batch owns a slot (publisher, reusable output messages and body arena).
+// stage is one of the enricher's processors: a shared/flow handler that transforms each input
+// of one source stream into its outputs (derived-stream messages, KV writes or a dead letter).
+// The runtime does the I/O: batches, publishing with ids derived from the input, order across
+// crashes, checkpoints, acks. Up to Config.InFlight batches await their acks while the next
+// one is transformed.
 type stage struct {
-	name    string // consumer durable name
+	name    string // consumer durable name and checkpoint key
 	stream  string // source stream
+	ordered []string
 	js      jetstream.JetStream
 	log     *slog.Logger
-	timeout time.Duration // how long to wait for publish acks before the batch is nak'ed
-	batch   int
+	cfg     Config
 
-	// one transforms one input, publishing its outputs (or its dead letter) with s.emit.
+	// one transforms one input, adding its outputs (or its dead letter) to the current batch.
 	one func(jetstream.Msg) error
-	// acked, when set, runs after a batch was acked (with its last message); idle, on ticks.
-	acked func(ctx context.Context, last jetstream.Msg)
-	idle  func(ctx context.Context)
+	// started runs before the first batch with the checkpoint, acked after inputs are durable
+	// (with the newest one's sequence), idle on ticks without input.
+	started func(ctx context.Context, checkpoint uint64)
+	acked   func(ctx context.Context, seq uint64)
+	idle    func(ctx context.Context)
 
-	processed prometheus.Counter
-	latency   prometheus.Observer
-	lag       prometheus.Gauge
-
-	slots []*slot
-	next  int
-	cur   *slot
-	// arena is the current slot's body arena while a batch is transformed: outputs' bodies are
-	// slices of it (they stay valid when it grows: the old array is not reused until the
-	// batch is acked).
+	cur *flow.Out
+	// arena is the current batch's body arena while it is transformed: outputs' bodies are
+	// slices of it (flow keeps it untouched until the batch is confirmed).
 	arena []byte
-	acks  chan *slot
 }
 
-// slot is one in-flight batch.
-type slot struct {
-	pub     *pipe.Publisher
-	dlq     pipe.DeadLetter
-	msgs    []*nats.Msg // output messages, reused once nats.go no longer holds them
-	nmsg    int
-	arena   []byte
-	batch   []jetstream.Msg // the inputs (a copy: pipe.Batches reuses its slice)
-	started time.Time
-	err     error
-	free    chan struct{} // holds a token while the slot is free
-}
-
-func newStage(cfg Config, js jetstream.JetStream, log *slog.Logger, name, stream string) *stage {
-	s := &stage{
-		name: name, stream: stream, js: js,
-		log:       log.With("stage", name),
-		timeout:   cfg.PublishTimeout,
-		batch:     cfg.BatchSize,
-		processed: obs.Processed.WithLabelValues(ServiceName, stream),
-		latency:   obs.BatchLatency.WithLabelValues(ServiceName, stream),
-		lag:       obs.Lag.WithLabelValues(ServiceName, stream),
-	}
-	for range max(cfg.InFlight, 1) {
-		pub := pipe.NewPublisher(js, ServiceName)
-		sl := &slot{pub: pub, dlq: pipe.DeadLetter{Pub: pub, Service: ServiceName, Log: log}, free: make(chan struct{}, 1)}
-		sl.free <- struct{}{}
-		s.slots = append(s.slots, sl)
-	}
-	return s
-}
-
-// consumer creates or binds the stage's shared durable consumer (explicit acks: several
-// enricher instances may share it).
-func (s *stage) consumer(ctx context.Context) (jetstream.Consumer, error) {
-	return pipe.SharedConsumer(ctx, s.js, s.stream, s.name)
+func newStage(cfg Config, js jetstream.JetStream, log *slog.Logger, name, stream string, ordered ...string) *stage {
+	return &stage{name: name, stream: stream, ordered: ordered, js: js, cfg: cfg, log: log.With("stage", name)}
 }
 
 // run consumes the stage's stream until ctx ends.
 func (s *stage) run(ctx context.Context) error {
-	cons, err := s.consumer(ctx)
-	if err != nil {
-		return err
-	}
-	return s.consume(ctx, cons)
+	return flow.Run(ctx, s.js, flow.Options{
+		Service:        ServiceName,
+		Stream:         s.stream,
+		Durable:        s.name,
+		Ordered:        s.ordered,
+		Batch:          s.cfg.BatchSize,
+		InFlight:       s.cfg.InFlight,
+		PublishTimeout: s.cfg.PublishTimeout,
+		Log:            s.log,
+	}, s)
 }
 
-// consume hands batches of cons to s.one until ctx ends, then drains the in-flight batches.
-func (s *stage) consume(ctx context.Context, cons jetstream.Consumer) error {
-	s.log.Info("consuming", "stream", s.stream, "consumer", s.name, "batch", s.batch, "in_flight", len(s.slots))
-	s.acks = make(chan *slot, len(s.slots))
-	done := make(chan struct{})
-	work := context.WithoutCancel(ctx)
-	go func() {
-		defer close(done)
-		for sl := range s.acks {
-			s.complete(work, sl)
-		}
-	}()
-	err := pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: s.batch, Log: s.log}, s.handle)
-	close(s.acks)
-	<-done
-	return err
-}
-
-func (s *stage) handle(ctx context.Context, batch []jetstream.Msg) error {
-	if len(batch) == 0 {
+// Handle implements flow.Handler.
+func (s *stage) Handle(ctx context.Context, in []jetstream.Msg, out *flow.Out) error {
+	if len(in) == 0 {
 		if s.idle != nil {
 			s.idle(ctx)
 		}
 		return nil
 	}
-	sl := s.slots[s.next]
-	s.next = (s.next + 1) % len(s.slots)
-	<-sl.free // wait until the batch that used this slot is acked
-	sl.started = time.Now()
-	sl.nmsg, sl.err = 0, nil
-	s.cur, s.arena = sl, sl.arena[:0]
-	for _, msg := range batch {
-		if sl.err = s.one(msg); sl.err != nil {
-			break
+	s.cur, s.arena = out, out.Arena()
+	defer func() { out.SetArena(s.arena); s.cur = nil }()
+	for _, msg := range in {
+		if err := s.one(msg); err != nil {
+			return err
 		}
 	}
-	sl.arena = s.arena
-	sl.batch = append(sl.batch[:0], batch...)
-	s.acks <- sl
 	return nil
 }
 
-// complete waits until every output of a batch is durable, then acks the batch. When the
-// outputs cannot be confirmed in time (NATS away, stream full), the batch is nak'ed with a delay
-// and will be redelivered; the outputs' Nats-Msg-Id makes the retry harmless. The loop goes on.
-func (s *stage) complete(ctx context.Context, sl *slot) {
-	defer func() { sl.free <- struct{}{} }()
-	batch := sl.batch
-	err := sl.err
-	if err == nil {
-		wctx, cancel := context.WithTimeout(ctx, s.timeout)
-		err = sl.pub.Wait(wctx)
-		cancel()
+// Start implements flow.Starter.
+func (s *stage) Start(ctx context.Context, checkpoint uint64) error {
+	if s.started != nil {
+		s.started(ctx, checkpoint)
 	}
-	if err != nil {
-		sl.pub.Discard()
-		// nats.go may still hold the messages of a publish it retries internally: start afresh.
-		sl.msgs, sl.arena = nil, nil
-		s.log.Warn("outputs not confirmed; batch will be redelivered", "messages", len(batch), "err", err)
-		for _, m := range batch {
-			_ = m.NakWithDelay(time.Second)
-		}
-		return
-	}
-	pipe.AckAll(batch, false)
-	s.processed.Add(float64(len(batch)))
-	s.latency.Observe(time.Since(sl.started).Seconds())
-	last := batch[len(batch)-1]
-	if md, err := last.Metadata(); err == nil {
-		s.lag.Set(float64(md.NumPending))
-	}
-	if s.acked != nil {
-		s.acked(ctx, last)
-	}
-	clear(sl.batch) // let the inputs go
+	return nil
 }
 
-// out returns a reusable output message on subject. Its headers still hold the previous
-// output's values (the caller overwrites or deletes each, keeping the value slices for reuse);
-// its body must stay untouched until the batch is acked (a slice of s.arena, or an input's
-// own body).
-func (s *stage) out(subject string) *nats.Msg {
-	sl := s.cur
-	if sl.nmsg == len(sl.msgs) {
-		sl.msgs = append(sl.msgs, &nats.Msg{Header: make(nats.Header, 4)})
+// Committed implements flow.Committer.
+func (s *stage) Committed(ctx context.Context, seq uint64) {
+	if s.acked != nil {
+		s.acked(ctx, seq)
 	}
-	m := sl.msgs[sl.nmsg]
-	sl.nmsg++
-	m.Subject = subject
-	m.Reply = ""
-	m.Data = nil
-	return m
 }
+
+// out returns a reusable output message on subject with empty headers.
+func (s *stage) out(subject string) *nats.Msg { return s.cur.Msg(subject) }
 
 // publish publishes an output of the current batch.
-func (s *stage) publish(m *nats.Msg) error { return s.cur.pub.Publish(m) }
+func (s *stage) publish(m *nats.Msg) error { return s.cur.Publish(m) }
 
 // setHeader sets a single-valued header, reusing the value slice when there is one.
 func setHeader(h nats.Header, key, value string) {
@@ -207,7 +109,7 @@ func setHeader(h nats.Header, key, value string) {
 
 // deadLetter sends msg to the dead-letter stream with the current batch's outputs.
 func (s *stage) deadLetter(msg jetstream.Msg, cause error) error {
-	return s.cur.dlq.Send(msg, cause)
+	return s.cur.DeadLetter(msg, cause)
 }
 
 // tooLarge is the error for an input over the size limit.
@@ -239,8 +141,8 @@ func validKey(key string) bool {
 	return true
 }
 
-// source is what the outputs of one input need to know about it: its de-duplication id (the
-// part after "<output>:") and its event time header value.
+// source is what a KV write caused by an input needs to know about it: its de-duplication id
+// (the part after "<bucket>:") and its event time header value.
 type source struct {
 	id        string // "<stream>:<seq>", as events.SourceID
 	eventTime string // epoch ms
@@ -260,16 +162,8 @@ func sourceOf(msg jetstream.Msg) source {
 	return src
 }
 
-// emit publishes one output: subject, body, key, and the headers every derived stream carries.
-func (s *stage) emit(subject string, body []byte, key string, src source) error {
-	m := s.out(subject)
-	m.Data = body
-	setHeader(m.Header, events.HeaderMsgID, subject+":"+src.id)
-	setHeader(m.Header, events.HeaderEventTime, src.eventTime)
-	if key != "" {
-		setHeader(m.Header, events.HeaderKey, key)
-	} else {
-		delete(m.Header, events.HeaderKey)
-	}
-	return s.publish(m)
+// emit publishes one derived-stream output of msg: subject, body, key (flow sets the id and
+// the event time, chains it after the stream's previous output).
+func (s *stage) emit(subject string, body []byte, key string, msg jetstream.Msg) error {
+	return s.cur.Emit(subject, body, key, msg)
 }

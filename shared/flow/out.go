@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/pipe"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
@@ -26,6 +27,7 @@ type Out struct {
 	// subject.
 	lastSrc  uint64
 	perInput map[string]int
+	arena    []byte
 }
 
 func (o *Out) reset() {
@@ -33,7 +35,16 @@ func (o *Out) reset() {
 	o.nmsg = 0
 	o.lastSrc = 0
 	clear(o.perInput)
+	o.arena = o.arena[:0]
 }
+
+// Arena returns the batch's scratch bytes (empty at the start of a batch). Handlers append
+// output bodies to it and hand it back with SetArena: its bytes stay untouched until the
+// batch's outputs are confirmed, so bodies may be slices of it (also after it grew).
+func (o *Out) Arena() []byte { return o.arena }
+
+// SetArena keeps b as the batch's scratch bytes (see Arena).
+func (o *Out) SetArena(b []byte) { o.arena = b }
 
 // recycle makes the batch's messages reusable (JetStream confirmed them all).
 func (o *Out) recycle() { o.nmsg = 0 }
@@ -78,7 +89,9 @@ func (o *Out) Emit(subject string, body []byte, key string, in jetstream.Msg) er
 	o.perInput[subject] = pos.n
 	c := o.p.chains[subject]
 	if c != nil && pos.atOrBefore(c.resumeAfter) {
-		return nil // the stream has it from before the restart
+		// The stream has it from before the restart: counted like a duplicate JetStream drops.
+		obs.DedupHits.WithLabelValues(o.p.o.Service, c.stream).Inc()
+		return nil
 	}
 	m := o.Msg(subject)
 	m.Data = body
