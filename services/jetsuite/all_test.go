@@ -116,8 +116,8 @@ func TestAllFillsEveryTable(t *testing.T) {
 	if lastSeq(t, js, topology.StreamRatings) <= lastRating {
 		t.Fatalf("no new ratings after the restart\n%s", tail(logs.String(), 30))
 	}
-	if !strings.Contains(logs.String(), "from_seq=") || strings.Contains(logs.String(), "source=CLICKSTREAM from_seq=1 ") {
-		t.Errorf("windower did not resume from its checkpoint:\n%s", grep(logs.String(), "aggregating"))
+	if !strings.Contains(logs.String(), "from_seq=") || strings.Contains(logs.String(), "flow=windower-CLICKSTREAM stream=CLICKSTREAM from_seq=1 ") {
+		t.Errorf("windower did not resume from its checkpoint:\n%s", grep(logs.String(), "consuming"))
 	}
 }
 

@@ -16,8 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jetsuite/jetsuite/shared/config"
-	"github.com/jetsuite/jetsuite/shared/obs"
-	"github.com/jetsuite/jetsuite/shared/pipe"
+	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
@@ -138,12 +137,7 @@ func New(cfg Config, deps runner.Deps) (*Service, error) {
 		delete(want, t.Name)
 		k := bySource[t.Source]
 		if k == nil {
-			pub := pipe.NewPublisher(deps.JS, "windower")
-			k = &task{
-				source: t.Source, js: deps.JS, pub: pub, cfg: &s.cfg, log: s.log, now: time.Now,
-				dlq: pipe.DeadLetter{Pub: pub, Service: "windower", Log: s.log},
-				lag: obs.Lag.WithLabelValues("windower", t.Source),
-			}
+			k = &task{source: t.Source, js: deps.JS, cfg: &s.cfg, log: s.log, now: time.Now}
 			bySource[t.Source] = k
 			s.tasks = append(s.tasks, k)
 		}
@@ -179,43 +173,24 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) runTask(ctx context.Context, k *task) error {
-	checkpoint, err := k.restore(ctx)
-	if err != nil {
-		return fmt.Errorf("%s: %w", k.source, err)
-	}
 	var names []string
 	for _, t := range k.tables {
 		names = append(names, fmt.Sprintf("%s(grace %s)", t.spec.Name, time.Duration(t.grace)*time.Millisecond))
 	}
-	s.log.Info("aggregating", "source", k.source, "from_seq", checkpoint+1, "tables", strings.Join(names, " "))
-	k.lastSave = k.now()
-	for {
-		cons, err := pipe.ResumeConsumer(ctx, k.js, k.source, "windower-"+k.source, k.lastSeq)
-		if err != nil {
-			return err
-		}
-		err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: s.cfg.BatchSize, Tick: tick(s.cfg), Log: s.log, Ordered: true}, k.handle)
-		if errors.Is(err, errCrashed) {
-			return nil
-		}
-		if errors.Is(err, pipe.ErrGap) {
-			// Deliveries were lost in transit: save what was applied, then read on from the
-			// last applied input with a fresh consumer.
-			if err := k.flush(ctx); err != nil {
-				return fmt.Errorf("%s: flush before resuming: %w", k.source, err)
-			}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", k.source, err)
-		}
-		break
+	s.log.Info("aggregating", "source", k.source, "tables", strings.Join(names, " "))
+	err := flow.Run(ctx, k.js, flow.Options{
+		Service: "windower",
+		Stream:  k.source,
+		Durable: "windower-" + k.source,
+		Batch:   s.cfg.BatchSize,
+		Tick:    tick(s.cfg),
+		Log:     s.log,
+	}, k)
+	if errors.Is(err, errCrashed) {
+		return nil
 	}
-	// Stopping: make what was applied durable, so a restart replays nothing.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := k.flush(fctx); err != nil {
-		return fmt.Errorf("%s: final flush: %w", k.source, err)
+	if err != nil {
+		return fmt.Errorf("%s: %w", k.source, err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/pipe"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -121,9 +122,10 @@ func (t *tableState) row(g *group, w *win) []byte {
 	return append(b, '}')
 }
 
-// checkpoint is what a task saves besides its groups: the last input applied and each table's
-// stream time at that point.
-type checkpoint struct {
+// progress is what a task saves besides its groups: the newest input applied and each table's
+// stream time at that point. It is the task's own state, written with the groups; where to
+// resume reading is the runtime's checkpoint (shared/flow), which may lag it.
+type progress struct {
 	Seq    uint64                   `json:"seq"`
 	Tables map[string]tableProgress `json:"tables"`
 }
@@ -133,28 +135,26 @@ type tableProgress struct {
 	Has        bool  `json:"has"`
 }
 
-// task aggregates every table of one source stream. It owns that stream's consumer: one task
-// per source, one goroutine, no locks.
+// task aggregates every table of one source stream: a shared/flow handler (the runtime owns
+// the consumer, one task per source, one goroutine, no locks).
 type task struct {
 	source   string
 	tables   []*tableState
 	js       jetstream.JetStream
 	state    jetstream.KeyValue
-	pub      *pipe.Publisher
-	dlq      pipe.DeadLetter
+	out      *flow.Out // the current batch's outputs
 	log      *slog.Logger
 	cfg      *Config
 	now      func() time.Time
 	dirty    []dirtyGroup
-	lastMsg  jetstream.Msg // the newest input applied and not yet acked (acks are cumulative)
-	lastSeq  uint64        // the newest input sequence applied
-	pending  int           // inputs applied since the last flush
+	restored bool
+	lastSeq  uint64 // the newest input sequence applied
+	pending  int    // inputs applied since the last flush
 	lastSave time.Time
 	starts   []int64
 	rec      Record
 	crashed  func() bool // test hook: stop without a final flush
-	crashMid func() bool // test hook: stop after saving groups, before the checkpoint
-	lag      prometheus.Gauge
+	crashMid func() bool // test hook: stop after saving groups, before the progress record
 }
 
 type dirtyGroup struct {
@@ -162,7 +162,11 @@ type dirtyGroup struct {
 	g *group
 }
 
-func (k *task) checkpointKey() string { return "_checkpoint." + k.source }
+func (k *task) progressKey() string { return "_progress." + k.source }
+
+// legacyCheckpointKey is where versions before shared/flow kept the progress record; read
+// once when there is no progress record yet.
+func (k *task) legacyCheckpointKey() string { return "_checkpoint." + k.source }
 
 func (k *task) markDirty(t *tableState, g *group) {
 	if !g.dirty {
@@ -171,17 +175,35 @@ func (k *task) markDirty(t *tableState, g *group) {
 	}
 }
 
-// restore loads the checkpoint and every saved group of the task's tables.
-func (k *task) restore(ctx context.Context) (uint64, error) {
-	var cp checkpoint
-	e, err := k.state.Get(ctx, k.checkpointKey())
+// Start implements flow.Starter: the first time, it loads the progress record and every
+// saved group of the task's tables. Inputs up to the newer of the runtime's checkpoint and the
+// progress record are in the saved state (or in memory, after a resume within this run) and
+// are skipped when they are delivered again.
+func (k *task) Start(ctx context.Context, checkpoint uint64) error {
+	if !k.restored {
+		if err := k.restore(ctx); err != nil {
+			return err
+		}
+		k.restored = true
+		k.lastSave = k.now()
+	}
+	k.lastSeq = max(k.lastSeq, checkpoint)
+	return nil
+}
+
+func (k *task) restore(ctx context.Context) error {
+	var cp progress
+	e, err := k.state.Get(ctx, k.progressKey())
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		e, err = k.state.Get(ctx, k.legacyCheckpointKey())
+	}
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 	case err != nil:
-		return 0, fmt.Errorf("read checkpoint: %w", err)
+		return fmt.Errorf("read progress: %w", err)
 	default:
 		if err := json.Unmarshal(e.Value(), &cp); err != nil {
-			return 0, fmt.Errorf("decode checkpoint: %w", err)
+			return fmt.Errorf("decode progress: %w", err)
 		}
 	}
 	for _, t := range k.tables {
@@ -193,7 +215,7 @@ func (k *task) restore(ctx context.Context) (uint64, error) {
 		}
 		w, err := k.state.Watch(ctx, t.stateKeyPrefix+">", jetstream.IgnoreDeletes())
 		if err != nil {
-			return 0, fmt.Errorf("load %s state: %w", t.spec.Name, err)
+			return fmt.Errorf("load %s state: %w", t.spec.Name, err)
 		}
 		for entry := range w.Updates() {
 			if entry == nil {
@@ -202,7 +224,7 @@ func (k *task) restore(ctx context.Context) (uint64, error) {
 			var g group
 			if err := json.Unmarshal(entry.Value(), &g); err != nil {
 				_ = w.Stop()
-				return 0, fmt.Errorf("decode %s state %s: %w", t.spec.Name, entry.Key(), err)
+				return fmt.Errorf("decode %s state %s: %w", t.spec.Name, entry.Key(), err)
 			}
 			g.Key = strings.TrimPrefix(entry.Key(), t.stateKeyPrefix)
 			t.groups[g.Key] = &g
@@ -213,23 +235,20 @@ func (k *task) restore(ctx context.Context) (uint64, error) {
 		_ = w.Stop()
 	}
 	k.lastSeq = cp.Seq
-	return cp.Seq, nil
+	return nil
 }
 
-// handle is the pipe.Handler: apply the batch, close what is due, flush when it is time.
-func (k *task) handle(ctx context.Context, batch []jetstream.Msg) error {
+// Handle implements flow.Handler: apply the batch, close what is due, flush when it is time.
+// Until a flush, the inputs live only in memory: the batch holds them (out.Hold).
+func (k *task) Handle(ctx context.Context, in []jetstream.Msg, out *flow.Out) error {
 	if k.crashed != nil && k.crashed() {
 		return errCrashed
 	}
-	started := k.now()
-	for _, m := range batch {
+	k.out = out
+	defer func() { k.out = nil }()
+	for _, m := range in {
 		if err := k.apply(m); err != nil {
 			return err
-		}
-	}
-	if len(batch) > 0 {
-		if md, err := batch[len(batch)-1].Metadata(); err == nil {
-			k.lag.Set(float64(md.NumPending))
 		}
 	}
 	k.idleAdvance()
@@ -238,17 +257,21 @@ func (k *task) handle(ctx context.Context, batch []jetstream.Msg) error {
 			return err
 		}
 	}
-	if k.pending > 0 || len(k.dirty) > 0 || k.pub.Pending() > 0 {
+	if k.pending > 0 || len(k.dirty) > 0 || out.Pending() > 0 {
 		if k.pending >= k.cfg.FlushMaxInputs || k.now().Sub(k.lastSave) >= k.cfg.FlushInterval {
-			if err := k.flush(ctx); err != nil {
-				return err
-			}
+			return k.flush(ctx)
 		}
-	}
-	if len(batch) > 0 {
-		obs.BatchLatency.WithLabelValues("windower", k.source).Observe(k.now().Sub(started).Seconds())
+		out.Hold()
 	}
 	return nil
+}
+
+// Flush implements flow.Flusher: a graceful stop makes what was applied durable, so a restart
+// replays nothing.
+func (k *task) Flush(ctx context.Context, out *flow.Out) error {
+	k.out = out
+	defer func() { k.out = nil }()
+	return k.flush(ctx)
 }
 
 var errCrashed = errors.New("windower crashed (test)")
@@ -262,15 +285,15 @@ func (k *task) apply(m jetstream.Msg) error {
 	if seq <= k.lastSeq {
 		return nil // a redelivery of an input already applied in memory
 	}
-	k.lastSeq, k.lastMsg = seq, m
+	k.lastSeq = seq
 	k.pending++
 	data := m.Data()
 	if len(data) > k.cfg.MaxEventBytes {
-		return k.dlq.Send(m, fmt.Errorf("%w: %d bytes, limit %d", pipe.ErrTooLarge, len(data), k.cfg.MaxEventBytes))
+		return k.out.DeadLetter(m, fmt.Errorf("%w: %d bytes, limit %d", pipe.ErrTooLarge, len(data), k.cfg.MaxEventBytes))
 	}
 	k.rec = Record{}
 	if err := decode(k.source, data, &k.rec); err != nil {
-		return k.dlq.Send(m, err)
+		return k.out.DeadLetter(m, err)
 	}
 	ts := events.EventTimeMillis(m)
 	for _, t := range k.tables {
@@ -448,18 +471,15 @@ func (k *task) publishLate(t *tableState, m jetstream.Msg, ts int64, reason stri
 	out.Header.Set(events.HeaderEventTime, strconv.FormatInt(ts, 10))
 	out.Header.Set(events.HeaderMsgID, "late:"+t.spec.Name+":"+events.SourceID(m))
 	out.Data = m.Data()
-	return k.pub.Publish(out)
+	return k.out.Publish(out)
 }
 
-// publishKV puts (or, with nil data, deletes) a KV entry through the batch publisher.
+// publishKV puts (or, with nil data, deletes) a KV entry with the batch's outputs.
 func (k *task) publishKV(bucket, key string, data []byte) error {
-	out := nats.NewMsg(topology.KVSubject(bucket, key))
 	if data == nil {
-		out.Header.Set("KV-Operation", "DEL")
-	} else {
-		out.Data = data
+		return k.out.Delete(bucket, key, "")
 	}
-	return k.pub.Publish(out)
+	return k.out.Put(bucket, key, data, "")
 }
 
 // idleAdvance moves the stream time of tables whose input has been idle longer than the idle
@@ -525,7 +545,7 @@ func (k *task) closeDue(t *tableState) error {
 			final.Header.Set(events.HeaderWindowKey, RowKey(key, w.Start))
 			final.Header.Set(events.HeaderEventTime, strconv.FormatInt(w.End, 10))
 			final.Header.Set(events.HeaderMsgID, "final:"+t.spec.Name+":"+RowKey(key, w.Start))
-			if err := k.pub.Publish(final); err != nil {
+			if err := k.out.Publish(final); err != nil {
 				return err
 			}
 		}
@@ -549,9 +569,10 @@ func (k *task) closeDue(t *tableState) error {
 }
 
 // flush makes the task's progress durable, in two phases: first the table rows (and the late,
-// final and dead-letter messages already published), then the saved groups and the checkpoint;
-// then the inputs are acked. A crash between the phases leaves the saved state behind the rows,
-// and the replay rewrites the same rows: nothing counts twice.
+// final and dead-letter messages already added), then the saved groups and the progress
+// record; then the runtime checkpoints and acks the inputs. A crash between the phases leaves
+// the saved state behind the rows, and the replay rewrites the same rows: nothing counts twice.
+// Each phase is synced here, so a group is marked clean only once its state is durable.
 func (k *task) flush(ctx context.Context) error {
 	for _, d := range k.dirty {
 		for _, w := range d.g.Wins {
@@ -565,10 +586,10 @@ func (k *task) flush(ctx context.Context) error {
 			}
 		}
 	}
-	if err := k.pub.Wait(ctx); err != nil {
+	if err := k.out.Sync(ctx); err != nil {
 		return fmt.Errorf("flush rows: %w", err)
 	}
-	cp := checkpoint{Seq: k.lastSeq, Tables: map[string]tableProgress{}}
+	cp := progress{Seq: k.lastSeq, Tables: map[string]tableProgress{}}
 	for _, t := range k.tables {
 		cp.Tables[t.spec.Name] = tableProgress{StreamTime: t.st, Has: t.hasST}
 	}
@@ -582,14 +603,14 @@ func (k *task) flush(ctx context.Context) error {
 		}
 	}
 	if k.crashMid != nil && k.crashMid() {
-		_ = k.pub.Wait(ctx)
+		_ = k.out.Sync(ctx)
 		return errCrashed
 	}
 	cpData, _ := json.Marshal(cp)
-	if err := k.publishKV(topology.BucketWindowerState, k.checkpointKey(), cpData); err != nil {
+	if err := k.publishKV(topology.BucketWindowerState, k.progressKey(), cpData); err != nil {
 		return err
 	}
-	if err := k.pub.Wait(ctx); err != nil {
+	if err := k.out.Sync(ctx); err != nil {
 		return fmt.Errorf("flush state: %w", err)
 	}
 	for _, d := range k.dirty {
@@ -599,14 +620,6 @@ func (k *task) flush(ctx context.Context) error {
 		}
 	}
 	k.dirty = k.dirty[:0]
-	if k.lastMsg != nil {
-		if err := k.lastMsg.DoubleAck(ctx); err != nil {
-			// The state is saved; a lost ack only means a redelivery, which is skipped.
-			k.log.Warn("ack", "source", k.source, "err", err)
-		}
-		obs.Processed.WithLabelValues("windower", k.source).Add(float64(k.pending))
-		k.lastMsg = nil
-	}
 	k.pending = 0
 	k.lastSave = k.now()
 	return nil

@@ -85,6 +85,15 @@ type Committer interface {
 	Committed(ctx context.Context, seq uint64)
 }
 
+// Flusher is implemented by handlers that hold inputs in memory (see Out.Hold): on a graceful
+// stop Flush is called once more, with no inputs, to make that state durable; what it adds to
+// out is waited for and the held inputs are committed with it. After a crash nothing is
+// flushed: the next start resumes from the last checkpoint and the handler's Start decides
+// what its saved state already holds.
+type Flusher interface {
+	Flush(ctx context.Context, out *Out) error
+}
+
 // ErrStop, returned by a handler, stops Run without an error once the outputs added so far
 // are durable (a test's crash uses its own error instead).
 var ErrStop = errors.New("flow: stop")

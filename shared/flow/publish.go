@@ -135,6 +135,11 @@ func (p *publisher) send(m *nats.Msg) (jetstream.PubAckFuture, error) {
 // pendingCount is the number of outputs not yet confirmed.
 func (p *publisher) pendingCount() int { return len(p.items) }
 
+// ErrUnconfirmed reports outputs that JetStream did not confirm (NATS away, a stream that
+// refuses them): transient, Run resumes from the checkpoint. Out.Sync returns it too, so a
+// handler that syncs passes it on unchanged.
+var ErrUnconfirmed = errors.New("flow: outputs not confirmed")
+
 // maxRounds bounds how often wait republishes before it gives up (the processor then resumes
 // from its checkpoint and tries again, so nothing is lost; the log shows why).
 const maxRounds = 8
@@ -153,12 +158,12 @@ func (p *publisher) wait(ctx context.Context) error {
 		}
 		if round+1 >= maxRounds {
 			p.items = nil
-			return fmt.Errorf("%d outputs not confirmed after %d rounds: %w", len(failed), maxRounds, failed[0].err)
+			return fmt.Errorf("%w: %d after %d rounds: %w", ErrUnconfirmed, len(failed), maxRounds, failed[0].err)
 		}
 		select {
 		case <-ctx.Done():
 			p.items = nil
-			return fmt.Errorf("%d outputs not confirmed: %w", len(failed), ctx.Err())
+			return fmt.Errorf("%w: %d: %w", ErrUnconfirmed, len(failed), ctx.Err())
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 2*time.Second)
@@ -216,7 +221,7 @@ func (p *publisher) collect(ctx context.Context) ([]pending, error) {
 			it.err = errors.New("no publish ack in time")
 			failed = append(failed, it)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for publish acks: %w", ctx.Err())
+			return nil, fmt.Errorf("%w: waiting for publish acks: %w", ErrUnconfirmed, ctx.Err())
 		}
 	}
 	return failed, nil

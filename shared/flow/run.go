@@ -76,7 +76,7 @@ func (p *processor) session(ctx context.Context) error {
 		p.slots = append(p.slots, sl)
 	}
 	p.next = 0
-	o.Log.Debug("consuming", "stream", o.Stream, "after_seq", cp)
+	o.Log.Info("consuming", "stream", o.Stream, "from_seq", cp+1)
 
 	acks := make(chan *slot, o.InFlight)
 	ackErr := make(chan error, 1)
@@ -105,9 +105,15 @@ func (p *processor) session(ctx context.Context) error {
 			return err
 		default:
 		}
-		return p.handle(hctx, batch, acks, &stopErr)
+		return p.handle(hctx, batch, acks, &stopErr, p.h.Handle)
 	}
 	err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: o.Batch, Tick: o.Tick, Log: o.Log, Ordered: true, Drain: o.Drain}, handle)
+	if f, ok := p.h.(Flusher); ok && err == nil && ctx.Err() != nil {
+		// A graceful stop: the handler makes what it holds durable, committed with it.
+		err = p.handle(work, nil, acks, &stopErr, func(c context.Context, _ []jetstream.Msg, out *Out) error {
+			return f.Flush(c, out)
+		})
+	}
 	close(acks)
 	<-ackerDone
 	select {
@@ -128,7 +134,8 @@ func (p *processor) session(ctx context.Context) error {
 var errSlotStop = errors.New("flow: handler stopped")
 
 // handle runs the handler on one batch and hands the batch's outputs to the acker.
-func (p *processor) handle(ctx context.Context, batch []jetstream.Msg, acks chan<- *slot, stopErr *error) error {
+func (p *processor) handle(ctx context.Context, batch []jetstream.Msg, acks chan<- *slot, stopErr *error,
+	call func(context.Context, []jetstream.Msg, *Out) error) error {
 	// A single owner reads in stream order; anything at or before what it already handed on is
 	// a redelivery (an ack wait ran out) and was handled.
 	in := batch[:0:0]
@@ -157,7 +164,7 @@ func (p *processor) handle(ctx context.Context, batch []jetstream.Msg, acks chan
 			p.heldFrom = seqOf(in[0])
 		}
 	}
-	err := p.h.Handle(ctx, in, &sl.out)
+	err := call(ctx, in, &sl.out)
 	var retry *RetryError
 	switch {
 	case err == nil:
@@ -178,6 +185,11 @@ func (p *processor) handle(ctx context.Context, batch []jetstream.Msg, acks chan
 	case errors.Is(err, ErrStop):
 		sl.finished = true
 		*stopErr = ErrStop
+	case errors.Is(err, ErrUnconfirmed):
+		// A handler's Sync failed: transient, resume from the checkpoint.
+		sl.free <- struct{}{}
+		*stopErr = err
+		return errSlotStop
 	default:
 		sl.free <- struct{}{}
 		*stopErr = fatal{fmt.Errorf("%s: %w", p.o.Durable, err)}
@@ -203,7 +215,7 @@ func (p *processor) handle(ctx context.Context, batch []jetstream.Msg, acks chan
 // the inputs the batch commits.
 func (p *processor) complete(ctx context.Context, sl *slot) error {
 	if err := sl.pub.wait(ctx); err != nil {
-		return fmt.Errorf("outputs not confirmed: %w", err)
+		return err
 	}
 	sl.out.recycle()
 	if sl.n > 0 {
