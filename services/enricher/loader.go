@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/kvx"
 	"github.com/jetsuite/jetsuite/shared/pipe"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
@@ -79,7 +80,7 @@ func (l *loader) one(msg jetstream.Msg) error {
 	h := msg.Headers()
 	if len(data) == 0 && h.Get(events.HeaderTombstone) != "" {
 		key := h.Get(events.HeaderKey)
-		if !validKey(key) {
+		if !kvx.ValidKey(key) {
 			return l.deadLetter(msg, fmt.Errorf("%w: tombstone key %q is not a valid table key", events.ErrMissingField, key))
 		}
 		m := l.out(topology.KVSubject(l.bucket, key))

@@ -120,27 +120,6 @@ func tooLarge(n, limit int) error {
 // intKey is the KV key of an integer primary key.
 func intKey(v int32) string { return strconv.FormatInt(int64(v), 10) }
 
-// validKey reports whether key can be a KV key (nats.go's rule: ^[-/_=.a-zA-Z0-9]+$, no leading,
-// trailing or double dot).
-func validKey(key string) bool {
-	if key == "" || key[0] == '.' || key[len(key)-1] == '.' {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '/', c == '_', c == '=':
-		case c == '.':
-			if key[i-1] == '.' {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // source is what a KV write caused by an input needs to know about it: its de-duplication id
 // (the part after "<bucket>:") and its event time header value.
 type source struct {

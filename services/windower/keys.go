@@ -3,43 +3,13 @@ package windower
 import (
 	"strconv"
 	"strings"
+
+	"github.com/jetsuite/jetsuite/shared/kvx"
 )
 
-// KV keys may only hold [-/_=.a-zA-Z0-9]. Group keys are escaped so that any value fits and the
-// key stays readable: letters, digits, '-' and '_' stay, every other byte becomes =XX. Key
+// Group keys are escaped with kvx.Escape so that any value fits a KV key and stays readable. Key
 // columns are joined with '/', and a row's key is "<group key>.<window start ms>".
-func escapeKey(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if !plain(s[i]) {
-			clean = false
-			break
-		}
-	}
-	if clean && s != "" {
-		return s
-	}
-	var b strings.Builder
-	const hex = "0123456789ABCDEF"
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if plain(c) {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('=')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
-	}
-	if b.Len() == 0 {
-		return "=" // the empty string
-	}
-	return b.String()
-}
-
-func plain(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
-}
+var escapeKey = kvx.Escape
 
 // groupKey builds the escaped group key from key columns.
 func groupKey(cols []Column) string {

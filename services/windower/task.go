@@ -17,6 +17,7 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/flow"
+	"github.com/jetsuite/jetsuite/shared/kvx"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/pipe"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -213,26 +214,21 @@ func (k *task) restore(ctx context.Context) error {
 			// ever comes again.
 			t.lastArrival = k.now()
 		}
-		w, err := k.state.Watch(ctx, t.stateKeyPrefix+">", jetstream.IgnoreDeletes())
-		if err != nil {
-			return fmt.Errorf("load %s state: %w", t.spec.Name, err)
-		}
-		for entry := range w.Updates() {
-			if entry == nil {
-				break
-			}
+		err := kvx.Load(ctx, k.js, topology.BucketWindowerState, t.stateKeyPrefix+">", func(entry jetstream.KeyValueEntry) error {
 			var g group
 			if err := json.Unmarshal(entry.Value(), &g); err != nil {
-				_ = w.Stop()
-				return fmt.Errorf("decode %s state %s: %w", t.spec.Name, entry.Key(), err)
+				return fmt.Errorf("decode %s state: %w", t.spec.Name, err)
 			}
 			g.Key = strings.TrimPrefix(entry.Key(), t.stateKeyPrefix)
 			t.groups[g.Key] = &g
 			for _, win := range g.Wins {
 				t.nextClose = min(t.nextClose, t.closeAt(win))
 			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load %s state: %w", t.spec.Name, err)
 		}
-		_ = w.Stop()
 	}
 	k.lastSeq = cp.Seq
 	return nil

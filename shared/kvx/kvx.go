@@ -1,0 +1,140 @@
+// Package kvx holds what every service needs around JetStream KV buckets: loading a bucket
+// until caught up, and turning arbitrary text into valid keys.
+package kvx
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Load calls f for every live entry of bucket whose key matches filter (a KV key pattern such
+// as "prefix.>"; empty: every key), then returns once it has seen what the bucket held when
+// Load started (the watcher's end-of-initial-values marker). Deleted keys are skipped. An
+// error from f stops the load with that error.
+func Load(ctx context.Context, js jetstream.JetStream, bucket, filter string, f func(jetstream.KeyValueEntry) error) error {
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", bucket, err)
+	}
+	var w jetstream.KeyWatcher
+	if filter == "" {
+		w, err = kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	} else {
+		w, err = kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
+	}
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", bucket, err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return fmt.Errorf("watch %s: closed", bucket)
+			}
+			if e == nil {
+				return nil
+			}
+			if err := f(e); err != nil {
+				return fmt.Errorf("%s %s: %w", bucket, e.Key(), err)
+			}
+		}
+	}
+}
+
+// Escape maps any text onto KV key characters reversibly and readably: letters, digits, '-'
+// and '_' stay, every other byte becomes =XX (hex), the empty string becomes "=". Escaped
+// parts can be joined with '.' or '/' (which Escape never produces on its own).
+func Escape(s string) string {
+	clean := s != ""
+	for i := 0; i < len(s) && clean; i++ {
+		clean = plain(s[i])
+	}
+	if clean {
+		return s
+	}
+	if s == "" {
+		return "="
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if plain(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('=')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// Unescape inverts Escape.
+func Unescape(s string) (string, error) {
+	if s == "=" {
+		return "", nil
+	}
+	if !strings.Contains(s, "=") {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '=' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", fmt.Errorf("kvx: bad escape at %d in %q", i, s)
+		}
+		hi, lo := unhex(s[i+1]), unhex(s[i+2])
+		if hi < 0 || lo < 0 {
+			return "", fmt.Errorf("kvx: bad escape at %d in %q", i, s)
+		}
+		b.WriteByte(byte(hi<<4 | lo))
+		i += 2
+	}
+	return b.String(), nil
+}
+
+// ValidKey reports whether key is a valid KV key as nats.go checks it
+// (^[-/_=.a-zA-Z0-9]+$, no leading or trailing dot, no empty token).
+func ValidKey(key string) bool {
+	if key == "" || key[0] == '.' || key[len(key)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case plain(c), c == '/', c == '=':
+		case c == '.':
+			if key[i-1] == '.' {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func plain(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
