@@ -52,7 +52,7 @@ func TestIntegrationRealKafkaExactlyOnceAcrossKills(t *testing.T) {
 	createTopic(t, brokers, topic, 3)
 	env := natstest.Start(t)
 	_, js := env.Connect(t)
-	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: stream, Subjects: []string{stream}}); err != nil {
+	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: stream, Subjects: []string{stream}}, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	const total = 100_000
@@ -99,7 +99,7 @@ func TestIntegrationKcatToJetStream(t *testing.T) {
 
 	env := natstest.Start(t)
 	_, js := env.Connect(t)
-	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: stream, Subjects: []string{stream}}); err != nil {
+	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: stream, Subjects: []string{stream}}, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	b := startBridge(t, env, fromKafka(brokers, uniq("it-kcat-group-"), topic+"="+stream))
@@ -145,7 +145,7 @@ func TestIntegrationJetStreamToKcat(t *testing.T) {
 	env := natstest.Start(t)
 	_, js := env.Connect(t)
 	ctx := context.Background()
-	if err := topology.EnsureStream(ctx, js, topology.Stream{Name: stream, Subjects: []string{stream}}); err != nil {
+	if err := topology.EnsureStream(ctx, js, topology.Stream{Name: stream, Subjects: []string{stream}}, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	for i, body := range []string{`{"FULL_NAME":"Rica Blaisdell","STARS":1}`, `{"FULL_NAME":"Hashim Rumke","STARS":2}`, ``} {
@@ -334,7 +334,7 @@ func BenchmarkKafkaToJetStream(b *testing.B) {
 		for range b.N {
 			env := natstest.Start(b)
 			_, js := env.Connect(b)
-			if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: "BENCH", Subjects: []string{"bench"}}); err != nil {
+			if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: "BENCH", Subjects: []string{"bench"}}, topology.Options{}); err != nil {
 				b.Fatal(err)
 			}
 			c := fromKafka(brokers, uniq("bench-bridge-"), topic+"=bench")
