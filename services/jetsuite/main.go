@@ -78,6 +78,32 @@ func (c common) topologyOptions() topology.Options {
 	return o
 }
 
+// selected is a service a command runs: its constructor, and whether it is on.
+type selected struct {
+	spec    runner.Spec
+	build   func(runner.Deps) (runner.Service, error)
+	enabled *bool
+}
+
+// declare declares the settings of a command (config and all: every service's) and returns
+// the services it runs; none for an unknown command.
+func declare(reg *config.Registry, cmd string, c *common) []selected {
+	bindCommon(reg.Shared(), c)
+	var chosen []selected
+	for _, s := range specs() {
+		switch {
+		case cmd == "config" || cmd == "all":
+			sel := selected{spec: s, build: s.Bind(reg.Service(s.Name)), enabled: new(bool)}
+			enableSetting(reg, s, sel.enabled)
+			chosen = append(chosen, sel)
+		case s.Name == cmd:
+			on := true
+			chosen = append(chosen, selected{spec: s, build: s.Bind(reg.Service(s.Name)), enabled: &on})
+		}
+	}
+	return chosen
+}
+
 // enableSetting declares, for `all`, whether a service runs.
 func enableSetting(reg *config.Registry, s runner.Spec, on *bool) {
 	reg.Service(s.Name).Bool(on, "enabled", s.InAll, "`all`: run the "+s.Name).
@@ -112,32 +138,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	reg := config.NewRegistry(fs, os.Getenv)
 	var c common
-	bindCommon(reg.Shared(), &c)
-
-	type selected struct {
-		spec    runner.Spec
-		build   func(runner.Deps) (runner.Service, error)
-		enabled *bool
-	}
-	var chosen []selected
-	switch cmd {
-	case "config", "all":
-		for _, s := range specs() {
-			sel := selected{spec: s, build: s.Bind(reg.Service(s.Name)), enabled: new(bool)}
-			enableSetting(reg, s, sel.enabled)
-			chosen = append(chosen, sel)
-		}
-	default:
-		for _, s := range specs() {
-			if s.Name == cmd {
-				on := true
-				chosen = append(chosen, selected{spec: s, build: s.Bind(reg.Service(s.Name)), enabled: &on})
-			}
-		}
-		if len(chosen) == 0 {
-			usage(stderr)
-			return fmt.Errorf("unknown command %q", cmd)
-		}
+	chosen := declare(reg, cmd, &c)
+	if len(chosen) == 0 {
+		usage(stderr)
+		return fmt.Errorf("unknown command %q", cmd)
 	}
 	if err := reg.Err(); err != nil {
 		return err
