@@ -203,8 +203,8 @@ func TestKafkaToJetStreamSurvivesKill(t *testing.T) {
 	const total = 60000
 	produceN(t, kafkaClient(t, brokers), "orders", 0, total)
 	procEnv := []string{
-		"NATS_URL=" + env.Server.ClientURL(), "KAFKA_BROKERS=" + brokers[0], "BRIDGE_GROUP=gkill",
-		"BRIDGE_FROM_KAFKA=orders", "BRIDGE_TO_KAFKA=", "BRIDGE_BATCH=500", "BRIDGE_SESSION_TIMEOUT=6s",
+		"JETSUITE_NATS_URL=" + env.Server.ClientURL(), "JETSUITE_BRIDGE_KAFKA_BROKERS=" + brokers[0], "JETSUITE_BRIDGE_GROUP=gkill",
+		"JETSUITE_BRIDGE_FROM_KAFKA=orders", "JETSUITE_BRIDGE_TO_KAFKA=", "JETSUITE_BRIDGE_BATCH=500", "JETSUITE_BRIDGE_SESSION_TIMEOUT=6s",
 	}
 	bridgeBinary(t) // build before the clock matters
 	killTwiceThenFinish(t, js, "ORDERS", procEnv, total, 3000, 30*time.Second, 60*time.Second)

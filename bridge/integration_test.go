@@ -58,9 +58,9 @@ func TestIntegrationRealKafkaExactlyOnceAcrossKills(t *testing.T) {
 	const total = 100_000
 	produceN(t, kafkaClient(t, brokers), topic, 0, total)
 	procEnv := []string{
-		"NATS_URL=" + env.Server.ClientURL(), "KAFKA_BROKERS=" + strings.Join(brokers, ","),
-		"BRIDGE_GROUP=" + uniq("it-group-"), "BRIDGE_FROM_KAFKA=" + topic + "=" + stream, "BRIDGE_TO_KAFKA=",
-		"BRIDGE_BATCH=1000", "BRIDGE_SESSION_TIMEOUT=6s",
+		"JETSUITE_NATS_URL=" + env.Server.ClientURL(), "JETSUITE_BRIDGE_KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"JETSUITE_BRIDGE_GROUP=" + uniq("it-group-"), "JETSUITE_BRIDGE_FROM_KAFKA=" + topic + "=" + stream, "JETSUITE_BRIDGE_TO_KAFKA=",
+		"JETSUITE_BRIDGE_BATCH=1000", "JETSUITE_BRIDGE_SESSION_TIMEOUT=6s",
 	}
 	bridgeBinary(t)
 	killTwiceThenFinish(t, js, stream, procEnv, total, 10_000, 60*time.Second, 2*time.Minute)

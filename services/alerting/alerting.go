@@ -205,7 +205,7 @@ func (s *Service) Run(ctx context.Context) error {
 		dry := s.cfg.SlackToken == ""
 		if dry {
 			out = dryRun{log: s.log}
-			s.log.Info("no SLACK_BOT_TOKEN: dry run, alerts are logged instead of sent to Slack", "channel", s.cfg.Channel)
+			s.log.Info("no JETSUITE_ALERTING_SLACK_BOT_TOKEN: dry run, alerts are logged instead of sent to Slack", "channel", s.cfg.Channel)
 		} else {
 			out = newSlackPoster(s.cfg.SlackToken, s.cfg.APIURL, s.cfg.Username, s.cfg.Icon, s.cfg.Timeout)
 			s.log.Info("sending alerts to Slack", "channel", s.cfg.Channel, "api", apiName(s.cfg.APIURL),
