@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jetsuite/jetsuite/shared/config"
 )
@@ -179,4 +180,42 @@ func TestEmbeddedKafkaDemo(t *testing.T) {
 			t.Errorf("--%s = %q, want %q", name, got, want)
 		}
 	}
+}
+
+// TestDeprecatedNamesAreLogged: a service started with old names logs a warning per old name,
+// naming the new one. (Nothing listens at the NATS address, so the service is stopped while it
+// waits to connect, once the warnings are out.)
+func TestDeprecatedNamesAreLogged(t *testing.T) {
+	t.Setenv("JETSUITE_MAX_EVENT_BYTES", "1000")
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	args := []string{"windower", "--grace=1s", "--nats-url=nats://" + freeAddr(t), "--http-listen=none"}
+	go func() { done <- run(ctx, args, logs, logs) }()
+	want := []string{
+		`level=WARN msg="deprecated setting name`, "old=--grace new=--windower-grace",
+		"old=JETSUITE_MAX_EVENT_BYTES new=JETSUITE_WINDOWER_MAX_BYTES",
+	}
+	deadline := time.After(30 * time.Second)
+	for !containsAll(logs.String(), want) {
+		select {
+		case err := <-done:
+			t.Fatalf("run ended (%v) without the warnings:\n%s", err, logs)
+		case <-deadline:
+			t.Fatalf("no deprecation warnings:\n%s", logs)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }
