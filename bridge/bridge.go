@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -85,49 +86,67 @@ type Config struct {
 	RatingsSeed uint64
 }
 
-// DefaultConfig returns the configuration with every default applied.
+// DefaultConfig returns the configuration with every default applied: the declared defaults.
 func DefaultConfig() Config {
-	return Config{
-		FromKafka:      DefaultFromKafka,
-		ToKafka:        DefaultToKafka,
-		KeyFields:      DefaultKeyFields,
-		Group:          "jetsuite-bridge",
-		DurablePrefix:  "bridge_to_kafka_",
-		Start:          "earliest",
-		Batch:          5000,
-		FetchMaxBytes:  16 << 20,
-		AckTimeout:     30 * time.Second,
-		SessionTimeout: 15 * time.Second,
-	}
+	var c Config
+	c.Bind(config.Defaults(serviceName))
+	return c
+}
+
+const serviceName = "bridge"
+
+// Bind declares the settings on b.
+func (c *Config) Bind(b runner.Binder) {
+	routes := func(items []string) error { _, err := parseRoutes(items); return err }
+	b.List(&c.Brokers, "kafka-brokers", nil, "Kafka seed brokers, comma-separated (host:port)").
+		Was("KAFKA_BROKERS", "kafka-brokers")
+	b.List(&c.FromKafka, "from-kafka", DefaultFromKafka, "Kafka topics copied into JetStream: topic or topic=subject (default subject: the topic name); empty: off").
+		Check(routes).Was("BRIDGE_FROM_KAFKA", "")
+	b.List(&c.ToKafka, "to-kafka", DefaultToKafka, "JetStream streams copied into Kafka: STREAM or STREAM=topic (default topic: the stream name); empty: off").
+		Check(routes).Was("BRIDGE_TO_KAFKA", "")
+	b.List(&c.KeyFields, "key-fields", DefaultKeyFields, "record key per stream copied into Kafka: STREAM=JSON field (else the Jetsuite-Key header, else no key)").
+		Check(routes).Was("BRIDGE_KEY_FIELDS", "")
+	b.String(&c.Group, "group", "jetsuite-bridge", "Kafka consumer group of the bridges (they share the topics' partitions)").
+		NotEmpty().Was("BRIDGE_GROUP", "")
+	b.String(&c.DurablePrefix, "durable-prefix", "bridge_to_kafka_", "JetStream durable consumer name prefix (one consumer per stream copied into Kafka)").
+		NotEmpty().Was("BRIDGE_DURABLE_PREFIX", "")
+	b.String(&c.Start, "start", "earliest", "where a group without committed offsets starts reading: earliest or latest").
+		OneOf("earliest", "latest").Was("BRIDGE_START", "")
+	b.Int(&c.Batch, "batch", 5000, "records in flight per direction (Kafka poll size, JetStream batch)").
+		Positive().Was("BRIDGE_BATCH", "")
+	b.Int(&c.FetchMaxBytes, "fetch-max-bytes", 16<<20, "bytes one Kafka fetch may buffer (backpressure while JetStream is slow)").
+		Positive().Was("BRIDGE_FETCH_MAX_BYTES", "")
+	b.Duration(&c.AckTimeout, "ack-timeout", 30*time.Second, "how long a batch waits for acks before it is retried").
+		Positive().Was("BRIDGE_ACK_TIMEOUT", "")
+	b.Duration(&c.SessionTimeout, "session-timeout", 15*time.Second, "Kafka group session timeout: how soon the partitions of a crashed bridge go to the others (brokers allow 6s..30m by default)").
+		Positive().Was("BRIDGE_SESSION_TIMEOUT", "")
+	b.Bool(&c.Embedded, "kafka-embedded", false, "with no Kafka brokers set: run an in-process Kafka (kfake) with a ratings producer, for the demo").
+		Was("JETSUITE_KAFKA_EMBEDDED", "kafka-embedded")
+	b.Int(&c.EmbeddedPort, "kafka-embedded-port", 0, "port of the in-process Kafka for other Kafka clients (0: random, logged)").
+		Check(func(p int) error {
+			if p < 0 || p > 65535 {
+				return errors.New("must be a port number, 0..65535")
+			}
+			return nil
+		}).Was("JETSUITE_KAFKA_EMBEDDED_PORT", "kafka-embedded-port")
+	b.Float(&c.RatingsPerSecond, "kafka-embedded-ratings-rate", 2, "ratings per second the embedded producer writes to the ratings topic (0: none)").
+		NonNegative().Was("JETSUITE_KAFKA_EMBEDDED_RATINGS_RATE", "kafka-embedded-ratings-rate")
+	b.Uint64(&c.RatingsSeed, "kafka-embedded-ratings-seed", 1, "seed of the embedded ratings producer").
+		Was("JETSUITE_KAFKA_EMBEDDED_RATINGS_SEED", "kafka-embedded-ratings-seed")
+	b.String(&c.EmbeddedDir, "kafka-embedded-dir", filepath.Join("data", "kafka-embedded"), "where the in-process Kafka keeps its topics and offsets (empty: memory only; a restart then reuses offsets, and record ids, that JetStream has already seen)").
+		Was("JETSUITE_KAFKA_EMBEDDED_DIR", "kafka-embedded-dir")
 }
 
 // Spec describes the bridge to the jetsuite binary.
 func Spec() runner.Spec {
 	return runner.Spec{
-		Name:    "bridge",
+		Name:    serviceName,
 		Summary: "Kafka <-> JetStream bridge (franz-go): topics into subjects, streams into topics",
-		InAll:   false, // it needs KAFKA_BROKERS, or JETSUITE_KAFKA_EMBEDDED for the demo
+		InAll:   false, // it needs Kafka brokers, or the embedded Kafka for the demo
 		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
-			c := DefaultConfig()
-			var seed int
-			b.List(&c.Brokers, "kafka-brokers", "KAFKA_BROKERS", nil, "Kafka seed brokers, comma-separated (host:port)")
-			b.List(&c.FromKafka, "bridge-from-kafka", "BRIDGE_FROM_KAFKA", c.FromKafka, "Kafka topics copied into JetStream: topic or topic=subject (default subject: the topic name); empty: off")
-			b.List(&c.ToKafka, "bridge-to-kafka", "BRIDGE_TO_KAFKA", c.ToKafka, "JetStream streams copied into Kafka: STREAM or STREAM=topic (default topic: the stream name); empty: off")
-			b.List(&c.KeyFields, "bridge-key-fields", "BRIDGE_KEY_FIELDS", c.KeyFields, "record key per stream copied into Kafka: STREAM=JSON field (else the Jetsuite-Key header, else no key)")
-			b.String(&c.Group, "bridge-group", "BRIDGE_GROUP", c.Group, "Kafka consumer group of the bridges (they share the topics' partitions)")
-			b.String(&c.DurablePrefix, "bridge-durable-prefix", "BRIDGE_DURABLE_PREFIX", c.DurablePrefix, "JetStream durable consumer name prefix (one consumer per stream copied into Kafka)")
-			b.String(&c.Start, "bridge-start", "BRIDGE_START", c.Start, "where a group without committed offsets starts reading: earliest or latest")
-			b.Int(&c.Batch, "bridge-batch", "BRIDGE_BATCH", c.Batch, "records in flight per direction (Kafka poll size, JetStream batch)")
-			b.Int(&c.FetchMaxBytes, "bridge-fetch-max-bytes", "BRIDGE_FETCH_MAX_BYTES", c.FetchMaxBytes, "bytes one Kafka fetch may buffer (backpressure while JetStream is slow)")
-			b.Duration(&c.AckTimeout, "bridge-ack-timeout", "BRIDGE_ACK_TIMEOUT", c.AckTimeout, "how long a batch waits for acks before it is retried")
-			b.Duration(&c.SessionTimeout, "bridge-session-timeout", "BRIDGE_SESSION_TIMEOUT", c.SessionTimeout, "Kafka group session timeout: how soon the partitions of a crashed bridge go to the others (brokers allow 6s..30m by default)")
-			b.Bool(&c.Embedded, "kafka-embedded", "JETSUITE_KAFKA_EMBEDDED", false, "with KAFKA_BROKERS empty: run an in-process Kafka (kfake) with a ratings producer, for the demo")
-			b.Int(&c.EmbeddedPort, "kafka-embedded-port", "JETSUITE_KAFKA_EMBEDDED_PORT", 0, "port of the in-process Kafka for other Kafka clients (0: random, logged)")
-			b.Float(&c.RatingsPerSecond, "kafka-embedded-ratings-rate", "JETSUITE_KAFKA_EMBEDDED_RATINGS_RATE", 2, "ratings per second the embedded producer writes to the ratings topic (0: none)")
-			b.Int(&seed, "kafka-embedded-ratings-seed", "JETSUITE_KAFKA_EMBEDDED_RATINGS_SEED", 1, "seed of the embedded ratings producer")
-			b.String(&c.EmbeddedDir, "kafka-embedded-dir", "JETSUITE_KAFKA_EMBEDDED_DIR", filepath.Join("data", "kafka-embedded"), "where the in-process Kafka keeps its topics and offsets (empty: memory only; a restart then reuses offsets, and record ids, that JetStream has already seen)")
+			var c Config
+			c.Bind(b)
 			return func(d runner.Deps) (runner.Service, error) {
-				c.RatingsSeed = uint64(seed)
 				return New(c, d)
 			}
 		},
@@ -179,31 +198,31 @@ func New(c Config, d runner.Deps) (*Service, error) {
 	switch c.Start {
 	case "", "earliest", "latest":
 	default:
-		return nil, fmt.Errorf("bridge: BRIDGE_START must be earliest or latest, not %q", c.Start)
+		return nil, fmt.Errorf("bridge: JETSUITE_BRIDGE_START must be earliest or latest, not %q", c.Start)
 	}
 	if len(c.Brokers) == 0 && !c.Embedded {
-		return nil, errors.New("bridge: KAFKA_BROKERS is empty (set it, or JETSUITE_KAFKA_EMBEDDED=true for an in-process Kafka)")
+		return nil, errors.New("bridge: JETSUITE_BRIDGE_KAFKA_BROKERS is empty (set it, or JETSUITE_BRIDGE_KAFKA_EMBEDDED=true for an in-process Kafka)")
 	}
 	if d.JS == nil {
 		return nil, errors.New("bridge: no JetStream connection")
 	}
 	from, err := parseRoutes(c.FromKafka)
 	if err != nil {
-		return nil, fmt.Errorf("bridge: BRIDGE_FROM_KAFKA: %w", err)
+		return nil, fmt.Errorf("bridge: JETSUITE_BRIDGE_FROM_KAFKA: %w", err)
 	}
 	to, err := parseRoutes(c.ToKafka)
 	if err != nil {
-		return nil, fmt.Errorf("bridge: BRIDGE_TO_KAFKA: %w", err)
+		return nil, fmt.Errorf("bridge: JETSUITE_BRIDGE_TO_KAFKA: %w", err)
 	}
 	keys, err := parseRoutes(c.KeyFields)
 	if err != nil {
-		return nil, fmt.Errorf("bridge: BRIDGE_KEY_FIELDS: %w", err)
+		return nil, fmt.Errorf("bridge: JETSUITE_BRIDGE_KEY_FIELDS: %w", err)
 	}
 	s := &Service{cfg: c, js: d.JS, log: d.Logger("bridge"), health: d.Health, from: from, to: to,
 		keys: map[string]string{}, ready: obs.NewReadyFlag("bridge starting"), brokers: make(chan []string, 1)}
 	for _, k := range keys {
 		if k.from == k.to {
-			return nil, fmt.Errorf("bridge: BRIDGE_KEY_FIELDS: %q needs the form STREAM=FIELD", k.from)
+			return nil, fmt.Errorf("bridge: JETSUITE_BRIDGE_KEY_FIELDS: %q needs the form STREAM=FIELD", k.from)
 		}
 		s.keys[k.from] = k.to
 	}

@@ -52,7 +52,7 @@ func TestKafkaToJetStreamCarriesKeyHeadersTimestampTombstone(t *testing.T) {
 	c := fromKafka(brokers, "g1", topology.SubjectRatings, topology.SubjectCustomersCDC, "renamed="+topology.SubjectRatings+".renamed")
 	_, js := env.Connect(t)
 	// A stream for the renamed topic's subject (ratings.renamed is outside RATINGS' subjects).
-	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: "RENAMED", Subjects: []string{"ratings.renamed"}}); err != nil {
+	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: "RENAMED", Subjects: []string{"ratings.renamed"}}, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	b := startBridge(t, env, c)
@@ -133,7 +133,7 @@ func TestKafkaToJetStreamCommitsOnlyAfterAck(t *testing.T) {
 	if got := committed(t, brokers, "g2", "orders"); len(got) != 0 {
 		t.Fatalf("committed %v although JetStream acknowledged nothing", got)
 	}
-	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: "ORDERS", Subjects: []string{"orders"}}); err != nil {
+	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: "ORDERS", Subjects: []string{"orders"}}, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	produceN(t, cl, "orders", 3000, 2000)
@@ -159,7 +159,7 @@ func TestKafkaToJetStreamGroupRebalance(t *testing.T) {
 	brokers := startKfake(t, 6, "orders")
 	env := natstest.Start(t)
 	_, js := env.Connect(t)
-	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: "ORDERS", Subjects: []string{"orders"}}); err != nil {
+	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: "ORDERS", Subjects: []string{"orders"}}, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	cl := kafkaClient(t, brokers)
@@ -197,14 +197,14 @@ func TestKafkaToJetStreamSurvivesKill(t *testing.T) {
 	brokers := startKfake(t, 3, "orders")
 	env := natstest.Start(t)
 	_, js := env.Connect(t)
-	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: "ORDERS", Subjects: []string{"orders"}}); err != nil {
+	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: "ORDERS", Subjects: []string{"orders"}}, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	const total = 60000
 	produceN(t, kafkaClient(t, brokers), "orders", 0, total)
 	procEnv := []string{
-		"NATS_URL=" + env.Server.ClientURL(), "KAFKA_BROKERS=" + brokers[0], "BRIDGE_GROUP=gkill",
-		"BRIDGE_FROM_KAFKA=orders", "BRIDGE_TO_KAFKA=", "BRIDGE_BATCH=500", "BRIDGE_SESSION_TIMEOUT=6s",
+		"JETSUITE_NATS_URL=" + env.Server.ClientURL(), "JETSUITE_BRIDGE_KAFKA_BROKERS=" + brokers[0], "JETSUITE_BRIDGE_GROUP=gkill",
+		"JETSUITE_BRIDGE_FROM_KAFKA=orders", "JETSUITE_BRIDGE_TO_KAFKA=", "JETSUITE_BRIDGE_BATCH=500", "JETSUITE_BRIDGE_SESSION_TIMEOUT=6s",
 	}
 	bridgeBinary(t) // build before the clock matters
 	killTwiceThenFinish(t, js, "ORDERS", procEnv, total, 3000, 30*time.Second, 60*time.Second)

@@ -52,15 +52,15 @@ func TestIntegrationRealKafkaExactlyOnceAcrossKills(t *testing.T) {
 	createTopic(t, brokers, topic, 3)
 	env := natstest.Start(t)
 	_, js := env.Connect(t)
-	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: stream, Subjects: []string{stream}}); err != nil {
+	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: stream, Subjects: []string{stream}}, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	const total = 100_000
 	produceN(t, kafkaClient(t, brokers), topic, 0, total)
 	procEnv := []string{
-		"NATS_URL=" + env.Server.ClientURL(), "KAFKA_BROKERS=" + strings.Join(brokers, ","),
-		"BRIDGE_GROUP=" + uniq("it-group-"), "BRIDGE_FROM_KAFKA=" + topic + "=" + stream, "BRIDGE_TO_KAFKA=",
-		"BRIDGE_BATCH=1000", "BRIDGE_SESSION_TIMEOUT=6s",
+		"JETSUITE_NATS_URL=" + env.Server.ClientURL(), "JETSUITE_BRIDGE_KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"JETSUITE_BRIDGE_GROUP=" + uniq("it-group-"), "JETSUITE_BRIDGE_FROM_KAFKA=" + topic + "=" + stream, "JETSUITE_BRIDGE_TO_KAFKA=",
+		"JETSUITE_BRIDGE_BATCH=1000", "JETSUITE_BRIDGE_SESSION_TIMEOUT=6s",
 	}
 	bridgeBinary(t)
 	killTwiceThenFinish(t, js, stream, procEnv, total, 10_000, 60*time.Second, 2*time.Minute)
@@ -99,7 +99,7 @@ func TestIntegrationKcatToJetStream(t *testing.T) {
 
 	env := natstest.Start(t)
 	_, js := env.Connect(t)
-	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: stream, Subjects: []string{stream}}); err != nil {
+	if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: stream, Subjects: []string{stream}}, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	b := startBridge(t, env, fromKafka(brokers, uniq("it-kcat-group-"), topic+"="+stream))
@@ -145,7 +145,7 @@ func TestIntegrationJetStreamToKcat(t *testing.T) {
 	env := natstest.Start(t)
 	_, js := env.Connect(t)
 	ctx := context.Background()
-	if err := topology.EnsureStream(ctx, js, topology.Stream{Name: stream, Subjects: []string{stream}}); err != nil {
+	if err := topology.EnsureStream(ctx, js, topology.Stream{Name: stream, Subjects: []string{stream}}, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	for i, body := range []string{`{"FULL_NAME":"Rica Blaisdell","STARS":1}`, `{"FULL_NAME":"Hashim Rumke","STARS":2}`, ``} {
@@ -334,7 +334,7 @@ func BenchmarkKafkaToJetStream(b *testing.B) {
 		for range b.N {
 			env := natstest.Start(b)
 			_, js := env.Connect(b)
-			if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: "BENCH", Subjects: []string{"bench"}}); err != nil {
+			if err := topology.EnsureStream(context.Background(), js, topology.Stream{Name: "BENCH", Subjects: []string{"bench"}}, topology.Options{}); err != nil {
 				b.Fatal(err)
 			}
 			c := fromKafka(brokers, uniq("bench-bridge-"), topic+"=bench")

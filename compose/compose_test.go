@@ -222,12 +222,14 @@ func commands(t *testing.T) []string {
 	return cmds
 }
 
-// setting is one flag of a command, as `jetsuite <command> -h` prints it.
-type setting struct{ flag, env, def string }
+// setting is one flag of a command, as `jetsuite <command> -h` prints it; deprecated is the
+// new name of an old flag (which still works for one release, but not in this stack).
+type setting struct{ flag, env, def, deprecated string }
 
 var (
 	flagLine    = regexp.MustCompile(`^  -([A-Za-z0-9][\w.-]*)`)
 	envInUsage  = regexp.MustCompile(`\(env ([A-Z][A-Z0-9_]*)`)
+	oldInUsage  = regexp.MustCompile(`deprecated: use --([a-z0-9-]+)`)
 	defInUsage  = regexp.MustCompile(`^.* \(default (.*)\)$`) // the last "(default" of the line
 	knownStates = []string{"service_started", "service_healthy", "service_completed_successfully"}
 )
@@ -252,6 +254,9 @@ func settingsOf(t *testing.T, command string) map[string]*setting {
 		}
 		if m := envInUsage.FindStringSubmatch(line); m != nil {
 			cur.env = m[1]
+		}
+		if m := oldInUsage.FindStringSubmatch(line); m != nil {
+			cur.deprecated = m[1]
 		}
 		if m := defInUsage.FindStringSubmatch(line); m != nil {
 			cur.def = m[1]
@@ -327,6 +332,9 @@ func TestJetsuiteContainers(t *testing.T) {
 				t.Errorf("%s: argument %q is not a flag of `jetsuite %s`", name, arg, cmd)
 				continue
 			}
+			if nw := settings[flagName].deprecated; nw != "" {
+				t.Errorf("%s: --%s is a deprecated name; use --%s", name, flagName, nw)
+			}
 			args = append(args, arg)
 		}
 		keys := make([]string, 0, len(svc.Environment))
@@ -338,7 +346,8 @@ func TestJetsuiteContainers(t *testing.T) {
 			raw := svc.Environment[k]
 			st := byEnv[k]
 			if st == nil {
-				t.Errorf("%s: environment %s is not a setting of `jetsuite %s`", name, k, cmd)
+				// Deprecated names are not listed by -h either: they fail here too.
+				t.Errorf("%s: environment %s is not a setting of `jetsuite %s` (by its current name)", name, k, cmd)
 				continue
 			}
 			// jetsuite reads an empty variable as unset (the default applies): a literal empty
@@ -424,17 +433,17 @@ func TestNATSCluster(t *testing.T) {
 
 	for name, svc := range jetsuiteServices(t, s) {
 		var hosts []string
-		for _, u := range strings.Split(interpolated(svc.Environment["NATS_URL"]), ",") {
+		for _, u := range strings.Split(interpolated(svc.Environment["JETSUITE_NATS_URL"]), ",") {
 			p, err := url.Parse(u)
 			if err != nil || p.Scheme != "nats" || p.Port() != "4222" {
-				t.Errorf("%s: NATS_URL entry %q is not nats://<node>:4222", name, u)
+				t.Errorf("%s: JETSUITE_NATS_URL entry %q is not nats://<node>:4222", name, u)
 				continue
 			}
 			hosts = append(hosts, p.Hostname())
 		}
 		sort.Strings(hosts)
 		if !slices.Equal(hosts, nodes) {
-			t.Errorf("%s: NATS_URL names %v, want all of %v", name, hosts, nodes)
+			t.Errorf("%s: JETSUITE_NATS_URL names %v, want all of %v", name, hosts, nodes)
 		}
 		for _, node := range nodes {
 			if !dependsOnTransitively(s, name, node) {
@@ -495,8 +504,8 @@ func TestDebeziumServer(t *testing.T) {
 		t.Errorf("stream %s (subjects %v) does not hold %q", stream.Name, stream.Subjects, subject)
 	}
 	if cdc, ok := s.Services["cdc"]; ok {
-		if v := interpolated(cdc.Environment["CDC_SUBJECTS"]); v != "" && !slices.Contains(strings.Split(v, ","), subject) {
-			t.Errorf("cdc: CDC_SUBJECTS %q lacks %q", v, subject)
+		if v := interpolated(cdc.Environment["JETSUITE_CDC_SUBJECTS"]); v != "" && !slices.Contains(strings.Split(v, ","), subject) {
+			t.Errorf("cdc: JETSUITE_CDC_SUBJECTS %q lacks %q", v, subject)
 		}
 	}
 	// create-stream=false: the stream must exist before Debezium publishes.
@@ -553,7 +562,7 @@ func TestBridge(t *testing.T) {
 	settings := settingsOf(t, "bridge")
 	kafka := s.Services["kafka"]
 	advertised := interpolated(kafka.Environment["KAFKA_ADVERTISED_LISTENERS"])
-	for _, b := range strings.Split(effective(bridge, settings["kafka-brokers"]), ",") {
+	for _, b := range strings.Split(effective(bridge, settings["bridge-kafka-brokers"]), ",") {
 		if !strings.Contains(advertised, "://"+b) {
 			t.Errorf("bridge: broker %q is not an advertised listener of kafka (%s)", b, advertised)
 		}
@@ -716,8 +725,8 @@ func TestStackWiring(t *testing.T) {
 	}
 
 	for name, svc := range jetsuiteServices(t, s) {
-		if u := interpolated(svc.Environment["OPENSEARCH_URL"]); u != "" {
-			checkServiceURL(t, s, name+" OPENSEARCH_URL", u)
+		if u := interpolated(svc.Environment["JETSUITE_INDEXER_OPENSEARCH_URL"]); u != "" {
+			checkServiceURL(t, s, name+" JETSUITE_INDEXER_OPENSEARCH_URL", u)
 			if svc.DependsOn[hostOf(u)] != "service_healthy" {
 				t.Errorf("%s: should wait for %s to be healthy", name, hostOf(u))
 			}

@@ -25,6 +25,7 @@ package alerting
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -33,6 +34,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/obs"
@@ -71,6 +73,52 @@ type Config struct {
 	Filter, Notify bool
 }
 
+// DefaultConfig is the configuration without flags or environment: the declared defaults.
+func DefaultConfig() Config {
+	var c Config
+	c.Bind(config.Defaults(service))
+	c.Filter, c.Notify = true, true
+	return c
+}
+
+// Bind declares the settings on b.
+func (c *Config) Bind(b runner.Binder) {
+	b.Secret(&c.SlackToken, "slack-bot-token", "Slack bot token (xoxb-...; chat:write, channels:history for the crash check); empty: dry run").
+		Was("SLACK_BOT_TOKEN", "slack-bot-token")
+	b.String(&c.Channel, "slack-channel", "unhappy-customers", "Slack channel for alerts (name, or id to enable the history check before the first post)").
+		NotEmpty().Was("SLACK_CHANNEL", "slack-channel")
+	b.String(&c.APIURL, "slack-api-url", "", "Slack Web API base URL (tests: a local server); empty: https://slack.com/api/").
+		Was("SLACK_API_URL", "slack-api-url")
+	b.String(&c.Username, "slack-username", "KSQL Notifications", "display name of the messages (needs chat:write.customize; empty: the bot's)").
+		Was("SLACK_USERNAME", "slack-username")
+	b.String(&c.Icon, "slack-icon-emoji", ":rocket:", "icon emoji of the messages (empty: the bot's)").
+		Was("SLACK_ICON_EMOJI", "slack-icon-emoji")
+	b.Float(&c.Rate, "slack-rate", 1, "Slack messages per second per channel (0: unpaced); more alerts than this are grouped into digests").
+		NonNegative().Was("SLACK_RATE", "slack-rate")
+	b.Int(&c.Burst, "slack-burst", 3, "Slack messages that may go out back to back").
+		Positive().Was("SLACK_BURST", "slack-burst")
+	b.Int(&c.MaxDigest, "slack-digest-max", 20, "most alerts listed in one digest message (2..45: Slack's 50-block limit)").
+		Check(func(n int) error {
+			if n < 2 || n > 45 {
+				return errors.New("must be between 2 and 45")
+			}
+			return nil
+		}).Was("SLACK_DIGEST_MAX", "slack-digest-max")
+	b.Duration(&c.RetryMin, "slack-retry-min", time.Second, "first backoff while Slack fails (doubles up to the max)").
+		Positive().Was("SLACK_RETRY_MIN", "slack-retry-min")
+	b.Duration(&c.RetryMax, "slack-retry-max", time.Minute, "longest backoff while Slack fails").
+		Positive().Was("SLACK_RETRY_MAX", "slack-retry-max")
+	b.Duration(&c.MaxRetryAfter, "slack-max-retry-after", time.Minute, "longest 429 Retry-After waited for while holding a batch").
+		Positive().Was("SLACK_MAX_RETRY_AFTER", "slack-max-retry-after")
+	b.Duration(&c.Timeout, "slack-timeout", 10*time.Second, "timeout of one Slack API call").
+		Positive().Was("SLACK_TIMEOUT", "slack-timeout")
+	b.Bool(&c.Errors, "errors-to-slack", false, "also send ERRORS_PER_MIN_ALERT windows (final rows) to Slack").
+		Was("ALERTING_ERRORS_TO_SLACK", "alert-errors")
+	b.String(&c.ErrorsChannel, "slack-errors-channel", "", "channel for ERRORS_PER_MIN_ALERT (empty: the alerts' channel)").
+		Was("SLACK_ERRORS_CHANNEL", "slack-errors-channel")
+	b.Int(&c.Batch, "batch", 500, "largest input batch").Positive().Was("ALERTING_BATCH", "")
+}
+
 // Spec describes the service to the jetsuite binary.
 func Spec() runner.Spec {
 	return runner.Spec{
@@ -79,21 +127,7 @@ func Spec() runner.Spec {
 		InAll:   true,
 		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
 			var c Config
-			b.Secret(&c.SlackToken, "slack-bot-token", "SLACK_BOT_TOKEN", "Slack bot token (xoxb-...; chat:write, channels:history for the crash check); empty: dry run")
-			b.String(&c.Channel, "slack-channel", "SLACK_CHANNEL", "unhappy-customers", "Slack channel for alerts (name, or id to enable the history check before the first post)")
-			b.String(&c.APIURL, "slack-api-url", "SLACK_API_URL", "", "Slack Web API base URL (tests: a local server); empty: https://slack.com/api/")
-			b.String(&c.Username, "slack-username", "SLACK_USERNAME", "KSQL Notifications", "display name of the messages (needs chat:write.customize; empty: the bot's)")
-			b.String(&c.Icon, "slack-icon-emoji", "SLACK_ICON_EMOJI", ":rocket:", "icon emoji of the messages (empty: the bot's)")
-			b.Float(&c.Rate, "slack-rate", "SLACK_RATE", 1, "Slack messages per second per channel (0: unpaced); more alerts than this are grouped into digests")
-			b.Int(&c.Burst, "slack-burst", "SLACK_BURST", 3, "Slack messages that may go out back to back")
-			b.Int(&c.MaxDigest, "slack-digest-max", "SLACK_DIGEST_MAX", 20, "most alerts listed in one digest message (≤ 45)")
-			b.Duration(&c.RetryMin, "slack-retry-min", "SLACK_RETRY_MIN", time.Second, "first backoff while Slack fails (doubles up to the max)")
-			b.Duration(&c.RetryMax, "slack-retry-max", "SLACK_RETRY_MAX", time.Minute, "longest backoff while Slack fails")
-			b.Duration(&c.MaxRetryAfter, "slack-max-retry-after", "SLACK_MAX_RETRY_AFTER", time.Minute, "longest 429 Retry-After waited for while holding a batch")
-			b.Duration(&c.Timeout, "slack-timeout", "SLACK_TIMEOUT", 10*time.Second, "timeout of one Slack API call")
-			b.Bool(&c.Errors, "alert-errors", "ALERTING_ERRORS_TO_SLACK", false, "also send ERRORS_PER_MIN_ALERT windows (final rows) to Slack")
-			b.String(&c.ErrorsChannel, "slack-errors-channel", "SLACK_ERRORS_CHANNEL", "", "channel for ERRORS_PER_MIN_ALERT (empty: SLACK_CHANNEL)")
-			b.Int(&c.Batch, "alerting-batch", "ALERTING_BATCH", 500, "largest input batch")
+			c.Bind(b)
 			c.Filter, c.Notify = true, true
 			return func(d runner.Deps) (runner.Service, error) { return New(d, c), nil }
 		},
@@ -112,8 +146,11 @@ type Service struct {
 
 // New returns the service.
 func New(d runner.Deps, c Config) *Service {
+	// A Config built in code may leave settings zero: they get the declared defaults (values
+	// from flags and environment were validated at start).
+	def := DefaultConfig()
 	if c.Channel == "" {
-		c.Channel = "unhappy-customers"
+		c.Channel = def.Channel
 	}
 	if c.ErrorsChannel == "" {
 		c.ErrorsChannel = c.Channel
@@ -122,19 +159,19 @@ func New(d runner.Deps, c Config) *Service {
 		c.MaxDigest = min(max(c.MaxDigest, 2), 45)
 	}
 	if c.Batch <= 0 {
-		c.Batch = 500
+		c.Batch = def.Batch
 	}
 	if c.RetryMin <= 0 {
-		c.RetryMin = time.Second
+		c.RetryMin = def.RetryMin
 	}
 	if c.RetryMax < c.RetryMin {
 		c.RetryMax = c.RetryMin
 	}
 	if c.MaxRetryAfter <= 0 {
-		c.MaxRetryAfter = time.Minute
+		c.MaxRetryAfter = def.MaxRetryAfter
 	}
 	if c.Timeout <= 0 {
-		c.Timeout = 10 * time.Second
+		c.Timeout = def.Timeout
 	}
 	s := &Service{cfg: c, js: d.JS, log: d.Logger(service), ready: obs.NewReadyFlag("loading ALERTING_STATE")}
 	if d.Health != nil {
@@ -167,7 +204,7 @@ func (s *Service) Run(ctx context.Context) error {
 		dry := s.cfg.SlackToken == ""
 		if dry {
 			out = dryRun{log: s.log}
-			s.log.Info("no SLACK_BOT_TOKEN: dry run, alerts are logged instead of sent to Slack", "channel", s.cfg.Channel)
+			s.log.Info("no JETSUITE_ALERTING_SLACK_BOT_TOKEN: dry run, alerts are logged instead of sent to Slack", "channel", s.cfg.Channel)
 		} else {
 			out = newSlackPoster(s.cfg.SlackToken, s.cfg.APIURL, s.cfg.Username, s.cfg.Icon, s.cfg.Timeout)
 			s.log.Info("sending alerts to Slack", "channel", s.cfg.Channel, "api", apiName(s.cfg.APIURL),

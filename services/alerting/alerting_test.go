@@ -477,7 +477,7 @@ func TestDryRun(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	logs := h.logs.String()
-	if !strings.Contains(logs, "level=INFO msg=\"no SLACK_BOT_TOKEN: dry run") {
+	if !strings.Contains(logs, "level=INFO msg=\"no JETSUITE_ALERTING_SLACK_BOT_TOKEN: dry run") {
 		t.Fatalf("no dry-run notice at start:\n%s", logs)
 	}
 	if !strings.Contains(logs, "would send") || !strings.Contains(logs, "ltoopin1@icio.us") {

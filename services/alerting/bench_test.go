@@ -17,7 +17,7 @@ import (
 // BenchmarkSlackLatency publishes unhappy platinum ratings to RATINGS_WITH_CUSTOMER_DATA at
 // 1,000/s and measures, per rating, the time from its publish to the chat.postMessage call that
 // carries it arriving at a local Slack server (filter -> UNHAPPY_PLATINUM_CUSTOMERS -> notifier
-// with intent records -> Slack). Pacing is off (SLACK_RATE=0), as a local server has no limit:
+// with intent records -> Slack). Pacing is off (JETSUITE_ALERTING_SLACK_RATE=0), as a local server has no limit:
 // this measures the pipeline, not Slack's one message per second. Run with
 // go test -bench SlackLatency -benchtime 3000x ./services/alerting/
 func BenchmarkSlackLatency(b *testing.B) {

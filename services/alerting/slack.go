@@ -117,7 +117,7 @@ func (p *slackPoster) classify(err error) *sendError {
 
 func (p *slackPoster) find(ctx context.Context, channelID string, oldest time.Time, ids map[string]bool) (map[string]string, error) {
 	if channelID == "" {
-		return nil, fmt.Errorf("%w: channel id unknown (set SLACK_CHANNEL to the channel id)", errNoHistory)
+		return nil, fmt.Errorf("%w: channel id unknown (set JETSUITE_ALERTING_SLACK_CHANNEL to the channel id)", errNoHistory)
 	}
 	found := map[string]string{}
 	params := &slack.GetConversationHistoryParameters{

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/pipe"
 	"github.com/jetsuite/jetsuite/shared/runner"
@@ -53,6 +54,28 @@ type Config struct {
 	Batch int
 }
 
+// DefaultConfig is the configuration without flags or environment: the declared defaults.
+func DefaultConfig() Config {
+	var c Config
+	c.Bind(config.Defaults(service))
+	return c
+}
+
+// Bind declares the settings on b.
+func (c *Config) Bind(b runner.Binder) {
+	c.Table = topology.TableCustomers // not a setting: the plan's table
+	b.String(&c.Stream, "stream", topology.StreamDebezium,
+		"JetStream stream holding Debezium change events (Debezium Server's stream-name)").
+		NotEmpty().Was("CDC_STREAM", "")
+	b.List(&c.Subjects, "subjects", []string{topology.SubjectCustomersCDC},
+		"subjects with demo.CUSTOMERS change events (Debezium topic names), comma-separated").
+		NotEmpty().Was("CDC_SUBJECTS", "")
+	b.Bool(&c.TombstoneDeletes, "tombstone-deletes", false,
+		"treat a keyed tombstone as a delete (flattened events with delete.tombstone.handling.mode=tombstone)").
+		Was("CDC_TOMBSTONE_DELETES", "")
+	b.Int(&c.Batch, "batch", 1000, "largest batch of change events applied at once").Positive().Was("CDC_BATCH", "")
+}
+
 // Spec describes the service to the jetsuite binary.
 func Spec() runner.Spec {
 	return runner.Spec{
@@ -60,14 +83,8 @@ func Spec() runner.Spec {
 		Summary: "Debezium CDC reader: materialises KV CUSTOMERS from asgard.demo.CUSTOMERS change events",
 		InAll:   true,
 		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
-			cfg := Config{Table: topology.TableCustomers}
-			b.String(&cfg.Stream, "cdc-stream", "CDC_STREAM", topology.StreamDebezium,
-				"JetStream stream holding Debezium change events (Debezium Server's stream-name)")
-			b.List(&cfg.Subjects, "cdc-subjects", "CDC_SUBJECTS", []string{topology.SubjectCustomersCDC},
-				"subjects with demo.CUSTOMERS change events (Debezium topic names), comma-separated")
-			b.Bool(&cfg.TombstoneDeletes, "cdc-tombstone-deletes", "CDC_TOMBSTONE_DELETES", false,
-				"treat a keyed tombstone as a delete (flattened events with delete.tombstone.handling.mode=tombstone)")
-			b.Int(&cfg.Batch, "cdc-batch", "CDC_BATCH", 1000, "largest batch of change events applied at once")
+			var cfg Config
+			cfg.Bind(b)
 			return func(d runner.Deps) (runner.Service, error) { return New(d, cfg), nil }
 		},
 	}
@@ -98,17 +115,20 @@ type Reader struct {
 
 // New returns a reader.
 func New(d runner.Deps, cfg Config) *Reader {
+	// A Config built in code may leave settings zero: they get the declared defaults (values
+	// from flags and environment were validated at start).
+	def := DefaultConfig()
 	if cfg.Stream == "" {
-		cfg.Stream = topology.StreamDebezium
+		cfg.Stream = def.Stream
 	}
 	if len(cfg.Subjects) == 0 {
-		cfg.Subjects = []string{topology.SubjectCustomersCDC}
+		cfg.Subjects = def.Subjects
 	}
 	if cfg.Table == "" {
-		cfg.Table = topology.TableCustomers
+		cfg.Table = def.Table
 	}
 	if cfg.Batch <= 0 {
-		cfg.Batch = 1000
+		cfg.Batch = def.Batch
 	}
 	r := &Reader{cfg: cfg, js: d.JS, log: d.Logger(service), ready: obs.NewReadyFlag("loading CUSTOMERS and CDC_STATE")}
 	if d.Health != nil {

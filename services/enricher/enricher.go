@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -52,22 +53,27 @@ type Config struct {
 	InFlight int
 }
 
-// DefaultConfig is the configuration without flags or environment.
+// DefaultConfig is the configuration without flags or environment: the declared defaults.
 func DefaultConfig() Config {
-	return Config{MaxBytes: 64 << 10, BatchSize: 1000, PublishTimeout: 30 * time.Second, InFlight: 3}
+	var c Config
+	c.Bind(config.Defaults(ServiceName))
+	return c
 }
 
 // Bind declares the settings on b.
 func (c *Config) Bind(b runner.Binder) {
-	d := DefaultConfig()
-	b.Int(&c.MaxBytes, "enricher-max-bytes", "ENRICHER_MAX_BYTES", d.MaxBytes,
-		"largest input (bytes) the enricher accepts; larger ones go to the dead-letter stream (reason too_large)")
-	b.Int(&c.BatchSize, "enricher-batch", "ENRICHER_BATCH", d.BatchSize,
-		"largest batch the enricher pulls, publishes and acks at once")
-	b.Duration(&c.PublishTimeout, "enricher-publish-timeout", "ENRICHER_PUBLISH_TIMEOUT", d.PublishTimeout,
-		"how long the enricher waits for a batch's outputs to be acknowledged before it naks the batch for redelivery")
-	b.Int(&c.InFlight, "enricher-inflight", "ENRICHER_INFLIGHT", d.InFlight,
-		"batches per loop whose outputs may await their acks while the next batch is processed (1: strictly one at a time)")
+	b.Int(&c.MaxBytes, "max-bytes", 64<<10,
+		"largest input (bytes) the enricher accepts; larger ones go to the dead-letter stream (reason too_large)").
+		Positive().Was("ENRICHER_MAX_BYTES", "")
+	b.Int(&c.BatchSize, "batch", 1000,
+		"largest batch the enricher pulls, publishes and acks at once").
+		Positive().Was("ENRICHER_BATCH", "")
+	b.Duration(&c.PublishTimeout, "publish-timeout", 30*time.Second,
+		"how long the enricher waits for a batch's outputs to be acknowledged before it naks the batch for redelivery").
+		Positive().Was("ENRICHER_PUBLISH_TIMEOUT", "")
+	b.Int(&c.InFlight, "inflight", 3,
+		"batches per loop whose outputs may await their acks while the next batch is processed (1: strictly one at a time)").
+		Positive().Was("ENRICHER_INFLIGHT", "")
 }
 
 func (c Config) validate() error {
@@ -91,7 +97,7 @@ func Spec() runner.Spec {
 		Summary: "table loaders (WEB_USERS, CLICKSTREAM_CODES), stream-table joins (USER_CLICKSTREAM, ENRICHED_ERROR_CODES, RATINGS_WITH_CUSTOMER_DATA), ratings split, imply-news router",
 		InAll:   true,
 		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
-			cfg := DefaultConfig()
+			var cfg Config
 			cfg.Bind(b)
 			return func(d runner.Deps) (runner.Service, error) { return New(cfg, d) }
 		},

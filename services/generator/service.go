@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/pipe"
@@ -72,32 +73,37 @@ type Config struct {
 	Clickstream, Codes, Users, Pageviews, News, Ratings, Customers bool
 }
 
-// DefaultConfig is the configuration without flags or environment.
+// DefaultConfig is the configuration without flags or environment: the declared defaults.
 func DefaultConfig() Config {
-	return Config{
-		ClickRate: 20, CodesRate: 0.1, UsersRate: 0.5, PageviewsRate: 5, NewsRate: 5, RatingsRate: 2,
-		CDCStep: 15 * time.Second, CDCUpdateEvery: 30 * time.Second,
-		NewsSessions: 100, Flush: time.Second,
-		Clickstream: true, Codes: true, Users: true, Pageviews: true, News: true, Ratings: true, Customers: true,
-	}
+	var c Config
+	c.Bind(config.Defaults(serviceName))
+	return c
 }
+
+const serviceName = "generator"
 
 // Bind declares every setting on b.
 func (c *Config) Bind(b runner.Binder) {
-	d := DefaultConfig()
-	b.Int(&c.Seed, "seed", "JETSUITE_GENERATOR_SEED", 0, "generator: random seed (same seed, same events); 0 picks one on first start and keeps it in GENERATOR_STATE")
-	b.Float(&c.ClickRate, "rate", "JETSUITE_GENERATOR_RATE", d.ClickRate, "generator: clickstream events per second")
-	b.Float(&c.CodesRate, "codes-rate", "JETSUITE_GENERATOR_CODES_RATE", d.CodesRate, "generator: clickstream_codes re-emits per second (all 6 codes are sent at first start)")
-	b.Float(&c.UsersRate, "users-rate", "JETSUITE_GENERATOR_USERS_RATE", d.UsersRate, "generator: clickstream_users updates per second (users 1..39 are sent at first start)")
-	b.Float(&c.PageviewsRate, "pageviews-rate", "JETSUITE_GENERATOR_PAGEVIEWS_RATE", d.PageviewsRate, "generator: pageviews events per second")
-	b.Float(&c.NewsRate, "news-rate", "JETSUITE_GENERATOR_NEWS_RATE", d.NewsRate, "generator: imply-news records (clicks and sessions) per second")
-	b.Float(&c.RatingsRate, "ratings-rate", "JETSUITE_GENERATOR_RATINGS_RATE", d.RatingsRate, "generator: ratings events per second")
-	b.Duration(&c.CDCStep, "cdc-step", "JETSUITE_GENERATOR_CDC_STEP", d.CDCStep, "generator: time between the demo's scripted CUSTOMERS changes (Rick Astley, customer 2)")
-	b.Duration(&c.CDCUpdateEvery, "cdc-update-interval", "JETSUITE_GENERATOR_CDC_UPDATE_INTERVAL", d.CDCUpdateEvery, "generator: time between random CUSTOMERS updates after the script (0: none)")
-	b.Bool(&c.CDCSchemas, "cdc-schemas", "JETSUITE_GENERATOR_CDC_SCHEMAS", false, "generator: wrap change events in JsonConverter's {\"schema\",\"payload\"} (Debezium's schemas.enable=true)")
-	b.Bool(&c.Sessionize, "sessionize", "JETSUITE_GENERATOR_SESSIONIZE", false, "generator: pause clicks like sessionize-data.sh (90 s warm-up, then 35 s pause / 90 s run)")
-	b.Int(&c.NewsSessions, "news-sessions", "JETSUITE_GENERATOR_NEWS_SESSIONS", d.NewsSessions, "generator: imply-news sessions open at most")
-	b.Duration(&c.Flush, "generator-flush", "JETSUITE_GENERATOR_FLUSH", d.Flush, "generator: how often iteration counters are saved to GENERATOR_STATE")
+	b.Int(&c.Seed, "seed", 0, "random seed (same seed, same events); 0 picks one on first start and keeps it in GENERATOR_STATE").
+		NonNegative().Was("", "seed")
+	b.Float(&c.ClickRate, "rate", 20, "clickstream events per second").NonNegative().Was("", "rate")
+	b.Float(&c.CodesRate, "codes-rate", 0.1, "clickstream_codes re-emits per second (all 6 codes are sent at first start)").
+		NonNegative().Was("", "codes-rate")
+	b.Float(&c.UsersRate, "users-rate", 0.5, "clickstream_users updates per second (users 1..39 are sent at first start)").
+		NonNegative().Was("", "users-rate")
+	b.Float(&c.PageviewsRate, "pageviews-rate", 5, "pageviews events per second").NonNegative().Was("", "pageviews-rate")
+	b.Float(&c.NewsRate, "news-rate", 5, "imply-news records (clicks and sessions) per second").NonNegative().Was("", "news-rate")
+	b.Float(&c.RatingsRate, "ratings-rate", 2, "ratings events per second").NonNegative().Was("", "ratings-rate")
+	b.Duration(&c.CDCStep, "cdc-step", 15*time.Second, "time between the demo's scripted CUSTOMERS changes (Rick Astley, customer 2)").
+		Positive().Was("", "cdc-step")
+	b.Duration(&c.CDCUpdateEvery, "cdc-update-interval", 30*time.Second, "time between random CUSTOMERS updates after the script (0: none)").
+		NonNegative().Was("", "cdc-update-interval")
+	b.Bool(&c.CDCSchemas, "cdc-schemas", false, "wrap change events in JsonConverter's {\"schema\",\"payload\"} (Debezium's schemas.enable=true)").
+		Was("", "cdc-schemas")
+	b.Bool(&c.Sessionize, "sessionize", false, "pause clicks like sessionize-data.sh (90 s warm-up, then 35 s pause / 90 s run)").
+		Was("", "sessionize")
+	b.Int(&c.NewsSessions, "news-sessions", 100, "imply-news sessions open at most").Positive().Was("", "news-sessions")
+	b.Duration(&c.Flush, "flush", time.Second, "how often iteration counters are saved to GENERATOR_STATE").Positive()
 	for _, q := range []struct {
 		p    *bool
 		name string
@@ -111,18 +117,18 @@ func (c *Config) Bind(b runner.Binder) {
 		{&c.Ratings, "ratings", "ratings"},
 		{&c.Customers, "customers", "Debezium CUSTOMERS change events (asgard.demo.CUSTOMERS)"},
 	} {
-		b.Bool(q.p, "generator-"+q.name, "JETSUITE_GENERATOR_"+strings.ToUpper(q.name), true, "generator: generate "+q.what)
+		b.Bool(q.p, q.name, true, "generate "+q.what)
 	}
 }
 
 // Spec describes the generator to the jetsuite binary.
 func Spec() runner.Spec {
 	return runner.Spec{
-		Name:    "generator",
+		Name:    serviceName,
 		Summary: "datagen quickstarts (clickstream, codes, users, pageviews, ratings), imply-news, Debezium CUSTOMERS",
 		InAll:   true,
 		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
-			cfg := DefaultConfig()
+			var cfg Config
 			cfg.Bind(b)
 			return func(d runner.Deps) (runner.Service, error) { return New(cfg, d) }
 		},

@@ -19,8 +19,12 @@ func TestSpecSettings(t *testing.T) {
 	}
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	env := map[string]string{"JETSUITE_GENERATOR_RATE": "123", "JETSUITE_GENERATOR_SESSIONIZE": "true", "JETSUITE_GENERATOR_NEWS": "false"}
-	build := spec.Bind(config.Binder{FS: fs, Owner: "generator", Getenv: func(k string) string { return env[k] }})
-	if err := fs.Parse([]string{"--ratings-rate=7", "--cdc-step=2s", "--seed=9", "--generator-customers=false"}); err != nil {
+	reg := config.NewRegistry(fs, func(k string) string { return env[k] })
+	build := spec.Bind(reg.Service(spec.Name))
+	if err := fs.Parse([]string{"--generator-ratings-rate=7", "--generator-cdc-step=2s", "--generator-seed=9", "--generator-customers=false"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Resolve(); err != nil {
 		t.Fatal(err)
 	}
 	e := natstest.Start(t)

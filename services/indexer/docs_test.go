@@ -106,12 +106,16 @@ func TestAppendActionVersionAndDelete(t *testing.T) {
 	}
 }
 
-// TestOffWithoutURL checks the service built from Spec is off (and says so) without OPENSEARCH_URL.
+// TestOffWithoutURL checks the service built from Spec is off (and says so) without
+// JETSUITE_INDEXER_OPENSEARCH_URL.
 func TestOffWithoutURL(t *testing.T) {
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	b := config.Binder{FS: fs, Owner: ServiceName, Getenv: func(string) string { return "" }}
-	build := Spec().Bind(b)
+	reg := config.NewRegistry(fs, func(string) string { return "" })
+	build := Spec().Bind(reg.Service(ServiceName))
 	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Resolve(); err != nil {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
@@ -124,7 +128,7 @@ func TestOffWithoutURL(t *testing.T) {
 	if err := svc.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(logs.String(), "OPENSEARCH_URL is unset") {
+	if !strings.Contains(logs.String(), "JETSUITE_INDEXER_OPENSEARCH_URL is unset") {
 		t.Fatalf("no log line saying the indexer is off: %q", logs.String())
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/opensearch-project/opensearch-go/v2"
 
+	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -82,47 +83,46 @@ type Config struct {
 	DrainTimeout time.Duration
 }
 
-// DefaultConfig is the configuration without settings.
+// DefaultConfig is the configuration without settings: the declared defaults.
 func DefaultConfig() Config {
-	return Config{
-		Streams:       DefaultStreams,
-		Tables:        DefaultTables,
-		Durable:       ServiceName,
-		BulkDocs:      1000,
-		BulkBytes:     5 << 20,
-		FlushInterval: time.Second,
-		AckWait:       30 * time.Second,
-		RetryBackoff:  200 * time.Millisecond,
-		RetryMax:      10 * time.Second,
-		DrainTimeout:  15 * time.Second,
-	}
+	var c Config
+	c.Bind(config.Defaults(ServiceName))
+	return c
 }
 
 // Bind declares the settings.
 func (c *Config) Bind(b runner.Binder) {
-	b.List(&c.URLs, "opensearch-url", "OPENSEARCH_URL", nil,
-		"OpenSearch node URLs, comma-separated (empty: the indexer is off)")
-	b.String(&c.Username, "opensearch-username", "OPENSEARCH_USERNAME", "", "OpenSearch basic-auth user")
-	b.Secret(&c.Password, "opensearch-password", "OPENSEARCH_PASSWORD", "OpenSearch basic-auth password")
-	b.String(&c.CAFile, "opensearch-ca-file", "OPENSEARCH_CA_FILE", "",
-		"PEM file with the certificate authorities to trust for HTTPS")
-	b.Bool(&c.InsecureSkipVerify, "opensearch-insecure-skip-verify", "OPENSEARCH_INSECURE_SKIP_VERIFY", false,
-		"do not verify OpenSearch's TLS certificate (tests only)")
-	b.String(&c.IndexPrefix, "indexer-index-prefix", "INDEXER_INDEX_PREFIX", "",
-		"prefix of every index name (and of the index template's name)")
-	b.List(&c.Streams, "indexer-streams", "INDEXER_STREAMS", c.Streams, "streams appended to OpenSearch")
-	b.List(&c.Tables, "indexer-tables", "INDEXER_TABLES", c.Tables, "tables (KV buckets) upserted to OpenSearch")
-	b.String(&c.Durable, "indexer-durable", "INDEXER_DURABLE", c.Durable, "consumer name on every followed stream")
-	b.Int(&c.BulkDocs, "indexer-bulk-docs", "INDEXER_BULK_DOCS", c.BulkDocs, "most documents per _bulk request")
-	b.Int(&c.BulkBytes, "indexer-bulk-bytes", "INDEXER_BULK_BYTES", c.BulkBytes, "about the most bytes per _bulk request")
-	b.Duration(&c.FlushInterval, "indexer-flush-interval", "INDEXER_FLUSH_INTERVAL", c.FlushInterval,
-		"longest wait for a fuller batch before it is sent")
-	b.Duration(&c.AckWait, "indexer-ack-wait", "INDEXER_ACK_WAIT", c.AckWait,
-		"ack wait of the indexer's consumers (an instance that died holds messages this long)")
-	b.Duration(&c.RetryBackoff, "indexer-retry-backoff", "INDEXER_RETRY_BACKOFF", c.RetryBackoff, "first retry delay")
-	b.Duration(&c.RetryMax, "indexer-retry-max", "INDEXER_RETRY_MAX", c.RetryMax, "longest retry delay")
-	b.Duration(&c.DrainTimeout, "indexer-drain-timeout", "INDEXER_DRAIN_TIMEOUT", c.DrainTimeout,
-		"how long a stopping indexer keeps finishing in-flight batches")
+	b.List(&c.URLs, "opensearch-url", nil, "OpenSearch node URLs, comma-separated (empty: the indexer is off)").
+		Was("OPENSEARCH_URL", "opensearch-url")
+	b.String(&c.Username, "opensearch-username", "", "OpenSearch basic-auth user").
+		Was("OPENSEARCH_USERNAME", "opensearch-username")
+	b.Secret(&c.Password, "opensearch-password", "OpenSearch basic-auth password").
+		Was("OPENSEARCH_PASSWORD", "opensearch-password")
+	b.String(&c.CAFile, "opensearch-ca-file", "", "PEM file with the certificate authorities to trust for HTTPS").
+		Was("OPENSEARCH_CA_FILE", "opensearch-ca-file")
+	b.Bool(&c.InsecureSkipVerify, "opensearch-insecure-skip-verify", false, "do not verify OpenSearch's TLS certificate (tests only)").
+		Was("OPENSEARCH_INSECURE_SKIP_VERIFY", "opensearch-insecure-skip-verify")
+	b.String(&c.IndexPrefix, "index-prefix", "", "prefix of every index name (and of the index template's name)").
+		Was("INDEXER_INDEX_PREFIX", "")
+	b.List(&c.Streams, "streams", DefaultStreams, "streams appended to OpenSearch").Was("INDEXER_STREAMS", "")
+	b.List(&c.Tables, "tables", DefaultTables, "tables (KV buckets) upserted to OpenSearch").Was("INDEXER_TABLES", "")
+	b.String(&c.Durable, "durable", ServiceName, "consumer name on every followed stream").
+		NotEmpty().Was("INDEXER_DURABLE", "")
+	b.Int(&c.BulkDocs, "bulk-docs", 1000, "most documents per _bulk request").Positive().Was("INDEXER_BULK_DOCS", "")
+	b.Int(&c.BulkBytes, "bulk-bytes", 5<<20, "about the most bytes per _bulk request").Positive().Was("INDEXER_BULK_BYTES", "")
+	b.Duration(&c.FlushInterval, "flush-interval", time.Second, "longest wait for a fuller batch before it is sent").
+		Positive().Was("INDEXER_FLUSH_INTERVAL", "")
+	b.Duration(&c.AckWait, "ack-wait", 30*time.Second, "ack wait of the indexer's consumers (an instance that died holds messages this long; at least 1s)").
+		Check(func(d time.Duration) error {
+			if d < time.Second {
+				return errors.New("must be at least 1s")
+			}
+			return nil
+		}).Was("INDEXER_ACK_WAIT", "")
+	b.Duration(&c.RetryBackoff, "retry-backoff", 200*time.Millisecond, "first retry delay").Positive().Was("INDEXER_RETRY_BACKOFF", "")
+	b.Duration(&c.RetryMax, "retry-max", 10*time.Second, "longest retry delay").Positive().Was("INDEXER_RETRY_MAX", "")
+	b.Duration(&c.DrainTimeout, "drain-timeout", 15*time.Second, "how long a stopping indexer keeps finishing in-flight batches").
+		NonNegative().Was("INDEXER_DRAIN_TIMEOUT", "")
 }
 
 func (c Config) validate() error {
@@ -161,10 +161,10 @@ func (c Config) sources() []source {
 func Spec() runner.Spec {
 	return runner.Spec{
 		Name:    ServiceName,
-		Summary: "OpenSearch sink: derived streams appended, tables upserted, one index each (off without OPENSEARCH_URL)",
+		Summary: "OpenSearch sink: derived streams appended, tables upserted, one index each (off without JETSUITE_INDEXER_OPENSEARCH_URL)",
 		InAll:   true,
 		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
-			cfg := DefaultConfig()
+			var cfg Config
 			cfg.Bind(b)
 			return func(d runner.Deps) (runner.Service, error) { return New(cfg, d) }
 		},
@@ -213,7 +213,7 @@ func (x *Indexer) Name() string { return ServiceName }
 // Run installs the index template, then follows every stream and table until ctx ends.
 func (x *Indexer) Run(ctx context.Context) error {
 	if x.client == nil {
-		x.log.Info("indexer is off because OPENSEARCH_URL is unset")
+		x.log.Info("indexer is off because JETSUITE_INDEXER_OPENSEARCH_URL is unset")
 		<-ctx.Done()
 		return nil
 	}

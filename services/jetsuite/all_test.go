@@ -157,7 +157,7 @@ func grep(s, sub string) string {
 // bridge (message ids from topic/partition/offset), and from there the ratings pipeline.
 func TestAllWithEmbeddedKafka(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
-	stop, logs := startAll(t, dir, addr, "--kafka-embedded")
+	stop, logs := startAll(t, dir, addr, "--bridge-kafka-embedded")
 	defer func() { _ = stop() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -193,14 +193,14 @@ func TestAllWithEmbeddedKafka(t *testing.T) {
 // (here the server of a `jetsuite all` that runs without a windower).
 func TestServiceAloneAgainstExternalNATS(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
-	stopAll, logs := startAll(t, dir, addr, "--windower=false")
+	stopAll, logs := startAll(t, dir, addr, "--windower-enabled=false")
 	defer func() { _ = stopAll() }()
 	js := connectTo(t, addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	alone := &syncBuffer{}
 	go func() {
-		done <- run(ctx, []string{"windower", "--nats-url", "nats://" + addr, "--http-listen", "none", "--tables", topology.TableEventsPerMin}, alone, alone)
+		done <- run(ctx, []string{"windower", "--nats-url", "nats://" + addr, "--http-listen", "none", "--windower-tables", topology.TableEventsPerMin}, alone, alone)
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

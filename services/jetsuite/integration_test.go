@@ -48,10 +48,10 @@ func TestRealDebeziumRickAstleyAlert(t *testing.T) {
 	slackURL, posts := slackRecorder(t)
 	dir, addr := t.TempDir(), freeAddr(t)
 	stop, logs := startAll(t, dir, addr,
-		"--generator=false", "--bridge", "--kafka-brokers", brokers,
+		"--generator-enabled=false", "--bridge-enabled", "--bridge-kafka-brokers", brokers,
 		"--bridge-from-kafka", topology.SubjectCustomersCDC, "--bridge-to-kafka=",
 		"--bridge-group", fmt.Sprintf("e2e-%d", time.Now().UnixNano()),
-		"--slack-bot-token", "xoxb-test-token", "--slack-api-url", slackURL, "--slack-rate", "0")
+		"--alerting-slack-bot-token", "xoxb-test-token", "--alerting-slack-api-url", slackURL, "--alerting-slack-rate", "0")
 	defer func() { _ = stop() }()
 	js := connectTo(t, addr)
 	ctx := context.Background()
@@ -123,8 +123,8 @@ func TestRealOpenSearchPipelineRun(t *testing.T) {
 	osURL := testenv.Require(t, testenv.OpenSearchURL)
 	prefix := fmt.Sprintf("e2e%d-", time.Now().UnixNano()%1_000_000_000)
 	dir, addr := t.TempDir(), freeAddr(t)
-	stop, logs := startAll(t, dir, addr, "--opensearch-url", osURL, "--indexer-index-prefix", prefix,
-		"--rate", "100", "--ratings-rate", "20", "--cdc-step", "1s", "--indexer-flush-interval", "200ms")
+	stop, logs := startAll(t, dir, addr, "--indexer-opensearch-url", osURL, "--indexer-index-prefix", prefix,
+		"--generator-rate", "100", "--generator-ratings-rate", "20", "--generator-cdc-step", "1s", "--indexer-flush-interval", "200ms")
 	defer func() { _ = stop() }()
 	js := connectTo(t, addr)
 	ctx := context.Background()

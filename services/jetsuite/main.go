@@ -1,5 +1,5 @@
 // Command jetsuite runs jetsuite's services: all of them in one process (`jetsuite all`, with an
-// embedded NATS JetStream server when NATS_URL is empty), or one of them against an external
+// embedded NATS JetStream server when JETSUITE_NATS_URL is empty), or one of them against an external
 // NATS (`jetsuite <service>`).
 package main
 
@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/natsx"
@@ -32,7 +34,7 @@ func main() {
 	}
 }
 
-// common holds the process-wide settings.
+// common holds the shared settings (no service part in their names).
 type common struct {
 	natsURL    string
 	dataDir    string
@@ -40,25 +42,78 @@ type common struct {
 	httpListen string
 	logFormat  string
 	logLevel   string
-	replicas   int
-	dedup      time.Duration
+	storage    string
+	// topology holds the replicas and dedup window; Storage comes from storage.
+	topology topology.Options
 }
 
 func bindCommon(b config.Binder, c *common) {
-	b.String(&c.natsURL, "nats-url", "NATS_URL", "", "NATS server URLs, comma-separated; empty: `all` embeds a server, a single service uses nats://127.0.0.1:4222")
-	b.String(&c.dataDir, "data-dir", "JETSUITE_DATA_DIR", "./data", "where the embedded NATS server keeps JetStream's files")
-	b.String(&c.natsListen, "nats-listen", "JETSUITE_NATS_LISTEN", "127.0.0.1:4222", "address the embedded NATS server listens on for other clients (\"none\": in-process only)")
-	b.String(&c.httpListen, "http-listen", "JETSUITE_HTTP_LISTEN", "127.0.0.1:8080", "address of /healthz, /readyz, /metrics and service endpoints (\"none\": off)")
-	b.String(&c.logFormat, "log-format", "JETSUITE_LOG_FORMAT", "text", "log format: text or json")
-	b.String(&c.logLevel, "log-level", "JETSUITE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
-	b.Duration(&c.dedup, "dedup-window", "JETSUITE_DEDUP_WINDOW", topology.DedupWindow, "how long JetStream remembers Nats-Msg-Ids (longer: safer late retries, more server memory)")
-	b.Int(&c.replicas, "replicas", "JETSUITE_REPLICAS", 1, "replicas of every stream and bucket jetsuite declares (3 on a 3-node NATS cluster)")
+	b.String(&c.natsURL, "nats-url", "", "NATS server URLs, comma-separated; empty: `all` embeds a server, a single service uses nats://127.0.0.1:4222 (NATS_URL, the conventional name, is read too)").
+		AlsoEnv("NATS_URL")
+	b.String(&c.dataDir, "data-dir", "./data", "where the embedded NATS server keeps JetStream's files")
+	b.String(&c.natsListen, "nats-listen", "127.0.0.1:4222", "address the embedded NATS server listens on for other clients (\"none\": in-process only)")
+	b.String(&c.httpListen, "http-listen", "127.0.0.1:8080", "address of /healthz, /readyz, /metrics and service endpoints (\"none\": off)")
+	b.String(&c.logFormat, "log-format", "text", "log format: text or json").OneOf("text", "json")
+	b.String(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error").OneOf("debug", "info", "warn", "error")
+	b.Duration(&c.topology.DedupWindow, "dedup-window", topology.DefaultDedupWindow, "how long JetStream remembers Nats-Msg-Ids (longer: safer late retries, more server memory)").
+		Positive()
+	b.Int(&c.topology.Replicas, "replicas", 1, "replicas of every stream and bucket jetsuite declares (3 on a 3-node NATS cluster)").
+		Check(func(n int) error {
+			if n < 1 || n > 5 {
+				return errors.New("must be 1..5 (JetStream's limit)")
+			}
+			return nil
+		})
+	b.String(&c.storage, "storage", "file", "storage of every stream and bucket jetsuite declares: file or memory (memory: lost when NATS restarts)").
+		OneOf("file", "memory")
+}
+
+// topologyOptions are the shared settings Ensure needs.
+func (c common) topologyOptions() topology.Options {
+	o := c.topology
+	o.Storage = jetstream.FileStorage
+	if c.storage == "memory" {
+		o.Storage = jetstream.MemoryStorage
+	}
+	return o
+}
+
+// selected is a service a command runs: its constructor, and whether it is on.
+type selected struct {
+	spec    runner.Spec
+	build   func(runner.Deps) (runner.Service, error)
+	enabled *bool
+}
+
+// declare declares the settings of a command (config and all: every service's) and returns
+// the services it runs; none for an unknown command.
+func declare(reg *config.Registry, cmd string, c *common) []selected {
+	bindCommon(reg.Shared(), c)
+	var chosen []selected
+	for _, s := range specs() {
+		switch {
+		case cmd == "config" || cmd == "all":
+			sel := selected{spec: s, build: s.Bind(reg.Service(s.Name)), enabled: new(bool)}
+			enableSetting(reg, s, sel.enabled)
+			chosen = append(chosen, sel)
+		case s.Name == cmd:
+			on := true
+			chosen = append(chosen, selected{spec: s, build: s.Bind(reg.Service(s.Name)), enabled: &on})
+		}
+	}
+	return chosen
+}
+
+// enableSetting declares, for `all`, whether a service runs.
+func enableSetting(reg *config.Registry, s runner.Spec, on *bool) {
+	reg.Service(s.Name).Bool(on, "enabled", s.InAll, "`all`: run the "+s.Name).
+		Was("JETSUITE_"+strings.ToUpper(s.Name), s.Name)
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: jetsuite all|<service>|config [flags]")
 	fmt.Fprintln(w, "\ncommands:")
-	fmt.Fprintln(w, "  all        every service in one process (embedded NATS JetStream when NATS_URL is empty)")
+	fmt.Fprintln(w, "  all        every service in one process (embedded NATS JetStream when JETSUITE_NATS_URL is empty)")
 	for _, s := range specs() {
 		fmt.Fprintf(w, "  %-10s %s\n", s.Name, s.Summary)
 	}
@@ -81,55 +136,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("jetsuite "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	reg := config.NewRegistry(fs, os.Getenv)
 	var c common
-	bindCommon(config.Binder{FS: fs, Owner: "jetsuite"}, &c)
-
-	type selected struct {
-		spec    runner.Spec
-		build   func(runner.Deps) (runner.Service, error)
-		enabled *bool
+	chosen := declare(reg, cmd, &c)
+	if len(chosen) == 0 {
+		usage(stderr)
+		return fmt.Errorf("unknown command %q", cmd)
 	}
-	var chosen []selected
-	switch cmd {
-	case "config":
-		for _, s := range specs() {
-			s.Bind(config.Binder{FS: fs, Owner: s.Name})
-			var on bool
-			config.Binder{FS: fs, Owner: "all"}.Bool(&on, s.Name, "JETSUITE_"+strings.ToUpper(s.Name), s.InAll, "`all`: run the "+s.Name)
-		}
-		config.WriteMarkdown(stdout)
+	if err := reg.Err(); err != nil {
+		return err
+	}
+	if cmd == "config" {
+		reg.WriteMarkdown(stdout)
 		return nil
-	case "all":
-		for _, s := range specs() {
-			sel := selected{spec: s, build: s.Bind(config.Binder{FS: fs, Owner: s.Name}), enabled: new(bool)}
-			config.Binder{FS: fs, Owner: "all"}.Bool(sel.enabled, s.Name, "JETSUITE_"+strings.ToUpper(s.Name), s.InAll, "`all`: run the "+s.Name)
-			chosen = append(chosen, sel)
-		}
-	default:
-		for _, s := range specs() {
-			if s.Name == cmd {
-				on := true
-				chosen = append(chosen, selected{spec: s, build: s.Bind(config.Binder{FS: fs, Owner: s.Name}), enabled: &on})
-			}
-		}
-		if len(chosen) == 0 {
-			usage(stderr)
-			return fmt.Errorf("unknown command %q", cmd)
-		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := config.Validate(fs); err != nil {
+	if err := reg.Resolve(); err != nil {
 		return err
 	}
 	if cmd == "all" {
-		if err := embeddedKafkaDemo(fs, c.dataDir); err != nil {
+		if err := embeddedKafkaDemo(reg, c.dataDir); err != nil {
 			return err
 		}
 	}
 	log := obs.NewLogger(stderr, c.logFormat, c.logLevel)
 	slog.SetDefault(log)
+	reg.LogDeprecations(log)
 
 	ctx, stop := runner.SignalContext(ctx, log)
 	defer stop()
@@ -172,11 +206,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if deps.JS, err = natsx.JetStream(deps.NC); err != nil {
 		return err
 	}
-	topology.Replicas = max(c.replicas, 1)
-	if c.dedup > 0 {
-		topology.DedupWindow = c.dedup
-	}
-	if err := topology.Default().Ensure(startCtx, deps.JS); err != nil {
+	if err := topology.Default().Ensure(startCtx, deps.JS, c.topologyOptions()); err != nil {
 		return fmt.Errorf("declare topology: %w", err)
 	}
 
@@ -211,28 +241,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// embeddedKafkaDemo: `all --kafka-embedded` puts the Kafka bridge into the embedded demo: the
-// bridge runs an in-process Kafka (kfake, under the data directory), the ratings are produced
-// to its `ratings` topic as the original's web app did, and the bridge carries them into
-// JetStream, so the generator's own ratings are off. Flags given explicitly win.
-func embeddedKafkaDemo(fs *flag.FlagSet, dataDir string) error {
-	on := fs.Lookup("kafka-embedded")
-	if on == nil || on.Value.String() != "true" {
+// embeddedKafkaDemo: `all --bridge-kafka-embedded` puts the Kafka bridge into the embedded
+// demo: the bridge runs an in-process Kafka (kfake, under the data directory), the ratings are
+// produced to its `ratings` topic as the original's web app did, and the bridge carries them
+// into JetStream, so the generator's own ratings are off. Settings given explicitly (flag or
+// environment) win.
+func embeddedKafkaDemo(reg *config.Registry, dataDir string) error {
+	on := reg.Lookup("bridge-kafka-embedded")
+	if on == nil || on.Value() != "true" {
 		return nil
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	defaults := map[string]string{
-		"bridge":             "true",
-		"generator-ratings":  "false",
-		"kafka-embedded-dir": filepath.Join(dataDir, "kafka-embedded"),
-	}
-	for name, value := range defaults {
-		if set[name] || fs.Lookup(name) == nil {
-			continue
-		}
-		if err := fs.Set(name, value); err != nil {
-			return fmt.Errorf("--kafka-embedded: %s: %w", name, err)
+	for name, value := range map[string]string{
+		"bridge-enabled":            "true",
+		"generator-ratings":         "false",
+		"bridge-kafka-embedded-dir": filepath.Join(dataDir, "kafka-embedded"),
+	} {
+		if err := reg.Default(name, value); err != nil {
+			return fmt.Errorf("--bridge-kafka-embedded: %w", err)
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/natsx"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
@@ -24,11 +25,12 @@ import (
 func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("jetsuite show", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	defURL := os.Getenv("NATS_URL")
-	if defURL == "" {
-		defURL = "nats://127.0.0.1:4222"
-	}
-	url := fs.String("nats-url", defURL, "NATS server (env NATS_URL; a running `jetsuite all` listens on the default)")
+	// The NATS URL is the shared setting (same names, same environment); --last and --limit are
+	// arguments of this command, not settings.
+	reg := config.NewRegistry(fs, os.Getenv)
+	var url string
+	reg.Shared().String(&url, "nats-url", "nats://127.0.0.1:4222", "NATS server (a running `jetsuite all` listens on the default)").
+		AlsoEnv("NATS_URL")
 	last := fs.Int("last", 10, "streams: how many of the newest messages")
 	limit := fs.Int("limit", 50, "tables: at most this many rows (newest windows first)")
 	name := ""
@@ -36,6 +38,9 @@ func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		name, args = args[0], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := reg.Resolve(); err != nil {
 		return err
 	}
 	cat := topology.Default()
@@ -52,7 +57,7 @@ func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	nc, err := natsx.Connect(ctx, *url, "jetsuite-show", nil)
+	nc, err := natsx.Connect(ctx, url, "jetsuite-show", nil)
 	if err != nil {
 		return err
 	}

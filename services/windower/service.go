@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,6 +21,8 @@ import (
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
+
+const serviceName = "windower"
 
 // Config is the windower's configuration.
 type Config struct {
@@ -43,31 +46,65 @@ type Config struct {
 	BatchSize int
 }
 
-// Bind declares the settings.
-func (c *Config) Bind(b config.Binder) {
-	b.Duration(&c.Grace, "grace", "JETSUITE_WINDOWER_GRACE", 30*time.Second, "grace period of every windowed table")
-	b.List(&c.GracePerTable, "grace-per-table", "JETSUITE_WINDOWER_GRACE_PER_TABLE", nil, "grace per table, e.g. EVENTS_PER_MIN=10s,CLICK_USER_SESSIONS=1m")
-	b.Duration(&c.IdleTimeout, "idle-timeout", "JETSUITE_WINDOWER_IDLE_TIMEOUT", 10*time.Second, "after this long without events a table's stream time follows the wall clock (0: never)")
-	b.Duration(&c.FlushInterval, "flush-interval", "JETSUITE_WINDOWER_FLUSH_INTERVAL", 500*time.Millisecond, "how often window state is written to KV and inputs acked")
-	b.Int(&c.FlushMaxInputs, "flush-max-inputs", "JETSUITE_WINDOWER_FLUSH_MAX_INPUTS", 20000, "flush after this many inputs even before the interval")
-	b.List(&c.Tables, "tables", "JETSUITE_WINDOWER_TABLES", nil, "only these windowed tables (default: all)")
-	b.Int(&c.MaxEventBytes, "max-event-bytes", "JETSUITE_MAX_EVENT_BYTES", 64<<10, "inputs larger than this are dead-lettered")
-	b.Int(&c.BatchSize, "windower-batch", "JETSUITE_WINDOWER_BATCH", 1000, "largest pull batch")
+// DefaultConfig is the configuration without flags or environment: the declared defaults.
+func DefaultConfig() Config {
+	var c Config
+	c.Bind(config.Defaults(serviceName))
+	return c
 }
 
+// Bind declares the settings.
+func (c *Config) Bind(b config.Binder) {
+	b.Duration(&c.Grace, "grace", 30*time.Second, "grace period of every windowed table").
+		NonNegative().Was("", "grace")
+	b.List(&c.GracePerTable, "grace-per-table", nil, "grace per table, e.g. EVENTS_PER_MIN=10s,CLICK_USER_SESSIONS=1m").
+		Check(func(items []string) error {
+			_, err := (&Config{GracePerTable: items}).graces(Tables())
+			return err
+		}).Was("", "grace-per-table")
+	b.Duration(&c.IdleTimeout, "idle-timeout", 10*time.Second, "after this long without events a table's stream time follows the wall clock (0: never)").
+		NonNegative().Was("", "idle-timeout")
+	b.Duration(&c.FlushInterval, "flush-interval", 500*time.Millisecond, "how often window state is written to KV and inputs acked").
+		Positive().Was("", "flush-interval")
+	b.Int(&c.FlushMaxInputs, "flush-max-inputs", 20000, "flush after this many inputs even before the interval").
+		Positive().Was("", "flush-max-inputs")
+	b.List(&c.Tables, "tables", nil, "only these windowed tables (default: all)").
+		Check(func(names []string) error { return knownTables(names, Tables()) }).Was("", "tables")
+	b.Int(&c.MaxEventBytes, "max-bytes", 64<<10, "inputs larger than this (bytes) are dead-lettered").
+		Positive().Was("JETSUITE_MAX_EVENT_BYTES", "max-event-bytes")
+	b.Int(&c.BatchSize, "batch", 1000, "largest pull batch").Positive()
+}
+
+// defaults fills the settings a Config built in code leaves zero with the declared defaults
+// (values from flags and environment were validated at start and are never replaced).
 func (c *Config) defaults() {
+	d := DefaultConfig()
 	if c.FlushInterval <= 0 {
-		c.FlushInterval = 500 * time.Millisecond
+		c.FlushInterval = d.FlushInterval
 	}
 	if c.FlushMaxInputs <= 0 {
-		c.FlushMaxInputs = 20000
+		c.FlushMaxInputs = d.FlushMaxInputs
 	}
 	if c.MaxEventBytes <= 0 {
-		c.MaxEventBytes = 64 << 10
+		c.MaxEventBytes = d.MaxEventBytes
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 1000
+		c.BatchSize = d.BatchSize
 	}
+}
+
+// knownTables reports names that are not windowed tables.
+func knownTables(names []string, tables []Table) error {
+	var unknown []string
+	for _, n := range names {
+		if !slices.ContainsFunc(tables, func(t Table) bool { return t.Name == strings.ToUpper(n) }) {
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("unknown tables: %s", strings.Join(unknown, ", "))
+	}
+	return nil
 }
 
 // graces resolves the grace period of every table.
@@ -107,7 +144,7 @@ type Service struct {
 // Spec describes the windower to the jetsuite binary.
 func Spec() runner.Spec {
 	return runner.Spec{
-		Name: "windower", Summary: "windowed tables (EVENTS_PER_MIN ... RATINGS_PER_CUSTOMER_PER_15MINUTE)", InAll: true,
+		Name: serviceName, Summary: "windowed tables (EVENTS_PER_MIN ... RATINGS_PER_CUSTOMER_PER_15MINUTE)", InAll: true,
 		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
 			var c Config
 			c.Bind(b)

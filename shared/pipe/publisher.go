@@ -17,8 +17,16 @@ import (
 type Publisher struct {
 	JS      jetstream.JetStream
 	Service string
-	futs    []jetstream.PubAckFuture
+	// AckTimeout bounds how long Wait waits for a round of publish acks before it treats the
+	// missing ones as failed and publishes them again (an ack can be lost for good, e.g. when
+	// the connection closed; Nats-Msg-Id makes the second publish harmless if the first one
+	// landed). 0 means DefaultAckTimeout.
+	AckTimeout time.Duration
+	futs       []jetstream.PubAckFuture
 }
+
+// DefaultAckTimeout is Publisher.AckTimeout when none is set.
+const DefaultAckTimeout = 30 * time.Second
 
 // NewPublisher returns a Publisher for a service.
 func NewPublisher(js jetstream.JetStream, service string) *Publisher {
@@ -75,17 +83,16 @@ func (p *Publisher) Wait(ctx context.Context) error {
 	}
 }
 
-// AckTimeout bounds how long Wait waits for a round of publish acks before it treats the
-// missing ones as failed and publishes them again (an ack can be lost for good, e.g. when the
-// connection closed; Nats-Msg-Id makes the second publish harmless if the first one landed).
-var AckTimeout = 30 * time.Second
-
 // collect waits for all current futures and returns the messages whose publish failed.
 func (p *Publisher) collect(ctx context.Context) ([]*nats.Msg, error) {
 	futs := p.futs
 	p.futs = nil
 	var failed []*nats.Msg
-	timeout := time.NewTimer(AckTimeout)
+	ackTimeout := p.AckTimeout
+	if ackTimeout <= 0 {
+		ackTimeout = DefaultAckTimeout
+	}
+	timeout := time.NewTimer(ackTimeout)
 	defer timeout.Stop()
 	for i, f := range futs {
 		select {

@@ -20,7 +20,7 @@ type Stream struct {
 	Description string
 	// MaxAge bounds retention (0: keep until limits). Sources keep a week by default.
 	MaxAge time.Duration
-	// Duplicates is the Nats-Msg-Id de-duplication window (0: DedupWindow).
+	// Duplicates is the Nats-Msg-Id de-duplication window (0: Options.DedupWindow).
 	Duplicates time.Duration
 }
 
@@ -50,27 +50,41 @@ func Default() Catalog {
 	return c
 }
 
-// Storage selects file or memory storage for everything Ensure creates (tests may use memory).
-var Storage = jetstream.FileStorage
+// DefaultDedupWindow is how long JetStream remembers Nats-Msg-Ids unless Options say otherwise.
+// It must outlast the longest time between a publish and its retry (an ack wait plus a
+// restart); the server keeps every id of the window in memory, about 140 bytes each, so at
+// 10,000 msgs/s a 2-minute window costs ~170 MB per stream.
+const DefaultDedupWindow = 2 * time.Minute
 
-// Replicas is the replication factor of everything Ensure creates (3 on a 3-node cluster).
-var Replicas = 1
+// Options are how Ensure declares streams and buckets. The zero value is a single-node
+// deployment: file storage, 1 replica, DefaultDedupWindow.
+type Options struct {
+	// Storage is file or memory storage for everything Ensure creates (tests may use memory).
+	Storage jetstream.StorageType
+	// Replicas is the replication factor (3 on a 3-node cluster); 0 means 1.
+	Replicas int
+	// DedupWindow is the Nats-Msg-Id window of streams that set none; 0 means DefaultDedupWindow.
+	DedupWindow time.Duration
+}
 
-// DedupWindow is how long JetStream remembers Nats-Msg-Ids. It must outlast the longest time
-// between a publish and its retry (an ack wait plus a restart); the server keeps every id of the
-// window in memory, about 140 bytes each, so at 10,000 msgs/s a 2-minute window costs ~170 MB
-// per stream.
-var DedupWindow = 2 * time.Minute
+func (o Options) replicas() int { return max(o.Replicas, 1) }
+
+func (o Options) dedupWindow() time.Duration {
+	if o.DedupWindow > 0 {
+		return o.DedupWindow
+	}
+	return DefaultDedupWindow
+}
 
 // Ensure creates or updates every stream and bucket of the catalog.
-func (c Catalog) Ensure(ctx context.Context, js jetstream.JetStream) error {
+func (c Catalog) Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
 	for _, s := range c.Streams {
-		if err := EnsureStream(ctx, js, s); err != nil {
+		if err := EnsureStream(ctx, js, s, o); err != nil {
 			return err
 		}
 	}
 	for _, b := range c.Buckets {
-		if _, err := EnsureBucket(ctx, js, b); err != nil {
+		if _, err := EnsureBucket(ctx, js, b, o); err != nil {
 			return err
 		}
 	}
@@ -78,10 +92,10 @@ func (c Catalog) Ensure(ctx context.Context, js jetstream.JetStream) error {
 }
 
 // EnsureStream creates or updates one stream.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, s Stream) error {
+func EnsureStream(ctx context.Context, js jetstream.JetStream, s Stream, o Options) error {
 	dup := s.Duplicates
 	if dup == 0 {
-		dup = DedupWindow
+		dup = o.dedupWindow()
 	}
 	if s.MaxAge > 0 && dup > s.MaxAge {
 		dup = s.MaxAge
@@ -90,8 +104,8 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, s Stream) error {
 		Name:        s.Name,
 		Subjects:    s.Subjects,
 		Description: s.Description,
-		Storage:     Storage,
-		Replicas:    Replicas,
+		Storage:     o.Storage,
+		Replicas:    o.replicas(),
 		MaxAge:      s.MaxAge,
 		Duplicates:  dup,
 		Discard:     jetstream.DiscardOld,
@@ -103,14 +117,14 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, s Stream) error {
 }
 
 // EnsureBucket creates or updates one KV bucket.
-func EnsureBucket(ctx context.Context, js jetstream.JetStream, b Bucket) (jetstream.KeyValue, error) {
+func EnsureBucket(ctx context.Context, js jetstream.JetStream, b Bucket, o Options) (jetstream.KeyValue, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      b.Name,
 		Description: b.Description,
 		TTL:         b.TTL,
 		History:     1,
-		Storage:     Storage,
-		Replicas:    Replicas,
+		Storage:     o.Storage,
+		Replicas:    o.replicas(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", b.Name, err)

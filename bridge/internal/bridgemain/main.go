@@ -1,5 +1,5 @@
 // Command bridgemain runs only the bridge, configured like `jetsuite bridge` (the same settings
-// through the same flags and environment variables) plus NATS_URL. The bridge's tests build it
+// through the same flags and environment variables) plus the NATS URL. The bridge's tests build it
 // to run the bridge as a separate process they can SIGKILL mid-run.
 package main
 
@@ -27,16 +27,21 @@ func main() {
 func run() error {
 	fs := flag.NewFlagSet("bridgemain", flag.ExitOnError)
 	var natsURL string
-	b := config.Binder{FS: fs, Owner: "bridgemain"}
-	b.String(&natsURL, "nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server")
-	build := bridge.Spec().Bind(b)
+	reg := config.NewRegistry(fs, os.Getenv)
+	reg.Shared().String(&natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URLs").AlsoEnv("NATS_URL")
+	spec := bridge.Spec()
+	build := spec.Bind(reg.Service(spec.Name))
+	if err := reg.Err(); err != nil {
+		return err
+	}
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
-	if err := config.Validate(fs); err != nil {
+	if err := reg.Resolve(); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	reg.LogDeprecations(log)
 	ctx, stop := runner.SignalContext(context.Background(), log)
 	defer stop()
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

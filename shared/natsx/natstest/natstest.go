@@ -55,7 +55,7 @@ func StartAt(t testing.TB, dir, listen string) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := topology.Default().Ensure(ctx, js); err != nil {
+	if err := topology.Default().Ensure(ctx, js, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	e := &Env{Server: ns, NC: nc, JS: js, DataDir: dir}
