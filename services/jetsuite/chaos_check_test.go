@@ -138,12 +138,17 @@ func (c *chaosCheck) unsettled(ctx context.Context) []string {
 	return out
 }
 
-func waitSettled(ctx context.Context, js jetstream.JetStream, c *chaosCheck, deadline time.Time) (bool, []string) {
+func waitSettled(ctx context.Context, c *chaosCheck, m *chaosMonkey, monkeyDone <-chan struct{}, deadline time.Time) (bool, []string) {
 	var last []string
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		last = c.unsettled(qctx)
 		cancel()
+		select {
+		case <-monkeyDone:
+		default:
+			last = append(last, "kill plan incomplete: "+m.progressReport())
+		}
 		if len(last) == 0 {
 			return true, nil
 		}

@@ -69,7 +69,9 @@ type proc struct {
 	logFile *os.File
 	starts  int
 	kills   int
-	exits   []string // exits nobody asked for
+	since   int64     // offset in the log where the current incarnation's output begins
+	started time.Time // when the current incarnation started
+	exits   []string  // exits nobody asked for
 }
 
 func newProc(t *testing.T, bin, name, dir string, env []string) *proc {
@@ -92,6 +94,10 @@ func (p *proc) start() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.starts++
+	if st, err := p.logFile.Stat(); err == nil {
+		p.since = st.Size()
+	}
+	p.started = time.Now()
 	fmt.Fprintf(p.logFile, "=== chaos: start #%d of %s at %s\n", p.starts, p.name, time.Now().Format(time.TimeOnly+".000"))
 	cmd := exec.Command(p.bin, p.name)
 	cmd.Env = p.env
@@ -158,6 +164,32 @@ func (p *proc) running() bool {
 	default:
 		return true
 	}
+}
+
+// up reports whether the current incarnation is up: its output since its start contains
+// marker (a line the service logs once it consumes), or, should the service log otherwise,
+// it has been running for 3 s.
+func (p *proc) up(marker string) bool {
+	p.mu.Lock()
+	since, started, alive := p.since, p.started, p.cmd != nil
+	p.mu.Unlock()
+	if !alive {
+		return false
+	}
+	if time.Since(started) > 3*time.Second {
+		return true
+	}
+	b, err := os.ReadFile(p.logPath)
+	if err != nil || int64(len(b)) < since {
+		return false
+	}
+	return strings.Contains(string(b[since:]), marker)
+}
+
+func (p *proc) startedAt() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.started
 }
 
 // tail returns the last n lines of the process's log.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,58 +108,63 @@ func TestChaos(t *testing.T) {
 	}
 
 	// The monkey kills at progress points; the publisher paces the inputs and restarts NATS once.
-	monkey := newChaosMonkey(t, cfg, plan, js, slack, procs)
+	monkey := newChaosMonkey(t, cfg, plan, js, slack, procs, started)
 	monkeyDone := make(chan struct{})
 	go func() { defer close(monkeyDone); monkey.run() }()
 
+	// Bursts of seeded-random size (so that the services have batches in flight when they are
+	// killed), on a schedule that spreads the inputs over cfg.publishFor.
 	rng := rand.New(rand.NewPCG(cfg.seed, 99))
-	const chunk = 100
-	chunks := (len(plan.inputs) + chunk - 1) / chunk
-	restartAt := chunks*35/100 + rng.IntN(chunks*30/100+1)
-	t.Logf("NATS restart planned before chunk %d of %d (after %d inputs)", restartAt, chunks, restartAt*chunk)
-	tick := time.NewTicker(cfg.publishFor / time.Duration(chunks))
-	for c := range chunks {
-		<-tick.C
-		if c == restartAt {
-			env = restartNATS(t, env, dataDir, addr, nc, time.Since(started))
-			// The last inputs again, same Nats-Msg-Ids: the restarted server still knows them.
-			from := max(0, c*chunk-50)
-			pub.publish(dupsOf(plan.inputs[from : c*chunk]))
-			t.Logf("republished inputs %d..%d after the restart (duplicates by Nats-Msg-Id)", from+1, c*chunk)
-		}
-		pub.publish(plan.inputs[c*chunk : min(len(plan.inputs), (c+1)*chunk)])
+	var bursts []int // end index of each burst
+	for n := 0; n < len(plan.inputs); {
+		n = min(len(plan.inputs), n+20+rng.IntN(1200))
+		bursts = append(bursts, n)
 	}
-	tick.Stop()
-	t.Logf("all %d inputs published after %s", len(plan.inputs), time.Since(started).Truncate(time.Millisecond))
+	restartAt := len(plan.inputs) * (35 + rng.IntN(31)) / 100
+	t.Logf("publishing in %d bursts; NATS restart planned after input %d", len(bursts), restartAt)
+	pubStart, from, restarted := time.Now(), 0, false
+	for _, to := range bursts {
+		at := pubStart.Add(time.Duration(float64(cfg.publishFor) * float64(from) / float64(len(plan.inputs))))
+		if d := time.Until(at); d > 0 {
+			<-time.After(d)
+		}
+		if !restarted && to > restartAt {
+			pub.publish(plan.inputs[from:restartAt])
+			monkey.published.Store(int64(restartAt))
+			env = restartNATS(t, env, dataDir, addr, nc, time.Since(started))
+			restarted = true
+			// The last inputs again, same Nats-Msg-Ids: the restarted server still knows them.
+			dupFrom := max(0, restartAt-50)
+			pub.publish(dupsOf(plan.inputs[dupFrom:restartAt]))
+			t.Logf("republished inputs %d..%d after the restart (duplicates by Nats-Msg-Id)", dupFrom+1, restartAt)
+			from = restartAt
+		}
+		pub.publish(plan.inputs[from:to])
+		from = to
+		monkey.published.Store(int64(to))
+	}
+	end := time.Now()
+	t.Logf("all %d inputs published after %s", len(plan.inputs), end.Sub(started).Truncate(time.Millisecond))
 
-	select {
-	case <-monkeyDone:
-	case <-time.After(60 * time.Second):
-		monkey.stop()
-		<-monkeyDone
-		t.Errorf("the kill plan did not complete within 60 s of the last input: %s", monkey.progressReport())
+	// Nothing may wait out an ack wait: within settleWithin of the last input every kill is
+	// done, every output is there and every consumer has nothing pending.
+	check := newChaosCheck(t, js, plan, slack)
+	const settleWithin = 20 * time.Second
+	settled, last := waitSettled(ctx, check, monkey, monkeyDone, end.Add(settleWithin))
+	if settled {
+		t.Logf("settled %s after the last input", time.Since(end).Truncate(time.Millisecond))
+	} else {
+		t.Errorf("not settled %s after the last input (an ack wait is 30 s): %s", settleWithin, strings.Join(last, "; "))
+		settled, last = waitSettled(ctx, check, monkey, monkeyDone, end.Add(60*time.Second))
+		if settled {
+			t.Logf("settled only %s after the last input", time.Since(end).Truncate(time.Millisecond))
+		} else {
+			t.Errorf("not settled 60 s after the last input: %s", strings.Join(last, "; "))
+		}
 	}
 	monkey.stop()
 	<-monkeyDone
-	end := time.Now()
-	t.Logf("end of chaos after %s: %s", end.Sub(started).Truncate(time.Millisecond), monkey.summary())
-
-	// Nothing may wait out an ack wait: within settleWithin every output is there and every
-	// consumer has nothing pending.
-	check := newChaosCheck(t, js, plan, slack)
-	const settleWithin = 20 * time.Second
-	settled, last := waitSettled(ctx, js, check, end.Add(settleWithin))
-	if settled {
-		t.Logf("settled %s after the end", time.Since(end).Truncate(time.Millisecond))
-	} else {
-		t.Errorf("not settled %s after the end (an ack wait is 30 s): %s", settleWithin, strings.Join(last, "; "))
-		settled, last = waitSettled(ctx, js, check, end.Add(60*time.Second))
-		if settled {
-			t.Logf("settled only %s after the end", time.Since(end).Truncate(time.Millisecond))
-		} else {
-			t.Errorf("not settled 60 s after the end: %s", strings.Join(last, "; "))
-		}
-	}
+	t.Logf("chaos: %s, 1 NATS restart", monkey.summary())
 	for name, p := range procs {
 		if !p.running() {
 			t.Errorf("%s is not running at the end\n%s", name, p.tail(20))
@@ -520,86 +526,101 @@ func waitCustomers(t *testing.T, js jetstream.JetStream, customers []chaosCustom
 	}
 }
 
-// chaosMonkey kills the enricher, the windower and the alerter at seeded-random progress points
-// and restarts each at once.
+// chaosMonkey kills the enricher, the windower and the alerter at seeded-random points of the
+// input (a point is due once that many inputs are published) and restarts each at once. A due
+// kill waits until the victim's current incarnation is up (consuming), then (up to 2 s) for a
+// moment when it holds unfinished input, so that it dies mid-batch; the log names the victim's
+// own progress at that moment.
 type chaosMonkey struct {
-	t       *testing.T
-	js      jetstream.JetStream
-	procs   map[string]*proc
-	victims []*victim
-	quit    chan struct{}
-	once    sync.Once
-	start   time.Time
-
-	mu  sync.Mutex
-	log []string
+	t         *testing.T
+	procs     map[string]*proc
+	published atomic.Int64 // inputs published so far (the publisher counts)
+	victims   []*victim
+	quit      chan struct{}
+	once      sync.Once
+	start     time.Time
 }
 
-// victim is a service with its kill points on a progress measure.
+// victim is a service with its kill points.
 type victim struct {
-	name     string
-	measure  string
-	progress func(ctx context.Context) (uint64, error)
-	points   []uint64
+	name    string
+	up      string // a line the service logs when it consumes
+	measure string // what progress measures
+	// progress returns the measure and how many inputs the victim holds unfinished: unacked,
+	// and for the enricher also without outputs yet.
+	progress func(ctx context.Context) (n uint64, busy int, err error)
+	points   []int64 // inputs published
 	next     int
-	last     uint64
+	dueSince time.Time // when the next point became due
 }
 
-func newChaosMonkey(t *testing.T, cfg chaosConfig, plan *chaosPlan, js jetstream.JetStream, slack *chaosSlack, procs map[string]*proc) *chaosMonkey {
+func newChaosMonkey(t *testing.T, cfg chaosConfig, plan *chaosPlan, js jetstream.JetStream, slack *chaosSlack, procs map[string]*proc, start time.Time) *chaosMonkey {
 	rng := rand.New(rand.NewPCG(cfg.seed, 13))
-	var clicks, validClicks, unhappy uint64
-	seen := map[string]bool{}
-	for _, in := range plan.inputs {
-		if seen[in.id] {
-			continue
+	consumer := func(ctx context.Context, stream, durable string) (*jetstream.ConsumerInfo, error) {
+		c, err := js.Consumer(ctx, stream, durable)
+		if err != nil {
+			return nil, err
 		}
-		seen[in.id] = true
-		switch {
-		case in.subject == topology.SubjectClickstream:
-			clicks++
-			if in.reason == "" {
-				validClicks++
-			}
-		case in.rating != nil && in.rating.unhappy:
-			unhappy++
-		}
+		return c.Info(ctx)
 	}
-	delivered := func(stream, durable string) func(ctx context.Context) (uint64, error) {
-		return func(ctx context.Context) (uint64, error) {
-			c, err := js.Consumer(ctx, stream, durable)
-			if err != nil {
-				return 0, err
-			}
-			info, err := c.Info(ctx)
-			if err != nil {
-				return 0, err
-			}
-			return info.Delivered.Stream, nil
-		}
-	}
-	m := &chaosMonkey{t: t, js: js, procs: procs, quit: make(chan struct{}), start: time.Now()}
+	m := &chaosMonkey{t: t, procs: procs, quit: make(chan struct{}), start: start}
 	m.victims = []*victim{
-		{name: "enricher", measure: "CLICKSTREAM seq delivered to enricher-clickstream", progress: delivered(topology.StreamClickstream, "enricher-clickstream")},
-		{name: "windower", measure: "USER_CLICKSTREAM seq delivered to windower-USER_CLICKSTREAM",
-			progress: delivered(topology.StreamUserClickstream, "windower-"+topology.StreamUserClickstream)},
-		{name: "alerting", measure: "Slack messages received", progress: func(context.Context) (uint64, error) { return uint64(slack.count()), nil }},
+		// The enricher is busy when it holds input whose outputs are not out yet: delivered
+		// beyond the source of the newest USER_CLICKSTREAM message, and unacked.
+		{name: "enricher", up: "stage=enricher-clickstream stream=CLICKSTREAM", measure: "CLICKSTREAM seq delivered to enricher-clickstream", progress: func(ctx context.Context) (uint64, int, error) {
+			info, err := consumer(ctx, topology.StreamClickstream, "enricher-clickstream")
+			if err != nil {
+				return 0, 0, err
+			}
+			n, busy := info.Delivered.Stream, 0
+			s, err := js.Stream(ctx, topology.StreamUserClickstream)
+			if err != nil {
+				return 0, 0, err
+			}
+			var out uint64
+			if last, err := s.GetLastMsgForSubject(ctx, topology.StreamUserClickstream); err == nil {
+				out, _ = sourceSeq(last.Header.Get(jetstream.MsgIDHeader), topology.StreamClickstream)
+			}
+			if info.NumAckPending > 0 && n > out {
+				busy = int(n - out)
+			}
+			return n, busy, nil
+		}},
+		// The windower recreates its consumer at start: one older than the incarnation is stale.
+		{name: "windower", up: "source=USER_CLICKSTREAM", measure: "USER_CLICKSTREAM seq delivered to windower-USER_CLICKSTREAM",
+			progress: func(ctx context.Context) (uint64, int, error) {
+				info, err := consumer(ctx, topology.StreamUserClickstream, "windower-"+topology.StreamUserClickstream)
+				if err != nil {
+					return 0, 0, err
+				}
+				if info.Created.Before(procs["windower"].startedAt()) {
+					return info.Delivered.Stream, 0, nil
+				}
+				return info.Delivered.Stream, info.NumAckPending, nil
+			}},
+		{name: "alerting", up: "sending alerts to Slack", measure: "Slack messages received", progress: func(ctx context.Context) (uint64, int, error) {
+			n := uint64(slack.count())
+			info, err := consumer(ctx, topology.StreamUnhappyPlatinumCustomers, "alerting-slack")
+			if err != nil {
+				return n, 0, nil
+			}
+			return n, info.NumAckPending, nil
+		}},
 	}
-	totals := map[string]uint64{"enricher": clicks, "windower": validClicks, "alerting": unhappy}
 	for _, v := range m.victims {
-		// One point in each of k equal slices of 8 %..92 % of the measure's final value.
+		// One point in each of k equal slices of 8 %..92 % of the inputs.
 		k := cfg.kills[v.name]
-		total := float64(totals[v.name])
 		for i := range k {
 			lo := 0.08 + 0.84*float64(i)/float64(k)
-			v.points = append(v.points, uint64(total*(lo+0.84/float64(k)*rng.Float64())))
+			v.points = append(v.points, int64(float64(len(plan.inputs))*(lo+0.84/float64(k)*rng.Float64())))
 		}
-		t.Logf("kill plan: %s when %s reaches %v (of %d)", v.name, v.measure, v.points, totals[v.name])
+		t.Logf("kill plan: %s after input %v of %d", v.name, v.points, len(plan.inputs))
 	}
 	return m
 }
 
 func (m *chaosMonkey) run() {
-	tick := time.NewTicker(10 * time.Millisecond)
+	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
@@ -611,27 +632,35 @@ func (m *chaosMonkey) run() {
 		for _, v := range m.victims {
 			p := m.procs[v.name]
 			if msg, ok := p.exitedOnItsOwn(); ok {
-				m.note("%s; restarting it\n%s", msg, p.tail(10))
+				m.t.Logf("%s; restarting it\n%s", msg, p.tail(10))
 				p.start()
 			}
 			if v.next >= len(v.points) {
 				continue
 			}
 			left++
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			n, err := v.progress(ctx)
-			cancel()
-			if err != nil {
-				continue // NATS away, or the consumer being recreated
-			}
-			v.last = n
-			if n < v.points[v.next] {
+			published := m.published.Load()
+			if published < v.points[v.next] || !p.up(v.up) {
 				continue
+			}
+			if v.dueSince.IsZero() {
+				v.dueSince = time.Now()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			n, busy, err := v.progress(ctx)
+			cancel()
+			if (err != nil || busy == 0) && time.Since(v.dueSince) < 2*time.Second {
+				continue // NATS away, the consumer being recreated, or nothing in flight
 			}
 			pid := p.kill()
 			p.start()
-			m.note("kill %d/%d: SIGKILL %s (pid %d) at %s, %s = %d (point %d); restarted",
-				v.next+1, len(v.points), v.name, pid, time.Since(m.start).Truncate(time.Millisecond), v.measure, n, v.points[v.next])
+			progress := fmt.Sprintf("%s = %d", v.measure, n)
+			if err != nil {
+				progress = fmt.Sprintf("%s unknown (%v)", v.measure, err)
+			}
+			m.t.Logf("kill %d/%d: SIGKILL %s (pid %d) at %s, %d inputs published (point %d), %s, %d inputs unfinished by its consumer's count; restarted",
+				v.next+1, len(v.points), v.name, pid, time.Since(m.start).Truncate(time.Millisecond), published, v.points[v.next], progress, busy)
+			v.dueSince = time.Time{}
 			v.next++
 		}
 		if left == 0 {
@@ -641,14 +670,6 @@ func (m *chaosMonkey) run() {
 }
 
 func (m *chaosMonkey) stop() { m.once.Do(func() { close(m.quit) }) }
-
-func (m *chaosMonkey) note(format string, args ...any) {
-	s := fmt.Sprintf(format, args...)
-	m.mu.Lock()
-	m.log = append(m.log, s)
-	m.mu.Unlock()
-	m.t.Log(s)
-}
 
 func (m *chaosMonkey) summary() string {
 	var parts []string
@@ -664,7 +685,7 @@ func (m *chaosMonkey) progressReport() string {
 	var parts []string
 	for _, v := range m.victims {
 		if v.next < len(v.points) {
-			parts = append(parts, fmt.Sprintf("%s: %s = %d, next point %d", v.name, v.measure, v.last, v.points[v.next]))
+			parts = append(parts, fmt.Sprintf("%s: %d inputs published, next point %d", v.name, m.published.Load(), v.points[v.next]))
 		}
 	}
 	return strings.Join(parts, "; ")
