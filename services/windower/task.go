@@ -459,9 +459,7 @@ func joinInts(v []int64) string {
 func (k *task) publishLate(t *tableState, m jetstream.Msg, ts int64, reason string) error {
 	t.late.Inc()
 	out := nats.NewMsg(t.lateSubject)
-	for h, v := range m.Headers() {
-		out.Header[h] = append([]string(nil), v...)
-	}
+	events.CopyHeaders(out.Header, m.Headers())
 	out.Header.Set(HeaderLateTable, t.spec.Name)
 	out.Header.Set(HeaderLateReason, reason)
 	out.Header.Set(events.HeaderEventTime, strconv.FormatInt(ts, 10))

@@ -4,6 +4,7 @@ package events
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,6 +26,25 @@ const (
 	// HeaderWindowKey names the row (KV key) a final or late message is about.
 	HeaderWindowKey = "Jetsuite-Window-Key"
 )
+
+// CopyHeaders copies src's headers into dst, except JetStream's publish-time controls
+// (Nats-Expected-*, Nats-Rollup, Nats-TTL and the like): a message carrying another's headers
+// (a dead letter, a late event, a record bridged to Kafka) must not inherit the conditions its
+// source was stored under.
+func CopyHeaders(dst, src nats.Header) {
+	for k, v := range src {
+		if IsPublishControl(k) {
+			continue
+		}
+		dst[k] = append([]string(nil), v...)
+	}
+}
+
+// IsPublishControl reports whether a header is one of JetStream's publish-time controls.
+func IsPublishControl(key string) bool {
+	return strings.HasPrefix(key, "Nats-Expected-") || key == "Nats-Rollup" || key == "Nats-TTL" ||
+		strings.HasPrefix(key, "Nats-Batch-") || key == "Nats-Required-Api-Level"
+}
 
 // EventTimeMillis returns the message's event time: the Event-Time header when it parses, else
 // the JetStream timestamp at which the message was stored.

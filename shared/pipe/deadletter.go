@@ -109,9 +109,7 @@ func DeadLetterMsg(service string, msg jetstream.Msg, r Rejection, log *slog.Log
 // once it is durable).
 func DeadLetterOf(service string, src Source, r Rejection, log *slog.Logger) *nats.Msg {
 	out := nats.NewMsg(topology.DeadLetterPrefix + src.Stream)
-	for k, v := range src.Headers {
-		out.Header[k] = append([]string(nil), v...)
-	}
+	events.CopyHeaders(out.Header, src.Headers)
 	out.Header.Del(HeaderKVOperation)
 	text := strings.Map(func(r rune) rune {
 		if r == '\n' || r == '\r' {
