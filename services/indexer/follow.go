@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -98,7 +99,7 @@ func (f *follower) Handle(ctx context.Context, in []jetstream.Msg, out *flow.Out
 	if err != nil {
 		// Also on a stop whose drain ran out (ctx ended): a retry, not a failure, so the
 		// runtime returns cleanly and the batch is delivered again at the next start.
-		return flow.Retry(0, f.x.cfg.RetryMax, err)
+		return flow.Retry(0, f.x.cfg.RetryMax, fmt.Errorf("%d documents not confirmed by OpenSearch (its error is logged above): %w", len(ops), err))
 	}
 	for i, v := range verdicts {
 		if !v.OK {
