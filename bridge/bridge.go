@@ -5,9 +5,11 @@
 //     a subject (the topic name by default) with Nats-Msg-Id "kafka:<topic>:<partition>:<offset>".
 //     Offsets are committed only after JetStream acknowledged every record of the batch, so a
 //     crash replays at most the uncommitted batch, which JetStream de-duplicates.
-//   - JetStream -> Kafka: a shared durable pull consumer per stream produces each message to a
-//     topic (the stream name by default) with franz-go's idempotent producer; a message is acked
-//     in JetStream only after Kafka acknowledged its record.
+//   - JetStream -> Kafka: one shared/flow processor per stream (durable <prefix><STREAM>)
+//     produces each batch to a topic (the stream name by default) with franz-go's idempotent
+//     producer, in stream order; the runtime checkpoints and acks a batch only after Kafka
+//     acknowledged its records. What Kafka did not take is delivered again from the first
+//     record it refused (flow.Retry), so nothing is skipped and order is kept.
 //
 // For the embedded demo the bridge can start an in-process Kafka (franz-go's kfake) and a small
 // producer that writes ratings into it, like the original demo's web app did.

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
@@ -319,12 +320,17 @@ func TestJetStreamToKafkaAcksOnlyAfterKafka(t *testing.T) {
 	b := startBridge(t, env, c)
 	durable := c.DurablePrefix + topology.StreamUnhappyPlatinumCustomers
 	info := func() *jetstream.ConsumerInfo {
-		ci, err := js.Consumer(ctx, topology.StreamUnhappyPlatinumCustomers, durable)
-		if err != nil {
-			t.Fatal(err)
-		}
-		inf, err := ci.Info(ctx)
-		if err != nil {
+		// The runtime recreates the consumer from the checkpoint every time it resumes after
+		// Kafka refused a batch: between its delete and create, look again.
+		var inf *jetstream.ConsumerInfo
+		if err := waitFor(5*time.Second, func() error {
+			ci, err := js.Consumer(ctx, topology.StreamUnhappyPlatinumCustomers, durable)
+			if err != nil {
+				return err
+			}
+			inf, err = ci.Info(ctx)
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		return inf
@@ -357,6 +363,71 @@ func TestJetStreamToKafkaAcksOnlyAfterKafka(t *testing.T) {
 			t.Fatalf("%d of 10 distinct records in Kafka", len(seen))
 		}
 		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Key)] = true })
+	}
+}
+
+// Kafka fails every record at once (a non-retriable error, so kgo gives up on them and the
+// handler hands the batch back with flow.Retry): nothing is acked, the batch is delivered again
+// from the checkpoint, and once Kafka takes it every record lands once, in stream order.
+func TestJetStreamToKafkaRetriesFromCheckpointInOrder(t *testing.T) {
+	kf, err := newControlledKfake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kf.Close)
+	env := natstest.Start(t)
+	_, js := env.Connect(t)
+	ctx := context.Background()
+	for i := range 10 {
+		if _, err := js.Publish(ctx, topology.StreamUnhappyPlatinumCustomers, fmt.Appendf(nil, `{"FULL_NAME":"n%d"}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kf.code.Store(87) // INVALID_RECORD: not retriable
+	kf.refuse.Store(true)
+	c := DefaultConfig()
+	c.Brokers, c.FromKafka = kf.ListenAddrs(), nil
+	c.ToKafka = []string{topology.StreamUnhappyPlatinumCustomers}
+	b := startBridge(t, env, c)
+	// Three refused produce requests: the batch came back at least twice.
+	if err := waitFor(30*time.Second, func() error {
+		if n := kf.refused.Load(); n < 3 {
+			return fmt.Errorf("%d refused produce requests", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	durable := c.DurablePrefix + topology.StreamUnhappyPlatinumCustomers
+	if cp, err := flow.Checkpoint(ctx, js, durable, topology.StreamUnhappyPlatinumCustomers); err != nil || cp != 0 {
+		t.Fatalf("checkpoint %d (%v) while Kafka refused every record", cp, err)
+	}
+	kf.refuse.Store(false)
+	if err := waitFor(30*time.Second, func() error {
+		cp, err := flow.Checkpoint(ctx, js, durable, topology.StreamUnhappyPlatinumCustomers)
+		if err == nil && cp != 10 {
+			err = fmt.Errorf("checkpoint %d", cp)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.stop(t)
+	cons := kafkaClient(t, kf.ListenAddrs(), kgo.ConsumeTopics(topology.StreamUnhappyPlatinumCustomers), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var keys []string
+	for len(keys) < 10 {
+		fs := cons.PollFetches(pctx)
+		if pctx.Err() != nil {
+			t.Fatalf("%d of 10 records in Kafka: %v", len(keys), keys)
+		}
+		fs.EachRecord(func(r *kgo.Record) { keys = append(keys, string(r.Key)) })
+	}
+	for i, k := range keys {
+		if want := fmt.Sprintf("n%d", i); k != want {
+			t.Fatalf("record %d has key %q, want %q (all: %v)", i, k, want, keys)
+		}
 	}
 }
 
@@ -416,6 +487,8 @@ type controlledKfake struct {
 	*kfake.Cluster
 	refuse  atomic.Bool
 	refused atomic.Int64
+	// code is the error refused partitions get (0: 7, REQUEST_TIMED_OUT, retriable).
+	code atomic.Int32
 }
 
 func newControlledKfake() (*controlledKfake, error) {
@@ -439,6 +512,9 @@ func newControlledKfake() (*controlledKfake, error) {
 				rp := kmsg.NewProduceResponseTopicPartition()
 				rp.Partition = p.Partition
 				rp.ErrorCode = 7 // REQUEST_TIMED_OUT: retriable
+				if c := k.code.Load(); c != 0 {
+					rp.ErrorCode = int16(c)
+				}
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			resp.Topics = append(resp.Topics, rt)

@@ -14,7 +14,6 @@ import (
 	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/pipe"
-	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
 // Headers the bridge adds beyond the shared ones (package events).
@@ -211,24 +210,33 @@ func (in *inbound) message(r *kgo.Record) *nats.Msg {
 
 // tooLarge turns a record over the NATS payload limit into a dead-letter notice (headers only,
 // the body cannot fit), so that its partition moves on and the loss is counted and traceable.
+// It is pipe's dead letter of a non-JetStream source: stream "kafka.<topic>" (subject
+// dlq.kafka.<topic>), sequence "<partition>:<offset>", Nats-Msg-Id "dlq:bridge:<record's id>".
+// Of the record's headers it keeps only the small ones that identify it (Event-Time, a key under
+// 1 KiB and its encoding): the others may be what made it too large.
 func (in *inbound) tooLarge(r *kgo.Record, m *nats.Msg) *nats.Msg {
-	stream := "kafka." + r.Topic
-	out := &nats.Msg{Subject: topology.DeadLetterPrefix + stream, Header: nats.Header{}}
-	out.Header[pipe.HeaderDLQReason] = []string{pipe.ReasonTooLarge}
-	out.Header[pipe.HeaderDLQError] = []string{fmt.Sprintf("kafka record of %d bytes is over the NATS max payload %d", len(m.Data), in.maxPayload)}
-	out.Header[pipe.HeaderDLQService] = []string{"bridge"}
-	out.Header[pipe.HeaderDLQSourceStream] = []string{stream}
-	out.Header[pipe.HeaderDLQSourceSubject] = []string{m.Subject}
-	out.Header[pipe.HeaderDLQSourceSeq] = []string{strconv.FormatInt(int64(r.Partition), 10) + ":" + strconv.FormatInt(r.Offset, 10)}
-	out.Header[events.HeaderMsgID] = []string{"dlq:bridge:" + MsgID(r.Topic, r.Partition, r.Offset)}
-	out.Header[events.HeaderEventTime] = m.Header[events.HeaderEventTime]
+	keep := nats.Header{}
+	keep[events.HeaderEventTime] = m.Header[events.HeaderEventTime]
 	if k := m.Header[events.HeaderKey]; len(k) > 0 && len(k[0]) < 1024 {
-		out.Header[events.HeaderKey] = k
+		keep[events.HeaderKey] = k
+		if enc := m.Header[HeaderKeyEncoding]; len(enc) > 0 {
+			keep[HeaderKeyEncoding] = enc
+		}
 	}
-	obs.DeadLettered.WithLabelValues("bridge", stream, pipe.ReasonTooLarge).Inc()
-	in.s.log.Warn("dead-lettered kafka record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-		"reason", pipe.ReasonTooLarge, "bytes", len(m.Data))
-	return out
+	pos := strconv.FormatInt(int64(r.Partition), 10) + ":" + strconv.FormatInt(r.Offset, 10)
+	src := pipe.Source{
+		Stream:  "kafka." + r.Topic,
+		Subject: m.Subject,
+		Seq:     uint64(max(r.Offset, 0)),
+		ID:      MsgID(r.Topic, r.Partition, r.Offset),
+		Headers: keep,
+	}
+	// A Kafka position needs the partition too: Extra comes last, so it replaces the plain
+	// offset pipe writes.
+	rej := pipe.Rejection{Reason: pipe.ReasonTooLarge,
+		Error: fmt.Sprintf("kafka record of %d bytes is over the NATS max payload %d", len(m.Data), in.maxPayload),
+		Extra: nats.Header{pipe.HeaderDLQSourceSeq: []string{pos}}}
+	return pipe.DeadLetterOf("bridge", src, rej, in.s.log.With("direction", "from_kafka", "partition", r.Partition))
 }
 
 // headerSafe says whether a Kafka header can be written as a NATS header unchanged: the NATS

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,11 +14,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jetsuite/jetsuite/shared/events"
-	"github.com/jetsuite/jetsuite/shared/obs"
-	"github.com/jetsuite/jetsuite/shared/pipe"
+	"github.com/jetsuite/jetsuite/shared/flow"
 )
 
-// outbound copies JetStream streams into Kafka topics.
+// outbound copies JetStream streams into Kafka topics: one shared/flow processor per route
+// (durable <prefix><STREAM>), whose handler produces each batch and returns once Kafka took it.
 type outbound struct {
 	s  *Service
 	cl *kgo.Client
@@ -46,76 +45,82 @@ func newOutbound(s *Service, brokers []string) (*outbound, error) {
 	return &outbound{s: s, cl: cl}, nil
 }
 
+// retryAfter is how long a route waits after Kafka did not take a batch before the runtime
+// delivers the rest of it again (what a nak's delay was before the port).
+const retryAfter = time.Second
+
 func (o *outbound) run(ctx context.Context, started chan<- struct{}) error {
 	defer o.cl.Close()
-	g, gctx := errgroup.WithContext(ctx)
-	var consumers []jetstream.Consumer
+	// A route naming a stream that does not exist is a configuration error: say so at start
+	// rather than have its processor retry forever.
 	for _, r := range o.s.to {
-		cons, err := pipe.SharedConsumer(ctx, o.s.js, r.from, o.s.cfg.DurablePrefix+r.from)
-		if err != nil {
-			return fmt.Errorf("bridge: %w", err)
+		if _, err := o.s.js.Stream(ctx, r.from); err != nil {
+			return fmt.Errorf("bridge: stream %s: %w", r.from, err)
 		}
-		consumers = append(consumers, cons)
 	}
 	started <- struct{}{}
-	for i, r := range o.s.to {
-		key := o.s.keys[r.from]
+	g, gctx := errgroup.WithContext(ctx)
+	for _, r := range o.s.to {
+		h := &forwarder{o: o, r: r, key: o.s.keys[r.from]}
 		g.Go(func() error {
-			return pipe.Batches(gctx, consumers[i], pipe.BatchOptions{MaxMessages: o.s.cfg.Batch, Log: o.s.log},
-				func(ctx context.Context, batch []jetstream.Msg) error {
-					o.forward(ctx, r, key, batch)
-					return nil
-				})
+			return flow.Run(gctx, o.s.js, flow.Options{
+				Service: "bridge",
+				Stream:  r.from,
+				Durable: o.s.cfg.DurablePrefix + r.from,
+				Batch:   o.s.cfg.Batch,
+				Log:     o.s.log.With("direction", "to_kafka", "stream", r.from, "topic", r.to),
+			}, h)
 		})
 	}
 	return g.Wait()
 }
 
-// forward produces a batch and acks each message once Kafka acknowledged its record; a message
-// whose record failed is nak'ed for redelivery (at-least-once into Kafka).
-func (o *outbound) forward(ctx context.Context, r route, keyField string, batch []jetstream.Msg) {
-	if len(batch) == 0 {
-		return
-	}
-	begin := time.Now()
-	// Records Kafka has not taken when this ends fail (kgo fails them only where that cannot
-	// break the idempotent producer's sequence numbers) and their messages are redelivered.
-	pctx, cancel := context.WithTimeout(ctx, o.s.cfg.AckTimeout)
-	defer cancel()
-	errs := make([]error, len(batch))
-	var wg sync.WaitGroup
-	wg.Add(len(batch))
-	for i, m := range batch {
-		o.cl.Produce(pctx, Record(r.to, keyField, m), func(_ *kgo.Record, err error) {
-			errs[i] = err
-			wg.Done()
-		})
-	}
-	wg.Wait()
-	failed := 0
-	for i, m := range batch {
-		if errs[i] != nil {
-			failed++
-			_ = m.NakWithDelay(time.Second)
-			continue
-		}
-		_ = m.Ack()
-	}
-	if failed > 0 {
-		o.s.log.Warn("kafka did not take some records; nak'ed for redelivery", "stream", r.from, "topic", r.to,
-			"failed", failed, "of", len(batch), "err", firstErr(errs))
-	}
-	obs.Processed.WithLabelValues("bridge", r.from).Add(float64(len(batch) - failed))
-	obs.BatchLatency.WithLabelValues("bridge", r.from).Observe(time.Since(begin).Seconds())
+// forwarder is one route's flow handler: it produces a batch to Kafka and returns once Kafka
+// acknowledged every record; the runtime then checkpoints and acks the batch (cumulatively).
+type forwarder struct {
+	o   *outbound
+	r   route
+	key string
 }
 
-func firstErr(errs []error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
+// Handle implements flow.Handler. Records Kafka did not take within AckTimeout fail (kgo fails
+// them only where that cannot break the idempotent producer's sequence numbers); the handler then
+// keeps the inputs before the first failed record and returns flow.Retry: the runtime acks those,
+// and delivers the rest again, in order, after retryAfter. A record after the first failed one
+// that Kafka did take is produced again then (at-least-once, as before; jetsuite-source tells
+// the copies apart).
+func (f *forwarder) Handle(ctx context.Context, in []jetstream.Msg, _ *flow.Out) error {
+	if len(in) == 0 {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, f.o.s.cfg.AckTimeout)
+	defer cancel()
+	recs := make([]*kgo.Record, len(in))
+	index := make(map[*kgo.Record]int, len(in))
+	for i, m := range in {
+		recs[i] = Record(f.r.to, f.key, m)
+		index[recs[i]] = i
+	}
+	// ProduceSync stops lingering once the batch is buffered; its results come in completion
+	// order, hence the index.
+	done := len(in)
+	var firstErr error
+	failed := 0
+	for _, res := range f.o.cl.ProduceSync(pctx, recs...) {
+		if res.Err == nil {
+			continue
+		}
+		failed++
+		if i := index[res.Record]; i < done {
+			done, firstErr = i, res.Err
 		}
 	}
-	return nil
+	if failed == 0 {
+		return nil
+	}
+	f.o.s.log.Warn("kafka did not take some records; the rest of the batch is delivered again", "stream", f.r.from,
+		"topic", f.r.to, "failed", failed, "of", len(in), "kept", done, "err", firstErr)
+	return flow.Retry(done, retryAfter, firstErr)
 }
 
 // Record builds the Kafka record for a JetStream message: the key from keyField of the JSON body

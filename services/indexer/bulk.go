@@ -62,8 +62,8 @@ type writer struct {
 
 // write sends ops and returns one verdict per op. It returns only when every op is confirmed
 // (OK) or rejected, or with ctx's error (then nothing may be acked: which requests OpenSearch
-// applied is unknown, and a redelivery re-sends the same ids harmlessly). onRetry is called
-// before each retry wait (to keep the input messages' ack deadlines away).
+// applied is unknown, and a redelivery re-sends the same ids harmlessly). onRetry, if set, is
+// called before each retry wait.
 func (w *writer) write(ctx context.Context, ops []op, onRetry func()) ([]verdict, error) {
 	out := make([]verdict, len(ops))
 	pending := make([]int, len(ops))

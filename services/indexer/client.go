@@ -149,3 +149,12 @@ func redactURLs(urls []string) []string {
 	}
 	return out
 }
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

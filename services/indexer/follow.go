@@ -2,14 +2,14 @@ package indexer
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/pipe"
 )
 
@@ -24,62 +24,67 @@ const (
 // ReasonRejected is the dead-letter reason of a document OpenSearch refused (a mapping error).
 const ReasonRejected = "opensearch_rejected"
 
-// follow indexes one source until ctx ends. Batches are fetched by size (BulkDocs) or interval
-// (FlushInterval, a fetch's longest wait), whichever comes first, one batch in flight at a time.
-// Fetch (not a prefetching iterator) on purpose: a prefetched message's ack wait would run out
-// while OpenSearch is away, and it would be redelivered behind our back.
-func (x *Indexer) follow(ctx, work context.Context, s source) error {
-	cons, err := x.consumer(ctx, s)
-	if err != nil {
-		return nil // ctx ended
+// maxHold caps how long one batch retries inside the handler (Config.AckWait). The runtime's
+// consumers have a 2-minute ack wait, and a batch prefetched behind the one retrying may wait
+// that long again before its own turn: holding each for at most a minute means JetStream never
+// redelivers behind our back.
+const maxHold = time.Minute
+
+// follow indexes one source until ctx ends: a shared/flow processor on the source's stream
+// (durable Config.Durable, checkpoint "<durable>.<stream>"), which resumes from its checkpoint,
+// batches (up to BulkDocs, lingering FlushInterval for a fuller batch) and acks cumulatively once
+// a batch's _bulk is confirmed and its dead letters are stored.
+func (x *Indexer) follow(ctx context.Context, s source) error {
+	drain := x.cfg.DrainTimeout
+	if drain <= 0 {
+		drain = time.Nanosecond // 0 stops at once; flow's 0 would mean its default
 	}
-	pub := pipe.NewPublisher(x.js, ServiceName)
-	msgs := make([]jetstream.Msg, 0, x.cfg.BulkDocs)
-	for ctx.Err() == nil {
-		batch, err := cons.Fetch(x.cfg.BulkDocs, jetstream.FetchMaxWait(x.cfg.FlushInterval))
-		if err != nil {
-			x.log.Warn("fetch", "stream", s.Stream, "err", err)
-			sleep(ctx, time.Second)
-			continue
-		}
-		msgs = msgs[:0]
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && len(msgs) == 0 {
-			x.log.Warn("fetch", "stream", s.Stream, "err", err)
-			sleep(ctx, time.Second)
-			continue
-		}
-		if len(msgs) == 0 {
-			continue
-		}
-		if err := x.handle(work, s, pub, msgs); err != nil {
-			if work.Err() != nil {
-				// Stopped without finishing (killed, or the drain timed out): nothing of this
-				// batch was acked; JetStream redelivers it after the ack wait.
-				x.log.Warn("stopped with a batch in flight; it will be redelivered", "stream", s.Stream, "messages", len(msgs))
-				return nil
-			}
-			return err
-		}
-	}
-	return nil
+	return flow.Run(ctx, x.js, flow.Options{
+		Service: ServiceName,
+		Stream:  s.Stream,
+		Durable: x.cfg.Durable,
+		// One durable name on every followed stream, as before the port (operators and the ack
+		// floors' history know it); the checkpoint needs a key per stream.
+		CheckpointKey: x.cfg.Durable + "." + s.Stream,
+		Batch:         x.cfg.BulkDocs,
+		Linger:        x.cfg.FlushInterval,
+		Drain:         drain,
+		Log:           x.log.With("stream", s.Stream),
+	}, &follower{x: x, s: s})
 }
 
-// handle indexes one batch and acks it once every document is confirmed or dead-lettered.
-func (x *Indexer) handle(ctx context.Context, s source, pub *pipe.Publisher, msgs []jetstream.Msg) error {
-	start := time.Now()
-	ops := make([]op, 0, len(msgs))
-	opMsg := make([]jetstream.Msg, 0, len(msgs))
+// follower is the handler of one source: one _bulk (split by size) per batch.
+type follower struct {
+	x *Indexer
+	s source
+}
+
+// Handle indexes a batch. It returns nil once every document is confirmed or rejected (the
+// rejected ones dead-lettered through out, so the runtime acks the batch only after the dead
+// letters are stored too).
+//
+// OpenSearch away (or an item that keeps failing with 429/5xx): the writer retries inside the
+// handler, with backoff, for at most Config.AckWait; then the handler returns flow.Retry(0, ...):
+// nothing of the batch is acked, and the runtime resumes from the checkpoint after RetryMax,
+// delivering the same batch again first. So nothing is acked while OpenSearch is away, order per
+// stream is kept (a batch is never passed by the next one), and the consumer is recreated from
+// the checkpoint instead of messages timing out of their ack wait. Done is 0 even when some
+// chunks of the batch were confirmed: the writer's verdicts are all or nothing, and re-sending
+// a confirmed document is harmless (same id; tables: same external version, a 409 = done).
+func (f *follower) Handle(ctx context.Context, in []jetstream.Msg, out *flow.Out) error {
+	if len(in) == 0 {
+		return nil // an idle tick: nothing is time-driven here
+	}
+	ops := make([]op, 0, len(in))
+	opMsg := make([]jetstream.Msg, 0, len(in))
 	type bad struct {
 		msg jetstream.Msg
 		o   op
 		v   verdict
 	}
 	var dead []bad
-	for _, m := range msgs {
-		o, err := s.doc(m)
+	for _, m := range in {
+		o, err := f.s.doc(m)
 		if err != nil {
 			dead = append(dead, bad{msg: m, v: verdict{Type: pipe.ReasonNotJSON, Reason: err.Error()}})
 			continue
@@ -88,59 +93,27 @@ func (x *Indexer) handle(ctx context.Context, s source, pub *pipe.Publisher, msg
 		opMsg = append(opMsg, m)
 	}
 
-	stop := x.keepAlive(msgs)
-	verdicts, err := x.w.write(ctx, ops, nil)
-	stop()
+	wctx, cancel := context.WithTimeout(ctx, min(f.x.cfg.AckWait, maxHold))
+	verdicts, err := f.x.w.write(wctx, ops, nil)
+	cancel()
 	if err != nil {
-		return err
+		// Also on a stop whose drain ran out (ctx ended): a retry, not a failure, so the
+		// runtime returns cleanly and the batch is delivered again at the next start.
+		return flow.Retry(0, f.x.cfg.RetryMax, fmt.Errorf("%d documents not confirmed by OpenSearch (its error is logged above): %w", len(ops), err))
 	}
 	for i, v := range verdicts {
 		if !v.OK {
 			dead = append(dead, bad{msg: opMsg[i], o: ops[i], v: v})
 		}
 	}
-	if len(dead) > 0 {
-		dl := pipe.DeadLetter{Pub: pub, Service: ServiceName, Log: x.log}
-		for _, d := range dead {
-			if err := dl.Reject(d.msg, rejection(s, d.o, d.v)); err != nil {
-				pub.Discard()
-				return err
-			}
+	for _, d := range dead {
+		if err := out.Reject(d.msg, rejection(f.s, d.o, d.v)); err != nil {
+			// NATS away or stalled: the whole batch again later (its documents re-sent under
+			// the same ids, its dead letters under the same Nats-Msg-Ids), not a fatal error.
+			return flow.Retry(0, f.x.cfg.RetryMax, err)
 		}
-		if err := pub.Wait(ctx); err != nil {
-			return err
-		}
-	}
-	pipe.AckAll(msgs, false)
-	obs.Processed.WithLabelValues(ServiceName, s.Stream).Add(float64(len(msgs)))
-	obs.BatchLatency.WithLabelValues(ServiceName, s.Stream).Observe(time.Since(start).Seconds())
-	if md, err := msgs[len(msgs)-1].Metadata(); err == nil {
-		obs.Lag.WithLabelValues(ServiceName, s.Stream).Set(float64(md.NumPending))
 	}
 	return nil
-}
-
-// keepAlive tells JetStream the batch is being worked on (progress acks) every third of the ack
-// wait, so that a batch waiting for OpenSearch is not redelivered. The returned func stops it.
-func (x *Indexer) keepAlive(msgs []jetstream.Msg) func() {
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(x.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				for _, m := range msgs {
-					_ = m.InProgress()
-				}
-			}
-		}
-	}()
-	return func() { close(done); <-stopped }
 }
 
 // rejection says why OpenSearch refused a document: pipe's dead-letter headers (so every dead
@@ -159,13 +132,4 @@ func rejection(s source, o op, v verdict) pipe.Rejection {
 		r.Extra.Set(HeaderDLQOpenSearchType, v.Type)
 	}
 	return r
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -5,8 +5,12 @@
 // Streams are appended: document id "<stream>:<sequence>", plus an EXTRACT_TS field (event time,
 // epoch ms). Tables (KV buckets) are upserted: document id = KV key ("<key>.<window start ms>" for
 // windowed tables), versioned externally by the KV revision; a KV delete deletes the document.
-// A message is acked only after OpenSearch confirmed its document; documents OpenSearch rejects
-// for good go to dlq.<stream> with OpenSearch's reason. See README.md.
+// Each followed stream (a derived stream, or KV_<TABLE> for a table) is one shared/flow
+// processor: the runtime resumes it from its checkpoint, batches, and acks (cumulatively) only
+// after the handler's _bulk was confirmed by OpenSearch and the dead letters of documents
+// OpenSearch rejects for good (dlq.<stream>, with OpenSearch's reason) are stored. While
+// OpenSearch is away nothing is acked: the batch is retried, and handed back to the runtime to
+// be delivered again from the checkpoint. See README.md.
 package indexer
 
 import (
@@ -69,17 +73,23 @@ type Config struct {
 	IndexPrefix string
 	Streams     []string
 	Tables      []string
-	// Durable is the consumer name on every followed stream (instances share it).
+	// Durable is the consumer name on every followed stream; the checkpoint of each is
+	// "<Durable>.<stream>" in JETSUITE_CHECKPOINTS. One running instance owns them (a newer one
+	// takes the consumers over).
 	Durable string
 
-	BulkDocs      int           // most documents per _bulk request (and per fetch)
+	BulkDocs      int           // most documents per _bulk request (and per batch)
 	BulkBytes     int           // about the most bytes per _bulk request
-	FlushInterval time.Duration // longest wait for a fuller batch before it is sent
-	AckWait       time.Duration // consumer ack wait (kept away with progress acks while retrying)
-	RetryBackoff  time.Duration // first retry delay
-	RetryMax      time.Duration // retry delay cap
+	FlushInterval time.Duration // longest wait for a fuller batch after its first message
+	// AckWait is how long one batch retries inside the indexer (OpenSearch away, items failing
+	// with 429/5xx) before it goes back to JetStream and is delivered again from the
+	// checkpoint, first (at most a minute, see maxHold).
+	AckWait      time.Duration
+	RetryBackoff time.Duration // first retry delay
+	RetryMax     time.Duration // retry delay cap
 	// DrainTimeout bounds how long a stopping indexer keeps trying to finish its in-flight
-	// batches (unfinished ones stay unacked and are redelivered). 0 stops at once.
+	// batches (unfinished ones stay unacked and are delivered again, first, at the next
+	// start). 0 stops at once.
 	DrainTimeout time.Duration
 }
 
@@ -112,10 +122,10 @@ func (c *Config) Bind(b runner.Binder) {
 	b.Int(&c.BulkBytes, "bulk-bytes", 5<<20, "about the most bytes per _bulk request").Positive().Was("INDEXER_BULK_BYTES", "")
 	b.Duration(&c.FlushInterval, "flush-interval", time.Second, "longest wait for a fuller batch before it is sent").
 		Positive().Was("INDEXER_FLUSH_INTERVAL", "")
-	b.Duration(&c.AckWait, "ack-wait", 30*time.Second, "ack wait of the indexer's consumers (an instance that died holds messages this long; at least 1s)").
+	b.Duration(&c.AckWait, "ack-wait", 30*time.Second, "how long a batch retries inside the indexer before it is delivered again from the checkpoint (1s to 1m)").
 		Check(func(d time.Duration) error {
-			if d < time.Second {
-				return errors.New("must be at least 1s")
+			if d < time.Second || d > time.Minute {
+				return errors.New("must be between 1s and 1m")
 			}
 			return nil
 		}).Was("INDEXER_ACK_WAIT", "")
@@ -226,30 +236,16 @@ func (x *Indexer) Run(ctx context.Context) error {
 	x.ready.Set()
 	x.log.Info("indexing to OpenSearch", "nodes", redactURLs(x.cfg.URLs), "streams", x.cfg.Streams, "tables", x.cfg.Tables)
 
-	// In-flight batches finish after ctx ends (a graceful stop drains), but no longer than the
-	// drain timeout: then their requests are abandoned unacked, to be redelivered.
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-	go func() {
-		<-ctx.Done()
-		if x.cfg.DrainTimeout > 0 {
-			t := time.NewTimer(x.cfg.DrainTimeout)
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-work.Done():
-			}
-		}
-		cancelWork()
-	}()
-
+	// One flow processor per source. Each finishes its batch in flight after ctx ends (a
+	// graceful stop drains) for at most DrainTimeout; an unfinished one stays unacked and is
+	// delivered again, first, at the next start.
 	var wg sync.WaitGroup
 	errs := make(chan error, len(x.cfg.sources()))
 	for _, s := range x.cfg.sources() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := x.follow(ctx, work, s); err != nil {
+			if err := x.follow(ctx, s); err != nil {
 				errs <- fmt.Errorf("%s: %w", s.Name, err)
 			}
 		}()
@@ -263,34 +259,4 @@ func (x *Indexer) Run(ctx context.Context) error {
 		}
 		return out
 	}()...)
-}
-
-// consumer creates (or updates) the durable consumer on a source's stream, waiting for the
-// stream to exist (the topology may be declared by another process starting at the same time).
-func (x *Indexer) consumer(ctx context.Context, s source) (jetstream.Consumer, error) {
-	cfg := jetstream.ConsumerConfig{
-		Durable:       x.cfg.Durable,
-		Description:   "jetsuite indexer: " + s.Name + " to OpenSearch index " + s.Index,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       x.cfg.AckWait,
-		MaxAckPending: max(20000, 4*x.cfg.BulkDocs),
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	}
-	delay := time.Second
-	for {
-		c, err := x.js.CreateOrUpdateConsumer(ctx, s.Stream, cfg)
-		if err == nil {
-			return c, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		x.log.Warn("cannot create consumer yet", "stream", s.Stream, "err", err, "retry_in", delay)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 30*time.Second)
-	}
 }

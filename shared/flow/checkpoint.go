@@ -20,23 +20,23 @@ type checkpoint struct {
 	Seq    uint64 `json:"seq"`
 }
 
-// Checkpoint returns the checkpoint of the processor with the given durable name on stream
-// (0 when there is none, or when it belongs to another stream).
-func Checkpoint(ctx context.Context, js jetstream.JetStream, durable, stream string) (uint64, error) {
+// Checkpoint returns the checkpoint of the processor with the given key (its durable name, or
+// Options.CheckpointKey) on stream (0 when there is none, or when it belongs to another stream).
+func Checkpoint(ctx context.Context, js jetstream.JetStream, key, stream string) (uint64, error) {
 	kv, err := js.KeyValue(ctx, topology.BucketCheckpoints)
 	if err != nil {
 		return 0, fmt.Errorf("checkpoints bucket %s: %w", topology.BucketCheckpoints, err)
 	}
-	e, err := kv.Get(ctx, durable)
+	e, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("checkpoint %s: %w", durable, err)
+		return 0, fmt.Errorf("checkpoint %s: %w", key, err)
 	}
 	var cp checkpoint
 	if err := json.Unmarshal(e.Value(), &cp); err != nil {
-		return 0, fmt.Errorf("checkpoint %s: %w", durable, err)
+		return 0, fmt.Errorf("checkpoint %s: %w", key, err)
 	}
 	if cp.Stream != stream {
 		return 0, nil
@@ -44,10 +44,10 @@ func Checkpoint(ctx context.Context, js jetstream.JetStream, durable, stream str
 	return cp.Seq, nil
 }
 
-// checkpointMsg is the KV put that records cp under durable.
-func checkpointMsg(durable string, cp checkpoint) *nats.Msg {
+// checkpointMsg is the KV put that records cp under key.
+func checkpointMsg(key string, cp checkpoint) *nats.Msg {
 	data, _ := json.Marshal(cp)
-	return &nats.Msg{Subject: topology.KVSubject(topology.BucketCheckpoints, durable), Data: data}
+	return &nats.Msg{Subject: topology.KVSubject(topology.BucketCheckpoints, key), Data: data}
 }
 
 // ackFloor is the consumer's ack floor (0 when the consumer does not exist): where a processor

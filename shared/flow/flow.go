@@ -21,10 +21,10 @@
 //     server refuses an output whose predecessor is missing (a publish lost in a reconnect)
 //     instead of storing it out of order; Run then republishes from the first refused one.
 //   - Resume. On start, Run reads the processor's checkpoint (bucket JETSUITE_CHECKPOINTS, key
-//     = the durable name; before the first checkpoint, the consumer's ack floor) and recreates
-//     its consumer to deliver strictly after it, in stream order. What was in flight when the
-//     previous owner died is delivered again at once, first, not after an ack wait, and never
-//     behind newer inputs.
+//     = the durable name, or Options.CheckpointKey; before the first checkpoint, the consumer's
+//     ack floor) and recreates its consumer to deliver strictly after it, in stream order.
+//     What was in flight when the previous owner died is delivered again at once, first, not
+//     after an ack wait, and never behind newer inputs.
 //   - No stall. A graceful stop finishes the batches it handed to the handler (their outputs
 //     durable, checkpointed and acked) and drops what it fetched but did not start; the next
 //     start delivers those again at once, because it recreates the consumer from the
@@ -126,8 +126,15 @@ type Options struct {
 	// Stream is the input stream; Filters optionally restrict it to some subjects.
 	Stream  string
 	Filters []string
-	// Durable is the consumer's name and the checkpoint's key; unique per processor.
+	// Durable is the consumer's name (on Stream) and, unless CheckpointKey is set, the
+	// checkpoint's key; unique per processor.
 	Durable string
+	// CheckpointKey is the checkpoint's key when the durable name alone is not unique: a
+	// service that uses one durable name on several streams (the indexer's "indexer" on every
+	// stream it follows) keys each processor's checkpoint by durable and stream. A KV key may
+	// hold dots, a durable name may not, so "<durable>.<stream>" never collides with another
+	// processor's durable name. Default: Durable.
+	CheckpointKey string
 	// Ordered lists the streams this processor alone writes (its derived streams): their
 	// outputs are chained and resumed from their last message (see the package doc).
 	Ordered []string
@@ -140,6 +147,10 @@ type Options struct {
 	// Tick is how long the input may be idle before Handle is called with no inputs (default
 	// 1s).
 	Tick time.Duration
+	// Linger is how long a batch may wait for more inputs after its first one arrived (default
+	// 2ms). A handler whose every batch costs a round trip to an external system (a _bulk
+	// request) trades latency for fuller batches with it.
+	Linger time.Duration
 	// PublishTimeout bounds the wait for one round of publish acks before the missing ones
 	// are published again (default 5s); Outputs carry ids, so a second copy is dropped.
 	PublishTimeout time.Duration
@@ -157,7 +168,7 @@ func (o *Options) validate() error {
 		return errors.New("flow: Options.Stream is required")
 	case o.Durable == "":
 		return errors.New("flow: Options.Durable is required")
-	case o.Batch < 0, o.InFlight < 0, o.Tick < 0, o.PublishTimeout < 0, o.Drain < 0:
+	case o.Batch < 0, o.InFlight < 0, o.Tick < 0, o.Linger < 0, o.PublishTimeout < 0, o.Drain < 0:
 		return fmt.Errorf("flow %s: negative option", o.Durable)
 	}
 	if o.Batch == 0 {
@@ -174,6 +185,9 @@ func (o *Options) validate() error {
 	}
 	if o.Drain == 0 {
 		o.Drain = 15 * time.Second
+	}
+	if o.CheckpointKey == "" {
+		o.CheckpointKey = o.Durable
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()

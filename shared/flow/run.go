@@ -45,7 +45,7 @@ type slot struct {
 // session resumes from the checkpoint and consumes until ctx ends or something fails.
 func (p *processor) session(ctx context.Context) error {
 	o := p.o
-	cp, err := Checkpoint(ctx, p.js, o.Durable, o.Stream)
+	cp, err := Checkpoint(ctx, p.js, o.CheckpointKey, o.Stream)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func (p *processor) session(ctx context.Context) error {
 		}
 		return p.handle(hctx, batch, acks, &stopErr, p.h.Handle)
 	}
-	err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: o.Batch, Tick: o.Tick, Log: o.Log, Ordered: true, Drain: o.Drain}, handle)
+	err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: o.Batch, Tick: o.Tick, Linger: o.Linger, Log: o.Log, Ordered: true, Drain: o.Drain}, handle)
 	if f, ok := p.h.(Flusher); ok && err == nil && ctx.Err() != nil {
 		// A graceful stop: the handler makes what it holds durable, committed with it.
 		err = p.handle(work, nil, acks, &stopErr, func(c context.Context, _ []jetstream.Msg, out *Out) error {
@@ -241,7 +241,7 @@ func (p *processor) complete(ctx context.Context, sl *slot) error {
 // writeCheckpoint records seq without waiting: a checkpoint that does not land only makes the
 // next start replay a little more, which the outputs' ids make harmless.
 func (p *processor) writeCheckpoint(seq uint64) {
-	f, err := p.js.PublishMsgAsync(checkpointMsg(p.o.Durable, checkpoint{Stream: p.o.Stream, Seq: seq}))
+	f, err := p.js.PublishMsgAsync(checkpointMsg(p.o.CheckpointKey, checkpoint{Stream: p.o.Stream, Seq: seq}))
 	if err != nil {
 		p.o.Log.Warn("checkpoint not written", "seq", seq, "err", err)
 		return
