@@ -4,11 +4,15 @@
 //
 // # How "exactly one message" is kept
 //
-// The notifier is the single owner of its consumer and reads in stream order from a checkpoint.
-// For each batch it first writes an "intent" record per new alert to ALERTING_STATE and waits
-// until JetStream has them, then posts, then writes a "sent" record per alert (batched), waits
-// for those, writes the checkpoint, and only then acks the inputs. Sent records are loaded into
-// memory at start, so a redelivered or replayed alert is recognised without a KV round trip.
+// The notifier is a shared/flow handler: the runtime is the single owner of its consumer, reads
+// in stream order from the processor's checkpoint (JETSUITE_CHECKPOINTS, key = durable name),
+// and acks inputs only after the records the notifier wrote for them are durable. For each batch
+// the notifier first writes an "intent" record per new alert to ALERTING_STATE and waits until
+// JetStream has them (flow.Out.Sync), then posts, then writes a "sent" record per alert; the
+// runtime waits for those, checkpoints, and only then acks the inputs. When Slack fails, the
+// notifier returns flow.Retry with the number of inputs it finished: those are acked, the rest
+// stays in JetStream and is delivered again, in order, after the backoff. Sent records are loaded
+// into memory at start, so a redelivered or replayed alert is recognised without a KV round trip.
 //
 // The one window that records cannot close is between Slack accepting a message and its "sent"
 // record becoming durable (a crash there, or a post whose answer never arrived). Every message
@@ -226,7 +230,7 @@ func (s *Service) Run(ctx context.Context) error {
 				channel: s.cfg.ErrorsChannel, decode: decodeErrors})
 		}
 		for _, src := range srcs {
-			n := &notifier{src: src, js: s.js, log: s.log, st: st, out: out, lim: lim(src.channel), dry: dry,
+			n := &notifier{src: src, js: s.js, log: s.log, st: st, slack: out, lim: lim(src.channel), dry: dry,
 				maxDigest: s.cfg.MaxDigest, batch: s.cfg.Batch, retryMin: s.cfg.RetryMin, retryMax: s.cfg.RetryMax,
 				maxWait: s.cfg.MaxRetryAfter, hook: s.hook}
 			g.Go(func() error { return n.runLoop(ctx) })

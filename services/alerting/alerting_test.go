@@ -300,8 +300,13 @@ func TestOneMessagePerRatingAcrossRedeliveryAndRestart(t *testing.T) {
 		}
 	}
 	h.stop(false)
-	kv, _ := h.js.KeyValue(context.Background(), topology.BucketAlertingState)
-	if err := kv.Delete(context.Background(), "checkpoint.unhappy"); err != nil {
+	// Replay from scratch: no checkpoint (the runtime's, in JETSUITE_CHECKPOINTS) and no consumer
+	// (whose ack floor the runtime would fall back to).
+	kv, _ := h.js.KeyValue(context.Background(), topology.BucketCheckpoints)
+	if err := kv.Delete(context.Background(), "alerting-slack"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.js.DeleteConsumer(context.Background(), topology.StreamUnhappyPlatinumCustomers, "alerting-slack"); err != nil {
 		t.Fatal(err)
 	}
 	h.start()

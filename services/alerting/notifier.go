@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/obs"
-	"github.com/jetsuite/jetsuite/shared/pipe"
 )
 
 var (
@@ -30,28 +30,27 @@ var (
 	}, []string{"source", "kind"})
 )
 
-// errRestart ends a consumer pass after a Slack failure: the unsent alerts stay unacked in
-// JetStream and are read again, in order, from the checkpoint after a backoff.
-var errRestart = errors.New("slack unavailable: resume from checkpoint after backoff")
-
 // source is an input the notifier turns into Slack messages.
 type source struct {
-	name    string // checkpoint and metric name: unhappy, errors
+	name    string // metric and log name: unhappy, errors
 	stream  string
 	filter  string
-	durable string
+	durable string // the processor's durable name: its consumer and its checkpoint key
 	channel string
 	decode  func(m jetstream.Msg) (*alert, error)
 }
 
 // notifier sends one Slack message per alert of one source, exactly once as far as Slack's
-// history can tell (see the package doc), in stream order.
+// history can tell (see the package doc), in stream order. It is a shared/flow handler: the
+// runtime reads the source in order from the checkpoint, makes the records the notifier writes
+// durable, then checkpoints and acks; a Slack failure is a flow.Retry, so the unsent alerts stay
+// in JetStream and come again, in order, after the backoff.
 type notifier struct {
 	src       source
 	js        jetstream.JetStream
 	log       *slog.Logger
 	st        *store
-	out       poster
+	slack     poster
 	lim       limiter
 	dry       bool
 	maxDigest int
@@ -59,99 +58,76 @@ type notifier struct {
 	retryMin  time.Duration
 	retryMax  time.Duration
 	maxWait   time.Duration // longest Retry-After waited for inside a batch
-	pub       *pipe.Publisher
-	dlq       pipe.DeadLetter
 	// run is the service's context: Slack calls and waits end with it (the batch handler's own
-	// context outlives it so that publishes can drain).
+	// context outlives it so that outputs can drain).
 	run context.Context
 	// attempted holds alerts whose post failed ambiguously in this process.
 	attempted map[string]bool
 	// hook, for tests, runs after each successful post.
 	hook func(m message)
+
+	// backoff is the next wait after a Slack failure; progressed says a batch was finished since
+	// the last resume (the backoff then starts over).
+	backoff    time.Duration
+	progressed bool
+	// handled is the newest input handed to Handle in this process. After a resume, inputs in
+	// (rewriteAfter, rewriteUpTo] come again although their sent records may be in memory only
+	// (their batch's outputs were not confirmed, so nothing was acked): such a duplicate has its
+	// record written again, so that it is durable before the input is acked.
+	handled                   uint64
+	rewriteAfter, rewriteUpTo uint64
 }
 
-// runLoop consumes the source until ctx ends, restarting from the checkpoint after Slack
-// failures with a growing backoff.
+// runLoop runs the notifier's processor until ctx ends.
 func (n *notifier) runLoop(ctx context.Context) error {
 	n.run = ctx
-	n.pub = pipe.NewPublisher(n.js, service)
-	n.dlq = pipe.DeadLetter{Pub: n.pub, Service: service, Log: n.log}
 	// Intents left by an earlier run may have reached Slack: check the history before sending.
 	n.attempted = n.st.intents()
-	backoff := n.retryMin
-	for ctx.Err() == nil {
-		cp := n.st.checkpoint(n.src.name)
-		cons, err := pipe.ResumeConsumer(ctx, n.js, n.src.stream, n.src.durable, cp, n.src.filter)
-		if err != nil {
-			return err
-		}
-		progressed := false
-		err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: n.batch, Log: n.log, Ordered: true}, func(bctx context.Context, batch []jetstream.Msg) error {
-			err := n.handle(bctx, batch)
-			if err == nil && len(batch) > 0 {
-				progressed = true
-			}
-			return err
-		})
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case errors.Is(err, pipe.ErrGap):
-			// Deliveries were lost in transit: resume from the checkpoint at once.
-			continue
-		case errors.Is(err, errRestart):
-			if progressed {
-				backoff = n.retryMin
-			}
-			n.log.Warn("Slack failed; alerts stay in JetStream, retrying from the checkpoint", "source", n.src.name,
-				"after", backoff, "checkpoint", n.st.checkpoint(n.src.name), "err", errors.Unwrap(err))
-			wait := backoff
-			var re restartErr
-			if errors.As(err, &re) && re.wait > wait {
-				wait = re.wait
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(wait):
-			}
-			backoff = min(2*backoff, n.retryMax)
-		case err != nil:
-			return err
-		}
-	}
+	n.backoff = n.retryMin
+	return flow.Run(ctx, n.js, flow.Options{
+		Service: service,
+		Stream:  n.src.stream,
+		Filters: []string{n.src.filter},
+		// Unchanged from the hand-written loop, so that the first start after the upgrade
+		// resumes from that consumer's ack floor (the runtime's fallback before its first
+		// checkpoint); the old ALERTING_STATE checkpoint.<source> key is no longer read.
+		Durable: n.src.durable,
+		Batch:   n.batch,
+		Log:     n.log.With("source", n.src.name),
+	}, n)
+}
+
+// Start implements flow.Starter.
+func (n *notifier) Start(_ context.Context, checkpoint uint64) error {
+	n.progressed = false
+	n.rewriteAfter, n.rewriteUpTo = checkpoint, n.handled
 	return nil
 }
 
-// restartErr carries the cause and the least time to wait before trying again.
-type restartErr struct {
-	cause error
-	wait  time.Duration
-}
-
-func (e restartErr) Error() string { return errRestart.Error() + ": " + e.cause.Error() }
-func (e restartErr) Unwrap() error { return e.cause }
-func (e restartErr) Is(t error) bool {
-	return t == errRestart
-}
-
-func (n *notifier) handle(ctx context.Context, batch []jetstream.Msg) error {
-	if len(batch) == 0 {
+// Handle implements flow.Handler: it posts the batch's alerts and adds their records (and the
+// dead letters of bad input) to out.
+func (n *notifier) Handle(ctx context.Context, in []jetstream.Msg, out *flow.Out) error {
+	if len(in) == 0 {
 		return nil
 	}
-	start := time.Now()
+	n.handled = max(n.handled, seqOf(in[len(in)-1]))
 	var todo []*alert
 	seen := map[string]bool{}
-	for i, m := range batch {
+	for i, m := range in {
 		a, err := n.src.decode(m)
 		if err != nil {
-			if err := n.dlq.Send(m, err); err != nil {
+			if err := out.DeadLetter(m, err); err != nil {
 				return err
 			}
 			continue
 		}
 		a.idx = i
 		if r, ok := n.st.get(a.id); (ok && r.State == stateSent) || seen[a.id] {
+			if seq := seqOf(m); ok && r.State == stateSent && seq > n.rewriteAfter && seq <= n.rewriteUpTo {
+				if err := n.st.set(out, a.id, r); err != nil {
+					return err
+				}
+			}
 			Alerts.WithLabelValues(n.src.name, "duplicate").Inc()
 			continue
 		}
@@ -161,26 +137,31 @@ func (n *notifier) handle(ctx context.Context, batch []jetstream.Msg) error {
 	// 1. Intents, durable before anything is posted: after a crash they say which alerts may
 	// have reached Slack without their "sent" record.
 	now := time.Now().UnixMilli()
+	var fresh []string
 	for _, a := range todo {
 		if _, ok := n.st.get(a.id); !ok && !n.dry {
-			if err := n.st.set(n.pub, a.id, record{State: stateIntent, At: now, Channel: n.src.channel}); err != nil {
+			if err := n.st.set(out, a.id, record{State: stateIntent, At: now, Channel: n.src.channel}); err != nil {
 				return err
 			}
+			fresh = append(fresh, a.id)
 		}
 	}
-	if err := n.pub.Wait(ctx); err != nil {
-		return err
+	if err := out.Sync(ctx); err != nil {
+		// Not known to be durable: forget them, so that the next attempt writes them again
+		// before it posts.
+		n.st.forget(fresh)
+		return n.retry(0, err)
 	}
 	// 2. Alerts that may already be in Slack (intent from an earlier run, or an ambiguous
 	// failure in this one): look them up in the channel history instead of sending again.
-	todo, err := n.resolveUncertain(todo)
+	todo, err := n.resolveUncertain(todo, out)
 	if err != nil {
-		return n.finish(ctx, batch, 0, err)
+		return n.retry(0, err)
 	}
 	// 3. Send, in order: single messages while Slack's pace allows, digests when a backlog
 	// builds up (more alerts waiting than messages we may send now).
 	var pending uint64
-	if md, err := batch[len(batch)-1].Metadata(); err == nil {
+	if md, err := in[len(in)-1].Metadata(); err == nil {
 		pending = md.NumPending
 	}
 	for i := 0; i < len(todo); {
@@ -207,7 +188,7 @@ func (n *notifier) handle(ctx context.Context, batch []jetstream.Msg) error {
 				n.lim.drain()
 				select {
 				case <-n.run.Done():
-					return n.finish(ctx, batch, group[0].idx, n.run.Err())
+					return flow.Retry(group[0].idx, 0, n.run.Err())
 				case <-time.After(se.retryAfter):
 				}
 				continue
@@ -220,13 +201,13 @@ func (n *notifier) handle(ctx context.Context, batch []jetstream.Msg) error {
 			} else {
 				SlackErrors.WithLabelValues(n.src.name, "failed").Inc()
 			}
-			return n.finish(ctx, batch, group[0].idx, err)
+			return n.retry(group[0].idx, err)
 		}
 		Messages.WithLabelValues(n.src.name, kind).Inc()
 		if n.hook != nil {
 			n.hook(m)
 		}
-		if err := n.st.setChannelID(n.pub, n.src.channel, chID); err != nil {
+		if err := n.st.setChannelID(out, n.src.channel, chID); err != nil {
 			return err
 		}
 		at := time.Now().UnixMilli()
@@ -235,7 +216,7 @@ func (n *notifier) handle(ctx context.Context, batch []jetstream.Msg) error {
 			if k > 1 {
 				r.Digest = k
 			}
-			if err := n.st.set(n.pub, a.id, r); err != nil {
+			if err := n.st.set(out, a.id, r); err != nil {
 				return err
 			}
 			delete(n.attempted, a.id)
@@ -246,12 +227,34 @@ func (n *notifier) handle(ctx context.Context, batch []jetstream.Msg) error {
 		}
 		i += k
 	}
-	if err := n.finish(ctx, batch, len(batch), nil); err != nil {
-		return err
-	}
-	obs.Processed.WithLabelValues(service, n.src.stream).Add(float64(len(batch)))
-	obs.BatchLatency.WithLabelValues(service, n.src.stream).Observe(time.Since(start).Seconds())
+	n.progressed = true
 	return nil
+}
+
+// retry ends the batch after a failure: the runtime keeps the first done inputs (their records
+// durable, then checkpointed and acked) and delivers the rest again, in order, from the
+// checkpoint once the backoff (or Slack's Retry-After, if longer) has passed.
+func (n *notifier) retry(done int, cause error) error {
+	if n.progressed {
+		n.backoff = n.retryMin
+	}
+	wait := n.backoff
+	var se *sendError
+	if errors.As(cause, &se) && se.kind == failRateLimited && se.retryAfter > wait {
+		wait = se.retryAfter
+	}
+	n.backoff = min(2*n.backoff, n.retryMax)
+	// The runtime logs the retry (with the source, the wait and the cause).
+	return flow.Retry(done, wait, cause)
+}
+
+// seqOf is an input's stream sequence (0 without metadata).
+func seqOf(m jetstream.Msg) uint64 {
+	md, err := m.Metadata()
+	if err != nil {
+		return 0
+	}
+	return md.Sequence.Stream
 }
 
 // send posts m at Slack's pace.
@@ -259,38 +262,11 @@ func (n *notifier) send(m message) (string, string, error) {
 	if err := n.lim.wait(n.run); err != nil {
 		return "", "", &sendError{kind: failRetryLater, err: err}
 	}
-	return n.out.post(n.run, n.src.channel, m)
-}
-
-// finish makes every record written so far durable, then checkpoints and acks the inputs before
-// index done (all of them when done == len(batch)). A non-nil cause turns into errRestart.
-func (n *notifier) finish(ctx context.Context, batch []jetstream.Msg, done int, cause error) error {
-	if done > 0 {
-		if md, err := batch[done-1].Metadata(); err == nil {
-			if err := n.st.setCheckpoint(n.pub, n.src.name, md.Sequence.Stream); err != nil {
-				return err
-			}
-		}
-	}
-	if err := n.pub.Wait(ctx); err != nil {
-		return err
-	}
-	if done > 0 {
-		pipe.AckAll(batch[:done], true)
-	}
-	if cause != nil {
-		re := restartErr{cause: cause}
-		var se *sendError
-		if errors.As(cause, &se) && se.kind == failRateLimited {
-			re.wait = se.retryAfter
-		}
-		return re
-	}
-	return nil
+	return n.slack.post(n.run, n.src.channel, m)
 }
 
 // resolveUncertain looks up alerts that may already be in Slack and drops those it finds.
-func (n *notifier) resolveUncertain(todo []*alert) ([]*alert, error) {
+func (n *notifier) resolveUncertain(todo []*alert, out *flow.Out) ([]*alert, error) {
 	ids := map[string]bool{}
 	oldest := time.Now()
 	for _, a := range todo {
@@ -309,7 +285,7 @@ func (n *notifier) resolveUncertain(todo []*alert) ([]*alert, error) {
 	if looksLikeChannelID(n.src.channel) {
 		chID = n.src.channel
 	}
-	found, err := n.out.find(n.run, chID, oldest.Add(-time.Minute), ids)
+	found, err := n.slack.find(n.run, chID, oldest.Add(-time.Minute), ids)
 	switch {
 	case errors.Is(err, errNoHistory):
 		n.log.Warn("cannot check Slack history for alerts that may have been sent before a crash; sending them (possible duplicates)",
@@ -320,20 +296,20 @@ func (n *notifier) resolveUncertain(todo []*alert) ([]*alert, error) {
 	}
 	n.log.Info("checked Slack history for alerts interrupted by a crash or failure", "source", n.src.name,
 		"uncertain", len(ids), "found", len(found))
-	out := todo[:0]
+	rest := todo[:0]
 	at := time.Now().UnixMilli()
 	for _, a := range todo {
 		delete(n.attempted, a.id)
 		if ts, ok := found[a.id]; ok {
-			if err := n.st.set(n.pub, a.id, record{State: stateSent, At: at, Channel: chID, TS: ts, Found: true}); err != nil {
+			if err := n.st.set(out, a.id, record{State: stateSent, At: at, Channel: chID, TS: ts, Found: true}); err != nil {
 				return todo, err
 			}
 			Alerts.WithLabelValues(n.src.name, "found_in_history").Inc()
 			continue
 		}
-		out = append(out, a)
+		rest = append(rest, a)
 	}
-	return out, nil
+	return rest, nil
 }
 
 func looksLikeChannelID(s string) bool {

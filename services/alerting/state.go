@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetsuite/jetsuite/shared/pipe"
+	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -41,12 +39,11 @@ type record struct {
 type store struct {
 	mu      sync.Mutex
 	recs    map[string]record
-	cps     map[string]uint64 // checkpoint.<source> -> last stream sequence fully handled
 	channel map[string]string // channel.<name> -> channel id learned from Slack's answers
 }
 
 func loadStore(ctx context.Context, js jetstream.JetStream) (*store, error) {
-	s := &store{recs: map[string]record{}, cps: map[string]uint64{}, channel: map[string]string{}}
+	s := &store{recs: map[string]record{}, channel: map[string]string{}}
 	kv, err := js.KeyValue(ctx, topology.BucketAlertingState)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", topology.BucketAlertingState, err)
@@ -70,7 +67,7 @@ func loadStore(ctx context.Context, js jetstream.JetStream) (*store, error) {
 			k := e.Key()
 			switch {
 			case strings.HasPrefix(k, "checkpoint."):
-				s.cps[strings.TrimPrefix(k, "checkpoint.")], _ = strconv.ParseUint(string(e.Value()), 10, 64)
+				// The hand-written loop's checkpoints; the runtime keeps its own now.
 			case strings.HasPrefix(k, "channel."):
 				s.channel[strings.TrimPrefix(k, "channel.")] = string(e.Value())
 			default:
@@ -90,36 +87,31 @@ func (s *store) get(id string) (record, bool) {
 	return r, ok
 }
 
-func (s *store) checkpoint(source string) uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cps[source]
-}
-
 func (s *store) channelID(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.channel[kvSafe(name)]
 }
 
-// set remembers r and publishes it (asynchronously, through pub).
-func (s *store) set(pub *pipe.Publisher, id string, r record) error {
+// set remembers r and adds its write to the batch's outputs.
+func (s *store) set(out *flow.Out, id string, r record) error {
 	s.mu.Lock()
 	s.recs[id] = r
 	s.mu.Unlock()
 	b, _ := json.Marshal(r)
-	return pub.Publish(&nats.Msg{Subject: topology.KVSubject(topology.BucketAlertingState, id), Data: b})
+	return out.Put(topology.BucketAlertingState, id, b, "")
 }
 
-func (s *store) setCheckpoint(pub *pipe.Publisher, source string, seq uint64) error {
+// forget drops records whose writes were not confirmed.
+func (s *store) forget(ids []string) {
 	s.mu.Lock()
-	s.cps[source] = seq
-	s.mu.Unlock()
-	return pub.Publish(&nats.Msg{Subject: topology.KVSubject(topology.BucketAlertingState, "checkpoint."+source),
-		Data: []byte(strconv.FormatUint(seq, 10))})
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		delete(s.recs, id)
+	}
 }
 
-func (s *store) setChannelID(pub *pipe.Publisher, name, id string) error {
+func (s *store) setChannelID(out *flow.Out, name, id string) error {
 	k := kvSafe(name)
 	s.mu.Lock()
 	old := s.channel[k]
@@ -128,7 +120,7 @@ func (s *store) setChannelID(pub *pipe.Publisher, name, id string) error {
 	if old == id || id == "" {
 		return nil
 	}
-	return pub.Publish(&nats.Msg{Subject: topology.KVSubject(topology.BucketAlertingState, "channel."+k), Data: []byte(id)})
+	return out.Put(topology.BucketAlertingState, "channel."+k, []byte(id), "")
 }
 
 // kvSafe maps text onto KV key characters ([-/_=.a-zA-Z0-9], no leading/trailing or double dot).

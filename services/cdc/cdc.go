@@ -2,31 +2,35 @@
 // id) from the change events Debezium's MySQL connector writes for demo.CUSTOMERS, whether they
 // come straight from Debezium Server's NATS JetStream sink or from Kafka through the bridge.
 //
+// The reader is a shared/flow handler (durable "cdc"): the runtime owns the consumer, resumes
+// it in order from its checkpoint (JETSUITE_CHECKPOINTS, key "cdc"), publishes the KV writes a
+// batch causes and acks the batch only after JetStream has every one of them. What is the
+// reader's own is what those writes are.
+//
 // Replays and duplicates are harmless: every row remembers the binlog position (file, pos, row)
 // of the change that wrote it, deleted keys and truncates keep theirs in CDC_STATE, and an event
 // whose position is not newer than the key's is skipped. The positions live in memory (loaded
-// from both buckets by watchers at start); writes go out as asynchronous KV publishes, and the
-// input is acked only after every write is acknowledged.
+// from both buckets by watchers at start, and again when the runtime resumes after a batch whose
+// writes were not confirmed, since memory may then be ahead of the buckets).
 package cdc
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/jetsuite/jetsuite/shared/config"
+	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/obs"
-	"github.com/jetsuite/jetsuite/shared/pipe"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
@@ -98,19 +102,31 @@ type keyState struct {
 	deletedRecord bool
 }
 
-// Reader is the CDC service.
+// Reader is the CDC service: a flow.Handler (with Starter and Committer).
 type Reader struct {
-	cfg    Config
-	js     jetstream.JetStream
-	log    *slog.Logger
-	ready  *obs.ReadyFlag
-	keys   map[string]keyState
-	floor  position // position of the newest truncate
-	cpSeq  uint64   // last input sequence whose effects are durable
-	pub    *pipe.Publisher
-	dlq    pipe.DeadLetter
-	writes map[string][]byte // pending KV writes per subject (nil = delete), coalesced per batch
+	cfg   Config
+	js    jetstream.JetStream
+	log   *slog.Logger
+	ready *obs.ReadyFlag
+	keys  map[string]keyState
+	floor position // position of the newest truncate
+	// writes are the current batch's KV writes per subject, coalesced so that a key gets one
+	// write per batch (order holds the subjects in first-write order).
+	writes map[string]kvWrite
 	order  []string
+	// handled is the newest input handed to Handle; committed the newest whose writes are
+	// durable (set by the runtime's acker goroutine). handled > committed at a resume means
+	// memory may hold positions the buckets lack: stale then reloads them before the next batch.
+	handled   uint64
+	committed atomic.Uint64
+	stale     bool
+}
+
+// kvWrite is one queued KV write (del: a delete marker).
+type kvWrite struct {
+	bucket, key string
+	value       []byte
+	del         bool
 }
 
 // New returns a reader.
@@ -134,8 +150,6 @@ func New(d runner.Deps, cfg Config) *Reader {
 	if d.Health != nil {
 		d.Health.Register(service, r.ready.Check)
 	}
-	r.pub = pipe.NewPublisher(d.JS, service)
-	r.dlq = pipe.DeadLetter{Pub: r.pub, Service: service, Log: r.log}
 	return r
 }
 
@@ -149,26 +163,35 @@ func (r *Reader) Run(ctx context.Context) error {
 	}
 	r.ready.Set()
 	r.log.Info("CDC reader started", "stream", r.cfg.Stream, "subjects", strings.Join(r.cfg.Subjects, ","),
-		"table", r.cfg.Table, "keys", len(r.keys), "resume_after_seq", r.cpSeq)
-	for {
-		cons, err := pipe.ResumeConsumer(ctx, r.js, r.cfg.Stream, service, r.cpSeq, r.cfg.Subjects...)
-		if err != nil {
-			return err
-		}
-		err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: r.cfg.Batch, Log: r.log, Ordered: true}, r.handle)
-		if !errors.Is(err, pipe.ErrGap) {
-			return err
-		}
-		// Deliveries were lost in transit (cumulative acks would have covered them): every
-		// batch handled so far is durable, so read on after the checkpoint.
-	}
+		"table", r.cfg.Table, "keys", len(r.keys))
+	return flow.Run(ctx, r.js, flow.Options{
+		Service: service,
+		Stream:  r.cfg.Stream,
+		Filters: r.cfg.Subjects,
+		// Unchanged from the hand-written loop, so that the first start after the upgrade
+		// resumes from that consumer's ack floor (the runtime's fallback before its first
+		// checkpoint); the old CDC_STATE checkpoint.<stream> key is no longer read.
+		Durable: service,
+		Batch:   r.cfg.Batch,
+		Log:     r.log,
+	}, r)
 }
 
-func (r *Reader) checkpointKey() string { return "checkpoint." + r.cfg.Stream }
+// Start implements flow.Starter.
+func (r *Reader) Start(_ context.Context, checkpoint uint64) error {
+	if r.handled > r.committed.Load() {
+		r.stale = true
+	}
+	r.log.Info("consuming change events", "resume_after_seq", checkpoint, "reload_positions", r.stale)
+	return nil
+}
+
+// Committed implements flow.Committer.
+func (r *Reader) Committed(_ context.Context, seq uint64) { r.committed.Store(seq) }
 
 // load reads both buckets through watchers (initial values up to the nil marker).
 func (r *Reader) load(ctx context.Context) error {
-	r.keys = map[string]keyState{}
+	r.keys, r.floor = map[string]keyState{}, position{}
 	err := watchAll(ctx, r.js, r.cfg.Table, func(e jetstream.KeyValueEntry) {
 		r.keys[e.Key()] = keyState{pos: rowPosition(e.Value()), present: true}
 	})
@@ -178,8 +201,6 @@ func (r *Reader) load(ctx context.Context) error {
 	return watchAll(ctx, r.js, topology.BucketCDCState, func(e jetstream.KeyValueEntry) {
 		k := e.Key()
 		switch {
-		case k == r.checkpointKey():
-			r.cpSeq, _ = strconv.ParseUint(string(e.Value()), 10, 64)
 		case k == "truncated":
 			var rec posRecord
 			if json.Unmarshal(e.Value(), &rec) == nil {
@@ -227,57 +248,64 @@ func watchAll(ctx context.Context, js jetstream.JetStream, bucket string, f func
 	}
 }
 
-func (r *Reader) handle(ctx context.Context, batch []jetstream.Msg) error {
-	if len(batch) == 0 {
+// Handle implements flow.Handler: it applies a batch of change events and adds the KV writes
+// they cause (one per key) and the dead letters of bad input to out.
+func (r *Reader) Handle(ctx context.Context, in []jetstream.Msg, out *flow.Out) error {
+	if len(in) == 0 {
 		return nil
 	}
-	start := time.Now()
-	r.writes, r.order = map[string][]byte{}, r.order[:0]
-	for _, m := range batch {
+	if r.stale {
+		if err := r.load(ctx); err != nil {
+			// NATS is likely away: the runtime resumes from the checkpoint after the backoff
+			// and this batch comes again.
+			return flow.Retry(0, time.Second, fmt.Errorf("reload positions: %w", err))
+		}
+		r.stale = false
+	}
+	if md, err := in[len(in)-1].Metadata(); err == nil {
+		r.handled = md.Sequence.Stream
+	}
+	clear(r.writes)
+	if r.writes == nil {
+		r.writes = map[string]kvWrite{}
+	}
+	r.order = r.order[:0]
+	for _, m := range in {
 		c, err := decode(m.Data(), m.Headers(), r.cfg.TombstoneDeletes)
 		if err != nil {
-			if err := r.dlq.Send(m, err); err != nil {
+			if err := out.DeadLetter(m, err); err != nil {
 				return err
 			}
 			continue
 		}
 		r.apply(c)
 	}
-	if md, err := batch[len(batch)-1].Metadata(); err == nil {
-		r.cpSeq = md.Sequence.Stream
-		r.put(topology.BucketCDCState, r.checkpointKey(), []byte(strconv.FormatUint(r.cpSeq, 10)))
-	}
 	for _, subj := range r.order {
-		msg := nats.NewMsg(subj)
-		if v := r.writes[subj]; v != nil {
-			msg.Data = v
+		w := r.writes[subj]
+		var err error
+		if w.del {
+			err = out.Delete(w.bucket, w.key, "")
 		} else {
-			msg.Header.Set("KV-Operation", "DEL")
+			err = out.Put(w.bucket, w.key, w.value, "")
 		}
-		if err := r.pub.Publish(msg); err != nil {
+		if err != nil {
 			return err
 		}
 	}
-	if err := r.pub.Wait(ctx); err != nil {
-		return err
-	}
-	pipe.AckAll(batch, true)
-	stream := r.cfg.Stream
-	obs.Processed.WithLabelValues(service, stream).Add(float64(len(batch)))
-	obs.BatchLatency.WithLabelValues(service, stream).Observe(time.Since(start).Seconds())
 	return nil
 }
 
 // put and del queue a KV write; the last write per key in a batch wins, so that a retried
 // publish can never land after a newer write to the same key.
-func (r *Reader) put(bucket, key string, v []byte) { r.queue(topology.KVSubject(bucket, key), v) }
-func (r *Reader) del(bucket, key string)           { r.queue(topology.KVSubject(bucket, key), nil) }
+func (r *Reader) put(bucket, key string, v []byte) { r.queue(kvWrite{bucket, key, v, false}) }
+func (r *Reader) del(bucket, key string)           { r.queue(kvWrite{bucket, key, nil, true}) }
 
-func (r *Reader) queue(subj string, v []byte) {
+func (r *Reader) queue(w kvWrite) {
+	subj := topology.KVSubject(w.bucket, w.key)
 	if _, ok := r.writes[subj]; !ok {
 		r.order = append(r.order, subj)
 	}
-	r.writes[subj] = v
+	r.writes[subj] = w
 }
 
 // fresh says whether an event at pos for key is newer than what the table holds. Events without
@@ -393,4 +421,9 @@ func (r *Reader) upsert(c change) {
 	r.keys[c.key] = keyState{pos: c.pos, present: true}
 }
 
-var _ runner.Service = (*Reader)(nil)
+var (
+	_ runner.Service = (*Reader)(nil)
+	_ flow.Handler   = (*Reader)(nil)
+	_ flow.Starter   = (*Reader)(nil)
+	_ flow.Committer = (*Reader)(nil)
+)

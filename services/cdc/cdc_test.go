@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/pipe"
@@ -431,6 +432,16 @@ func TestReplaysAndOutOfOrderDuplicates(t *testing.T) {
 
 	// Restart: positions are reloaded from KV (CUSTOMERS and CDC_STATE), replays still harmless.
 	h.stop()
+	// The resume point is the runtime's checkpoint (a graceful stop leaves an exact one), not a
+	// key of the reader's own in CDC_STATE.
+	if cp, err := flow.Checkpoint(context.Background(), h.js, service, topology.StreamDebezium); err != nil || cp != h.last {
+		t.Fatalf("checkpoint %d (%v), want %d", cp, err, h.last)
+	}
+	if st, err := h.js.KeyValue(context.Background(), topology.BucketCDCState); err != nil {
+		t.Fatal(err)
+	} else if _, err := st.Get(context.Background(), "checkpoint."+topology.StreamDebezium); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("legacy checkpoint key written: %v", err)
+	}
 	h.start()
 	for _, b := range all {
 		h.publish(b, nil)
