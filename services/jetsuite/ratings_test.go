@@ -94,6 +94,23 @@ func TestRickAstleyAlert(t *testing.T) {
 		publishJSON(t, env.JS, topology.SubjectRatings, fmt.Sprintf("rating-%d", ratingID), time.Now().UnixMilli(),
 			fmt.Sprintf(`{"rating_id":%d,"user_id":42,"stars":%d,"route_id":7,"rating_time":1,"channel":"iOS","message":%q}`, ratingID, stars, message))
 		waitPublished(t, env.JS)
+		// The join reads the table as it is when the rating is processed (as in ksqlDB): wait
+		// until the enricher has processed this rating before the table changes again.
+		live, err := env.JS.Stream(ctx, topology.StreamRatingsLive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			info, err := live.Info(ctx)
+			if err == nil && info.State.Msgs >= uint64(ratingID-100) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the enricher did not process rating %d: %v %v", ratingID, info, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		return ratingID
 	}
 

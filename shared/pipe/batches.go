@@ -65,35 +65,33 @@ var ErrGap = errors.New("deliveries lost in transit (consumer sequence gap): res
 // so an in-flight batch completes (drains); returning an error stops the loop.
 type Handler func(ctx context.Context, batch []jetstream.Msg) error
 
-// Batches pulls from cons (a prefetching Consume, at most 2*MaxMessages in flight) and hands
-// the handler batches of up to MaxMessages, one at a time and in delivery order, until ctx ends.
+// Batches pulls from cons and hands the handler batches of up to MaxMessages, one at a time and
+// in delivery order, until ctx ends.
 //
-// It uses Consume rather than the Messages iterator on purpose: the iterator watches heartbeats
-// and reconnects only while a Next call is blocked, so with the short Next calls a ticking loop
-// needs, a NATS server restart could leave it waiting forever for pulls the new server never
-// received. Consume keeps that bookkeeping in its own goroutine.
+// One goroutine issues the pull requests, one after the other (Fetch of MaxMessages, expiring
+// after a few seconds, with a 1 s idle heartbeat), and buffers up to 2*MaxMessages: while the
+// handler works on one batch, the next is on its way. It does not use Consume: nats.go's Consume
+// (v1.53) can skip a refill when a batch's messages arrive while the pull that asked for them is
+// still being sent, and then waits two heartbeats (30 s by default) with nothing outstanding,
+// which stalled whole pipelines for 30 s under load. Nor the Messages iterator: it watches
+// heartbeats only inside Next, so a NATS restart could leave it waiting forever. A sequential
+// Fetch loop has neither problem: the next pull goes out as soon as the previous one ends, and
+// a pull lost in a restart ends by its heartbeat within 2 s.
 func Batches(ctx context.Context, cons jetstream.Consumer, o BatchOptions, h Handler) error {
 	o.defaults()
 	msgs := make(chan jetstream.Msg, 2*o.MaxMessages)
 	stopped := make(chan struct{})
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		select {
-		case msgs <- m:
-		case <-stopped:
-			_ = m.Nak() // fetched after the stop: release it for redelivery now
-		}
-	}, jetstream.PullMaxMessages(2*o.MaxMessages), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		// Missed heartbeats, a reconnect: Consume recovers by itself; say so.
-		o.Log.Warn("pull consumer", "err", err)
-	}))
-	if err != nil {
-		return err
-	}
+	fetchErr := make(chan error, 1)
+	fetched := make(chan struct{})
+	go func() {
+		defer close(fetched)
+		fetchLoop(cons, o, msgs, stopped, fetchErr)
+	}()
 	defer func() {
 		// A stop releases what was fetched and not handed to the handler, so that another
 		// instance (or the next start) gets it at once instead of after the ack wait.
 		close(stopped)
-		cc.Stop()
+		<-fetched
 		for {
 			select {
 			case m := <-msgs:
@@ -120,8 +118,8 @@ func Batches(ctx context.Context, cons jetstream.Consumer, o BatchOptions, h Han
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-cc.Closed():
-			return jetstream.ErrMsgIteratorClosed
+		case err := <-fetchErr:
+			return err
 		case <-tick.C:
 			if err := h(work, nil); err != nil {
 				return err
@@ -172,4 +170,71 @@ func (o *BatchOptions) inOrder(m jetstream.Msg, last *uint64) bool {
 	}
 	*last = md.Sequence.Consumer
 	return true
+}
+
+// fetchExpiry bounds one pull request; fetchHeartbeat is its idle heartbeat (a pull the server
+// lost, e.g. in a restart, ends after two missed heartbeats).
+const (
+	fetchExpiry    = 5 * time.Second
+	fetchHeartbeat = time.Second
+)
+
+// fetchLoop pulls until stopped, one request at a time, and feeds msgs. Transient errors (NATS
+// away, a missed heartbeat) are logged and retried with a backoff; a consumer that is gone ends
+// the loop with the error on errs.
+func fetchLoop(cons jetstream.Consumer, o BatchOptions, msgs chan<- jetstream.Msg, stopped <-chan struct{}, errs chan<- error) {
+	stopCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		select {
+		case <-stopped:
+			stop()
+		case <-stopCtx.Done():
+		}
+	}()
+	backoff := time.Duration(0)
+	for {
+		select {
+		case <-stopped:
+			return
+		case <-time.After(backoff):
+		}
+		// The pull ends by its expiry, or at once on a stop (its context).
+		fctx, cancel := context.WithTimeout(context.Background(), fetchExpiry)
+		stopFetch := context.AfterFunc(stopCtx, cancel)
+		b, err := cons.Fetch(o.MaxMessages, jetstream.FetchContext(fctx), jetstream.FetchHeartbeat(fetchHeartbeat))
+		if err == nil {
+			for m := range b.Messages() {
+				select {
+				case msgs <- m:
+				case <-stopped:
+					_ = m.Nak() // fetched after the stop: release it for redelivery now
+				}
+			}
+			err = b.Error()
+		}
+		stopFetch()
+		cancel()
+		if stopCtx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil:
+			backoff = 0
+			continue
+		case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted):
+			select {
+			case errs <- err:
+			default:
+			}
+			return
+		}
+		backoff = min(max(2*backoff, 100*time.Millisecond), 2*time.Second)
+		select {
+		case <-stopped:
+			return
+		default:
+		}
+		o.Log.Warn("pull consumer", "err", err, "retry_in", backoff)
+	}
 }
