@@ -142,22 +142,3 @@ func DeadLetterOf(service string, src Source, r Rejection, log *slog.Logger) *na
 	log.Warn("dead-lettered input", "stream", src.Stream, "seq", src.Seq, "reason", r.Reason, "err", text)
 	return out
 }
-
-// DeadLetter sends poison input to the dead-letter stream through a Publisher (for loops that
-// do not run on shared/flow yet). The caller then acks or terminates the input.
-type DeadLetter struct {
-	Pub     *Publisher
-	Service string
-	Log     *slog.Logger
-}
-
-// Send dead-letters msg because of cause (its reason code from ReasonFor).
-func (d DeadLetter) Send(msg jetstream.Msg, cause error) error {
-	return d.Reject(msg, RejectionFor(cause))
-}
-
-// Reject publishes msg's dead letter through the batch's publisher, so the caller waits for it
-// like for any other output.
-func (d DeadLetter) Reject(msg jetstream.Msg, r Rejection) error {
-	return d.Pub.Publish(DeadLetterMsg(d.Service, msg, r, d.Log))
-}
