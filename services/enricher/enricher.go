@@ -9,7 +9,8 @@
 // its tables are loaded, and /readyz says not-ready until then. Every loop consumes a shared
 // durable consumer in batches, publishes the batch's outputs asynchronously (each with a
 // Nats-Msg-Id derived from its input), waits until JetStream has them all, then acks the batch:
-// several instances may run side by side, and redeliveries produce no duplicates.
+// redeliveries produce no duplicates. Each loop is a shared/flow processor: the single owner of
+// its consumer, its derived streams in input order across crashes.
 package enricher
 
 import (
@@ -46,7 +47,8 @@ type Config struct {
 	MaxBytes int
 	// BatchSize is the largest batch pulled and published at once.
 	BatchSize int
-	// PublishTimeout bounds the wait for a batch's publish acks; then the batch is nak'ed.
+	// PublishTimeout bounds the wait for one round of publish acks; the unconfirmed outputs are
+	// then published again (shared/flow).
 	PublishTimeout time.Duration
 	// InFlight is how many batches per loop may wait for their publish acks while the next
 	// one is transformed.
@@ -68,8 +70,8 @@ func (c *Config) Bind(b runner.Binder) {
 	b.Int(&c.BatchSize, "batch", 1000,
 		"largest batch the enricher pulls, publishes and acks at once").
 		Positive().Was("ENRICHER_BATCH", "")
-	b.Duration(&c.PublishTimeout, "publish-timeout", 30*time.Second,
-		"how long the enricher waits for a batch's outputs to be acknowledged before it naks the batch for redelivery").
+	b.Duration(&c.PublishTimeout, "publish-timeout", 5*time.Second,
+		"how long the enricher waits for one round of publish acks before it publishes the unconfirmed outputs again (same ids; after 8 rounds it resumes from its checkpoint)").
 		Positive().Was("ENRICHER_PUBLISH_TIMEOUT", "")
 	b.Int(&c.InFlight, "inflight", 3,
 		"batches per loop whose outputs may await their acks while the next batch is processed (1: strictly one at a time)").
