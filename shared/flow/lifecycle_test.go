@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/flow"
@@ -238,13 +240,32 @@ func TestInFlight(t *testing.T) {
 		}
 		return nil
 	}}
+	// Count every publish of an output, refused or not: the refusal must cost a few
+	// republished batches, not start a cascade in which every later batch, published before
+	// the one before it was repaired, is refused and republished too.
+	var attempts atomic.Int64
+	sub, err := env.NC.Subscribe(outSubj, func(*nats.Msg) { attempts.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	o := options(t)
 	o.Batch = 5
 	o.InFlight = 3
 	r := start(t, env.JS, o, h)
 	waitDone(t, env.JS, n, time.Minute)
-	if err := checkOutputs(readStream(t, env.JS, outStream, ""), wantOutputs(n)); err != nil {
+	outs := readStream(t, env.JS, outStream, "")
+	if err := checkOutputs(outs, wantOutputs(n)); err != nil {
 		t.Fatal(err)
+	}
+	if err := env.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	_ = sub.Unsubscribe()
+	if extra := attempts.Load() - int64(len(outs)); extra > int64(10*o.Batch*o.InFlight) {
+		t.Fatalf("%d outputs published again after one foreign message (%d stored)", extra, len(outs))
 	}
 	checkDeadLetters(t, env.JS, n)
 	waitAcked(t, env.JS, n)
