@@ -264,7 +264,7 @@ func (p *processor) openChains(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("ordered output stream %s: %w", name, err)
 		}
-		last, err := lastMsgID(ctx, p.js, name)
+		last, _, err := lastMsgID(ctx, p.js, name)
 		if err != nil {
 			return err
 		}
