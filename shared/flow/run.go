@@ -163,12 +163,15 @@ func (p *processor) handle(ctx context.Context, batch []jetstream.Msg, acks chan
 	case err == nil:
 	case errors.As(err, &retry):
 		// Keep what the handler finished; the rest is delivered again from the checkpoint.
-		if retry.Done > 0 && retry.Done <= len(in) {
+		// A batch that holds commits nothing, Done or not: its inputs (and the held ones
+		// before it) live in the handler's memory only.
+		if retry.Done > 0 && retry.Done <= len(in) && !sl.out.hold {
 			sl.last, sl.lastSeq = in[retry.Done-1], seqOf(in[retry.Done-1])
 			sl.n = retry.Done
-			if !sl.out.hold {
-				p.heldFrom = 0
-			}
+			p.heldFrom = 0
+			acks <- sl
+		} else if sl.pub.pendingCount() > 0 {
+			sl.last, sl.lastSeq = nil, 0 // confirm the outputs, commit nothing
 			acks <- sl
 		} else {
 			sl.free <- struct{}{}
