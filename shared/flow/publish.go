@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -102,6 +103,8 @@ type publisher struct {
 	timeout time.Duration
 	log     *slog.Logger
 	items   []pending
+	// rechained, when set, is set whenever a refused chain is repaired.
+	rechained *atomic.Bool
 }
 
 // publish starts publishing m. With a chain, m is chained after the chain's newest output.
@@ -285,6 +288,9 @@ func (p *publisher) rechain(ctx context.Context, failed []pending) ([]pending, e
 			}
 		}
 		if first >= 0 {
+			if p.rechained != nil {
+				p.rechained.Store(true)
+			}
 			failed[first].msg.Header.Del(HeaderExpectedLastMsgID)
 			failed[first].msg.Header.Set(HeaderExpectedLastSeq, strconv.FormatUint(lastSeq, 10))
 		}
