@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,8 +21,15 @@ import (
 // message only if the stream's newest message carries this Nats-Msg-Id.
 const HeaderExpectedLastMsgID = "Nats-Expected-Last-Msg-Id"
 
-// errCodeWrongLastMsgID is the JetStream API error code of a refused expected-last-msg-id.
-const errCodeWrongLastMsgID jetstream.ErrorCode = 10070
+// HeaderExpectedLastSeq is JetStream's other optimistic-concurrency header: the server stores
+// the message only if the stream's newest message has this sequence.
+const HeaderExpectedLastSeq = "Nats-Expected-Last-Sequence"
+
+// JetStream API error codes of a refused expected-last-msg-id and expected-last-sequence.
+const (
+	errCodeWrongLastMsgID    jetstream.ErrorCode = 10070
+	errCodeWrongLastSequence jetstream.ErrorCode = 10071
+)
 
 // chain is one Ordered output stream: the id of the newest output published to it (what the
 // next output expects to follow), and the source position of the stream's newest message when
@@ -95,6 +103,8 @@ type publisher struct {
 	timeout time.Duration
 	log     *slog.Logger
 	items   []pending
+	// rechained, when set, is set whenever a refused chain is repaired.
+	rechained *atomic.Bool
 }
 
 // publish starts publishing m. With a chain, m is chained after the chain's newest output.
@@ -240,6 +250,14 @@ func (p *publisher) count(ack *jetstream.PubAck) {
 // (an earlier copy landed) are dropped; the first remaining one is chained after the stream's
 // real newest message. A refusal caused by an earlier failure of our own needs nothing: the
 // earlier output is republished first and the chain holds again.
+//
+// The repaired output names the newest message by its stream sequence
+// (Nats-Expected-Last-Sequence), not by its Nats-Msg-Id: a server that restarted recovers the
+// newest message's id only if that message is younger than the stream's de-duplication window
+// (it rebuilds its id memory from the window alone); otherwise it takes the newest id to be
+// "" and would refuse every output chained by id, in every round and every session: the
+// processor stalled for good. The sequence is always known. Once the repaired output is
+// stored, the server knows its id again and the rest of the chain holds.
 func (p *publisher) rechain(ctx context.Context, failed []pending) ([]pending, error) {
 	firstOf := map[*chain]int{}
 	for i, it := range failed {
@@ -255,7 +273,7 @@ func (p *publisher) rechain(ctx context.Context, failed []pending) ([]pending, e
 		if !isWrongLast(failed[i].err) {
 			continue
 		}
-		last, err := lastMsgID(ctx, p.js, c.stream)
+		last, lastSeq, err := lastMsgID(ctx, p.js, c.stream)
 		if err != nil {
 			return nil, err
 		}
@@ -275,11 +293,11 @@ func (p *publisher) rechain(ctx context.Context, failed []pending) ([]pending, e
 			}
 		}
 		if first >= 0 {
-			if last == "" {
-				failed[first].msg.Header.Del(HeaderExpectedLastMsgID)
-			} else {
-				failed[first].msg.Header.Set(HeaderExpectedLastMsgID, last)
+			if p.rechained != nil {
+				p.rechained.Store(true)
 			}
+			failed[first].msg.Header.Del(HeaderExpectedLastMsgID)
+			failed[first].msg.Header.Set(HeaderExpectedLastSeq, strconv.FormatUint(lastSeq, 10))
 		}
 		if !ours && last != "" {
 			p.log.Warn("ordered stream's newest message was not written by this processor; chaining after it",
@@ -300,28 +318,29 @@ func (p *publisher) rechain(ctx context.Context, failed []pending) ([]pending, e
 
 func isWrongLast(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeWrongLastMsgID
+	return errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == errCodeWrongLastMsgID || apiErr.ErrorCode == errCodeWrongLastSequence)
 }
 
 // lastMsgID returns the Nats-Msg-Id of a stream's newest message ("" when it is empty or has
-// none).
-func lastMsgID(ctx context.Context, js jetstream.JetStream, stream string) (string, error) {
+// none) and its sequence (0: empty).
+func lastMsgID(ctx context.Context, js jetstream.JetStream, stream string) (string, uint64, error) {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
-		return "", fmt.Errorf("ordered output stream %s: %w", stream, err)
+		return "", 0, fmt.Errorf("ordered output stream %s: %w", stream, err)
 	}
 	seq := s.CachedInfo().State.LastSeq
 	if seq == 0 {
-		return "", nil
+		return "", 0, nil
 	}
 	m, err := s.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return "", nil
+		return "", seq, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("ordered output stream %s: newest message: %w", stream, err)
+		return "", 0, fmt.Errorf("ordered output stream %s: newest message: %w", stream, err)
 	}
-	return m.Header.Get(events.HeaderMsgID), nil
+	return m.Header.Get(events.HeaderMsgID), seq, nil
 }
 
 func cloneMsg(m *nats.Msg) *nats.Msg {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,6 +29,9 @@ type processor struct {
 	lastMsg  jetstream.Msg // and its message (acking it acks everything before)
 	heldFrom uint64        // first input held in handler state, not yet committed (0: none)
 	cpFut    jetstream.PubAckFuture
+	// rechained is set (by the acker) when a batch's chained outputs were refused and
+	// repaired; the next batch waits until the batches in flight are complete (see handle).
+	rechained atomic.Bool
 }
 
 // slot is one batch in flight: its outputs and inputs.
@@ -67,9 +71,10 @@ func (p *processor) session(ctx context.Context) error {
 		return err
 	}
 	p.lastSeq, p.lastMsg, p.heldFrom = cp, nil, 0
+	p.rechained.Store(false)
 	p.slots = p.slots[:0]
 	for range o.InFlight {
-		sl := &slot{pub: &publisher{js: p.js, service: o.Service, stream: o.Stream, timeout: o.PublishTimeout, log: o.Log},
+		sl := &slot{pub: &publisher{js: p.js, service: o.Service, stream: o.Stream, timeout: o.PublishTimeout, log: o.Log, rechained: &p.rechained},
 			free: make(chan struct{}, 1)}
 		sl.out = Out{p: p, sl: sl}
 		sl.free <- struct{}{}
@@ -148,6 +153,22 @@ func (p *processor) handle(ctx context.Context, batch []jetstream.Msg, acks chan
 	if len(batch) > 0 && len(in) == 0 {
 		return nil
 	}
+	// A chain was refused and repaired. The batches published while the refused one waited
+	// for its repair were chained after outputs not stored yet and are refused in turn; if
+	// this batch were published now, it would be too, and so on: with InFlight > 1 every
+	// later batch was refused and republished once (twice the publishes, a backoff per
+	// batch, for good). Waiting until the batches in flight are complete ends the cascade:
+	// the chain's newest output is then stored.
+	if p.rechained.Swap(false) {
+		for _, sl := range p.slots {
+			select {
+			case <-sl.free:
+				sl.free <- struct{}{}
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
 	sl := p.slots[p.next]
 	p.next = (p.next + 1) % len(p.slots)
 	select {
@@ -170,12 +191,15 @@ func (p *processor) handle(ctx context.Context, batch []jetstream.Msg, acks chan
 	case err == nil:
 	case errors.As(err, &retry):
 		// Keep what the handler finished; the rest is delivered again from the checkpoint.
-		if retry.Done > 0 && retry.Done <= len(in) {
+		// A batch that holds commits nothing, Done or not: its inputs (and the held ones
+		// before it) live in the handler's memory only.
+		if retry.Done > 0 && retry.Done <= len(in) && !sl.out.hold {
 			sl.last, sl.lastSeq = in[retry.Done-1], seqOf(in[retry.Done-1])
 			sl.n = retry.Done
-			if !sl.out.hold {
-				p.heldFrom = 0
-			}
+			p.heldFrom = 0
+			acks <- sl
+		} else if sl.pub.pendingCount() > 0 {
+			sl.last, sl.lastSeq = nil, 0 // confirm the outputs, commit nothing
 			acks <- sl
 		} else {
 			sl.free <- struct{}{}
@@ -276,7 +300,7 @@ func (p *processor) openChains(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("ordered output stream %s: %w", name, err)
 		}
-		last, err := lastMsgID(ctx, p.js, name)
+		last, _, err := lastMsgID(ctx, p.js, name)
 		if err != nil {
 			return err
 		}
