@@ -43,11 +43,11 @@ func setupStreams(t *testing.T, js jetstream.JetStream, outDup time.Duration) {
 		{Name: inStream, Subjects: []string{inSubj}},
 		{Name: outStream, Subjects: []string{outSubj}, Duplicates: outDup},
 	} {
-		if err := topology.EnsureStream(ctx, js, s); err != nil {
+		if err := topology.EnsureStream(ctx, js, s, topology.Options{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := topology.EnsureBucket(ctx, js, topology.Bucket{Name: topology.BucketCheckpoints}); err != nil {
+	if _, err := topology.EnsureBucket(ctx, js, topology.Bucket{Name: topology.BucketCheckpoints}, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -494,15 +493,12 @@ func TestHoldRetry(t *testing.T) {
 	}
 }
 
-// TestSmallBatchStall reproduces a stall outside shared/flow (pipe.Batches on nats.go's
-// Consume): with Batch 5 (PullMaxMessages 10) under -race, about one run in three stops
-// receiving in the middle of the stream until the pull's missed-heartbeat timeout (30s)
-// restarts the pull ("pull consumer: nats: no heartbeat received"). Not fixed yet; run it
-// with FLOW_STALL_REPRO=1.
+// TestSmallBatchStall: with pipe.Batches on nats.go's Consume and Batch 5 (PullMaxMessages 10),
+// about one run in three under -race stopped receiving in the middle of the stream until the
+// pull's missed-heartbeat timeout (30 s) restarted the pull: Consume's lost-refill race, the same
+// that stalled jetsuite all for 30 s. Batches now pulls with a sequential Fetch loop; six runs
+// must each finish within 10 s.
 func TestSmallBatchStall(t *testing.T) {
-	if os.Getenv("FLOW_STALL_REPRO") == "" {
-		t.Skip("reproduces an open stall in pipe.Batches; set FLOW_STALL_REPRO=1")
-	}
 	for i := range 6 {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			env := natstest.Start(t)
