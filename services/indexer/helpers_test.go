@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/testenv"
@@ -340,7 +341,19 @@ func (e *expectation) check(s *search) string {
 	defer e.mu.Unlock()
 	for index, want := range e.docs {
 		if n := s.count(index); n != len(want) {
-			return fmt.Sprintf("%s: %d documents, want %d", index, n, len(want))
+			got := s.docs(index)
+			var missing, extra []string
+			for id := range want {
+				if _, ok := got[id]; !ok && len(missing) < 5 {
+					missing = append(missing, id)
+				}
+			}
+			for id := range got {
+				if _, ok := want[id]; !ok && len(extra) < 5 {
+					extra = append(extra, id)
+				}
+			}
+			return fmt.Sprintf("%s: %d documents, want %d (missing e.g. %v, unexpected e.g. %v)", index, n, len(want), missing, extra)
 		}
 	}
 	for index, want := range e.docs {
@@ -393,17 +406,23 @@ func consumerState(t testing.TB, js jetstream.JetStream, stream, durable string)
 	return info.AckFloor.Stream, info.Delivered.Stream, info.NumAckPending
 }
 
-// waitAcked waits until the consumer on stream acked everything up to seq.
+// waitAcked waits until the indexer finished everything on stream up to seq: its checkpoint
+// (or, right after a restart that had nothing left to deliver, its consumer's ack floor) is
+// there and nothing is pending.
 func waitAcked(t testing.TB, js jetstream.JetStream, stream, durable string, seq uint64, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		floor, _, pending := consumerState(t, js, stream, durable)
-		if floor >= seq && pending == 0 && seq > 0 {
+		cp, err := flow.Checkpoint(context.Background(), js, durable+"."+stream, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if max(floor, cp) >= seq && pending == 0 && seq > 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: ack floor %d (pending %d), want %d", stream, floor, pending, seq)
+			t.Fatalf("%s: ack floor %d, checkpoint %d (pending %d), want %d", stream, floor, cp, pending, seq)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

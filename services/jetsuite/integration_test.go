@@ -157,7 +157,7 @@ func TestRealOpenSearchPipelineRun(t *testing.T) {
 			out[strings.ToLower(s)] = int(lastSeq(t, js, s))
 		}
 		for _, b := range topology.Default().Buckets {
-			if strings.HasSuffix(b.Name, "_STATE") {
+			if b.State {
 				continue
 			}
 			kv, err := js.KeyValue(ctx, b.Name)

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsuite/jetsuite/shared/pipe"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -50,8 +51,12 @@ func checkpointMsg(key string, cp checkpoint) *nats.Msg {
 	return &nats.Msg{Subject: topology.KVSubject(topology.BucketCheckpoints, key), Data: data}
 }
 
-// ackFloor is the consumer's ack floor (0 when the consumer does not exist): where a processor
-// resumes before it wrote its first checkpoint.
+// ackFloor is where a processor resumes before it wrote its first checkpoint: the ack floor of
+// a consumer that a version before shared/flow created (those acked an input only once its
+// effects were durable). A consumer flow created itself (pipe.ResumeConsumer marks it) says
+// nothing: without a checkpoint nothing of it is known to be durable, and JetStream moves an ack
+// floor over messages that were delivered but never acked when later ones of the same subject
+// replace them (a KV bucket's stream), so trusting it would skip inputs.
 func ackFloor(ctx context.Context, js jetstream.JetStream, stream, durable string) (uint64, error) {
 	c, err := js.Consumer(ctx, stream, durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -60,5 +65,9 @@ func ackFloor(ctx context.Context, js jetstream.JetStream, stream, durable strin
 	if err != nil {
 		return 0, err
 	}
-	return c.CachedInfo().AckFloor.Stream, nil
+	info := c.CachedInfo()
+	if _, ours := info.Config.Metadata[pipe.ResumeConsumerMark]; ours {
+		return 0, nil
+	}
+	return info.AckFloor.Stream, nil
 }

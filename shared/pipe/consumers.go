@@ -27,6 +27,10 @@ func SharedConsumer(ctx context.Context, js jetstream.JetStream, stream, durable
 	return c, nil
 }
 
+// ResumeConsumerMark is the consumer metadata key that marks a consumer ResumeConsumer created
+// (its ack floor is not a checkpoint: see shared/flow).
+const ResumeConsumerMark = "jetsuite-resume"
+
 // ResumeConsumer (re)creates a durable consumer owned by one stateful instance that keeps its
 // own checkpoint, delivering in stream order from the sequence after checkpoint. It deletes an
 // existing consumer first: after a crash JetStream would redeliver the unacked messages only
@@ -38,6 +42,7 @@ func ResumeConsumer(ctx context.Context, js jetstream.JetStream, stream, durable
 	}
 	cfg := jetstream.ConsumerConfig{
 		Durable:       durable,
+		Metadata:      map[string]string{ResumeConsumerMark: "1"},
 		AckPolicy:     jetstream.AckAllPolicy,
 		AckWait:       2 * time.Minute,
 		MaxAckPending: 100000,

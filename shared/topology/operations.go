@@ -49,11 +49,11 @@ func operations() Catalog {
 				Description: "final rows of closed windows"},
 		},
 		Buckets: []Bucket{
-			{Name: BucketWindowerState, TTL: week, Description: "windower: open windows per group key and input checkpoints"},
-			{Name: BucketGeneratorState, Description: "generator: iteration counters per quickstart"},
-			{Name: BucketCDCState, Description: "CDC reader: binlog positions of deleted keys"},
-			{Name: BucketAlertingState, Description: "alerting: alerts sent, per rating id"},
-			{Name: BucketCheckpoints, Description: "every processor's checkpoint: the newest input whose effects are durable"},
+			{Name: BucketWindowerState, State: true, TTL: week, Description: "windower: open windows per group key and input checkpoints"},
+			{Name: BucketGeneratorState, State: true, Description: "generator: iteration counters per quickstart"},
+			{Name: BucketCDCState, State: true, Description: "CDC reader: binlog positions of deleted keys"},
+			{Name: BucketAlertingState, State: true, Description: "alerting: alerts sent, per rating id"},
+			{Name: BucketCheckpoints, State: true, Description: "every processor's checkpoint: the newest input whose effects are durable"},
 		},
 	}
 }

@@ -32,6 +32,9 @@ type Bucket struct {
 	TTL time.Duration
 	// Windowed buckets hold one row per key and window (keys "<key>.<window start ms>").
 	Windowed bool
+	// State marks a bucket that holds a service's own bookkeeping (checkpoints, windows in
+	// progress, sent alerts), not a table: nothing indexes or shows it as data.
+	State bool
 }
 
 // Catalog is the whole topology.
