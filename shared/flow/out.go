@@ -23,18 +23,19 @@ type Out struct {
 	// output in the steady state); nmsg of them are in use by the current batch.
 	msgs []*nats.Msg
 	nmsg int
-	// per-subject output index of the current input, for inputs with several outputs to one
-	// subject.
-	lastSrc  uint64
-	perInput map[string]int
-	arena    []byte
+	// the current input of Emit (its metadata parsed once) and the subjects it has emitted to,
+	// for inputs with several outputs to one subject.
+	lastIn jetstream.Msg
+	lastMd *jetstream.MsgMetadata
+	seen   []string
+	arena  []byte
 }
 
 func (o *Out) reset() {
 	o.hold = false
 	o.nmsg = 0
-	o.lastSrc = 0
-	clear(o.perInput)
+	o.lastIn, o.lastMd = nil, nil
+	o.seen = o.seen[:0]
 	o.arena = o.arena[:0]
 }
 
@@ -71,22 +72,22 @@ func (o *Out) Msg(subject string) *nats.Msg {
 // lands after the one before it, or not at all) and is skipped when the stream already holds
 // it (see the package doc). body must stay untouched until the batch is confirmed.
 func (o *Out) Emit(subject string, body []byte, key string, in jetstream.Msg) error {
-	md, err := in.Metadata()
-	if err != nil {
-		return err
+	if in != o.lastIn {
+		md, err := in.Metadata()
+		if err != nil {
+			return err
+		}
+		o.lastIn, o.lastMd = in, md
+		o.seen = o.seen[:0]
 	}
+	md := o.lastMd
 	pos := position{seq: md.Sequence.Stream}
-	if o.lastSrc != pos.seq {
-		o.lastSrc = pos.seq
-		clear(o.perInput)
+	for _, s := range o.seen {
+		if s == subject {
+			pos.n++
+		}
 	}
-	if n, ok := o.perInput[subject]; ok {
-		pos.n = n + 1
-	}
-	if o.perInput == nil {
-		o.perInput = map[string]int{}
-	}
-	o.perInput[subject] = pos.n
+	o.seen = append(o.seen, subject)
 	c := o.p.chains[subject]
 	if c != nil && pos.atOrBefore(c.resumeAfter) {
 		// The stream has it from before the restart: counted like a duplicate JetStream drops.

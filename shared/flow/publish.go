@@ -111,9 +111,9 @@ type publisher struct {
 func (p *publisher) publish(m *nats.Msg, c *chain, pos position) error {
 	if c != nil {
 		if c.last != "" {
-			m.Header.Set(HeaderExpectedLastMsgID, c.last)
+			setHeader(m.Header, HeaderExpectedLastMsgID, c.last)
 		} else {
-			m.Header.Del(HeaderExpectedLastMsgID)
+			delete(m.Header, HeaderExpectedLastMsgID)
 		}
 		c.last = m.Header.Get(events.HeaderMsgID)
 	}
