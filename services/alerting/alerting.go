@@ -41,6 +41,7 @@ import (
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/flow"
+	"github.com/jetsuite/jetsuite/shared/kvx"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -270,7 +271,7 @@ func decodeErrors(m jetstream.Msg) (*alert, error) {
 	if key == "" {
 		key = fmt.Sprintf("%d.%d", r.Status.V, r.WindowStart.V)
 	}
-	return errorsAlert(kvSafe(key), r, events.EventTimeMillis(m)), nil
+	return errorsAlert(kvx.SafeKey(key), r, events.EventTimeMillis(m)), nil
 }
 
 // runFilter is UNHAPPY_PLATINUM_CUSTOMERS: SELECT FULL_NAME, CLUB_STATUS, EMAIL, STARS, MESSAGE

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/flow"
+	"github.com/jetsuite/jetsuite/shared/kvx"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -90,7 +91,7 @@ func (s *store) get(id string) (record, bool) {
 func (s *store) channelID(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.channel[kvSafe(name)]
+	return s.channel[kvx.SafeKey(name)]
 }
 
 // set remembers r and adds its write to the batch's outputs.
@@ -112,7 +113,7 @@ func (s *store) forget(ids []string) {
 }
 
 func (s *store) setChannelID(out *flow.Out, name, id string) error {
-	k := kvSafe(name)
+	k := kvx.SafeKey(name)
 	s.mu.Lock()
 	old := s.channel[k]
 	s.channel[k] = id
@@ -121,23 +122,6 @@ func (s *store) setChannelID(out *flow.Out, name, id string) error {
 		return nil
 	}
 	return out.Put(topology.BucketAlertingState, "channel."+k, []byte(id), "")
-}
-
-// kvSafe maps text onto KV key characters ([-/_=.a-zA-Z0-9], no leading/trailing or double dot).
-func kvSafe(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		ok := c == '-' || c == '/' || c == '_' || c == '=' || c == '.' ||
-			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-		if !ok {
-			b[i] = '_'
-		}
-	}
-	out := strings.Trim(strings.ReplaceAll(string(b), "..", "._"), ".")
-	if out == "" {
-		return "_"
-	}
-	return out
 }
 
 // intents returns the alerts with an intent but no sent record.

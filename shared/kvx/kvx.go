@@ -104,6 +104,15 @@ func Unescape(s string) (string, error) {
 	return b.String(), nil
 }
 
+// SafeKey returns s when it is a valid key already (so existing keys stay as they are), else
+// Escape(s).
+func SafeKey(s string) string {
+	if ValidKey(s) {
+		return s
+	}
+	return Escape(s)
+}
+
 // ValidKey reports whether key is a valid KV key as nats.go checks it
 // (^[-/_=.a-zA-Z0-9]+$, no leading or trailing dot, no empty token).
 func ValidKey(key string) bool {

@@ -32,6 +32,14 @@ func TestEscapeRoundTripsAndIsValid(t *testing.T) {
 	}
 }
 
+func TestSafeKeyKeepsValidKeys(t *testing.T) {
+	for s, want := range map[string]string{"404.1700000000000": "404.1700000000000", "channel.unhappy-customers": "channel.unhappy-customers", "#x y": "=23x=20y"} {
+		if got := kvx.SafeKey(s); got != want {
+			t.Errorf("SafeKey(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
 func TestValidKey(t *testing.T) {
 	for key, want := range map[string]bool{"a": true, "a.b": true, "a/b=c": true, "": false, ".a": false, "a.": false, "a..b": false, "a b": false, "ä": false} {
 		if got := kvx.ValidKey(key); got != want {
