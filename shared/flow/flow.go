@@ -42,7 +42,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -253,9 +252,4 @@ func seqOf(m jetstream.Msg) uint64 {
 		return 0
 	}
 	return md.Sequence.Stream
-}
-
-// sourceID is the id part an input gives its outputs: "<stream>:<seq>".
-func sourceID(stream string, seq uint64) string {
-	return stream + ":" + strconv.FormatUint(seq, 10)
 }
