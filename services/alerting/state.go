@@ -3,7 +3,6 @@ package alerting
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"sync"
 
@@ -45,40 +44,25 @@ type store struct {
 
 func loadStore(ctx context.Context, js jetstream.JetStream) (*store, error) {
 	s := &store{recs: map[string]record{}, channel: map[string]string{}}
-	kv, err := js.KeyValue(ctx, topology.BucketAlertingState)
-	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", topology.BucketAlertingState, err)
-	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	err := kvx.Load(ctx, js, topology.BucketAlertingState, "", func(e jetstream.KeyValueEntry) error {
+		k := e.Key()
+		switch {
+		case strings.HasPrefix(k, "checkpoint."):
+			// The hand-written loop's checkpoints; the runtime keeps its own now.
+		case strings.HasPrefix(k, "channel."):
+			s.channel[strings.TrimPrefix(k, "channel.")] = string(e.Value())
+		default:
+			var r record
+			if json.Unmarshal(e.Value(), &r) == nil {
+				s.recs[k] = r
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("watch %s closed", topology.BucketAlertingState)
-			}
-			if e == nil {
-				return s, nil
-			}
-			k := e.Key()
-			switch {
-			case strings.HasPrefix(k, "checkpoint."):
-				// The hand-written loop's checkpoints; the runtime keeps its own now.
-			case strings.HasPrefix(k, "channel."):
-				s.channel[strings.TrimPrefix(k, "channel.")] = string(e.Value())
-			default:
-				var r record
-				if json.Unmarshal(e.Value(), &r) == nil {
-					s.recs[k] = r
-				}
-			}
-		}
-	}
+	return s, nil
 }
 
 func (s *store) get(id string) (record, bool) {

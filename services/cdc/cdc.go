@@ -30,6 +30,7 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/flow"
+	"github.com/jetsuite/jetsuite/shared/kvx"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -192,13 +193,14 @@ func (r *Reader) Committed(_ context.Context, seq uint64) { r.committed.Store(se
 // load reads both buckets through watchers (initial values up to the nil marker).
 func (r *Reader) load(ctx context.Context) error {
 	r.keys, r.floor = map[string]keyState{}, position{}
-	err := watchAll(ctx, r.js, r.cfg.Table, func(e jetstream.KeyValueEntry) {
+	err := kvx.Load(ctx, r.js, r.cfg.Table, "", func(e jetstream.KeyValueEntry) error {
 		r.keys[e.Key()] = keyState{pos: rowPosition(e.Value()), present: true}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return watchAll(ctx, r.js, topology.BucketCDCState, func(e jetstream.KeyValueEntry) {
+	return kvx.Load(ctx, r.js, topology.BucketCDCState, "", func(e jetstream.KeyValueEntry) error {
 		k := e.Key()
 		switch {
 		case k == "truncated":
@@ -209,7 +211,7 @@ func (r *Reader) load(ctx context.Context) error {
 		case strings.HasPrefix(k, "deleted."):
 			var rec posRecord
 			if json.Unmarshal(e.Value(), &rec) != nil {
-				return
+				return nil
 			}
 			id, p := strings.TrimPrefix(k, "deleted."), rec.position()
 			st := r.keys[id]
@@ -219,33 +221,8 @@ func (r *Reader) load(ctx context.Context) error {
 			}
 			r.keys[id] = st
 		}
+		return nil
 	})
-}
-
-func watchAll(ctx context.Context, js jetstream.JetStream, bucket string, f func(jetstream.KeyValueEntry)) error {
-	kv, err := js.KeyValue(ctx, bucket)
-	if err != nil {
-		return fmt.Errorf("bucket %s: %w", bucket, err)
-	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", bucket, err)
-	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return fmt.Errorf("watch %s: closed", bucket)
-			}
-			if e == nil {
-				return nil
-			}
-			f(e)
-		}
-	}
 }
 
 // Handle implements flow.Handler: it applies a batch of change events and adds the KV writes

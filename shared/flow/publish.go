@@ -205,37 +205,41 @@ func (p *publisher) collect(ctx context.Context) ([]pending, error) {
 	var failed []pending
 	timeout := time.NewTimer(p.timeout)
 	defer timeout.Stop()
-	expired := false
+	// Once the round's time is up, what has not answered yet counts as failed without waiting;
+	// an answer already there always counts first.
+	var expired <-chan time.Time = timeout.C
 	for _, it := range items {
-		if expired {
-			select {
-			case ack := <-it.fut.Ok():
-				p.count(ack)
-			case err := <-it.fut.Err():
-				it.err = err
-				failed = append(failed, it)
-			default:
-				it.err = errors.New("no publish ack in time")
-				failed = append(failed, it)
-			}
-			continue
-		}
+		var err error
 		select {
 		case ack := <-it.fut.Ok():
 			p.count(ack)
-		case err := <-it.fut.Err():
-			it.err = err
-			failed = append(failed, it)
-		case <-timeout.C:
-			expired = true
-			it.err = errors.New("no publish ack in time")
-			failed = append(failed, it)
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: waiting for publish acks: %w", ErrUnconfirmed, ctx.Err())
+			continue
+		case err = <-it.fut.Err():
+		default:
+			select {
+			case ack := <-it.fut.Ok():
+				p.count(ack)
+				continue
+			case err = <-it.fut.Err():
+			case <-expired:
+				expired = closedTime
+				err = errors.New("no publish ack in time")
+			case <-ctx.Done():
+				return nil, fmt.Errorf("%w: waiting for publish acks: %w", ErrUnconfirmed, ctx.Err())
+			}
 		}
+		it.err = err
+		failed = append(failed, it)
 	}
 	return failed, nil
 }
+
+// closedTime is a channel that is always ready (a round whose time is up).
+var closedTime = func() <-chan time.Time {
+	c := make(chan time.Time)
+	close(c)
+	return c
+}()
 
 func (p *publisher) count(ack *jetstream.PubAck) {
 	if ack.Duplicate {
