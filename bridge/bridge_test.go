@@ -299,19 +299,8 @@ func TestJetStreamToKafka(t *testing.T) {
 // Kafka refuses produce requests: JetStream messages stay unacked (redelivered); once Kafka takes
 // them, they are acked.
 func TestJetStreamToKafkaAcksOnlyAfterKafka(t *testing.T) {
-	kf, err := newControlledKfake()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(kf.Close)
-	env := natstest.Start(t)
-	_, js := env.Connect(t)
+	kf, env, js := outboundSetup(t)
 	ctx := context.Background()
-	for i := range 10 {
-		if _, err := js.Publish(ctx, topology.StreamUnhappyPlatinumCustomers, fmt.Appendf(nil, `{"FULL_NAME":"n%d"}`, i)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	kf.refuse.Store(true)
 	c := DefaultConfig()
 	c.Brokers, c.FromKafka = kf.ListenAddrs(), nil
@@ -370,19 +359,8 @@ func TestJetStreamToKafkaAcksOnlyAfterKafka(t *testing.T) {
 // handler hands the batch back with flow.Retry): nothing is acked, the batch is delivered again
 // from the checkpoint, and once Kafka takes it every record lands once, in stream order.
 func TestJetStreamToKafkaRetriesFromCheckpointInOrder(t *testing.T) {
-	kf, err := newControlledKfake()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(kf.Close)
-	env := natstest.Start(t)
-	_, js := env.Connect(t)
+	kf, env, js := outboundSetup(t)
 	ctx := context.Background()
-	for i := range 10 {
-		if _, err := js.Publish(ctx, topology.StreamUnhappyPlatinumCustomers, fmt.Appendf(nil, `{"FULL_NAME":"n%d"}`, i)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	kf.code.Store(87) // INVALID_RECORD: not retriable
 	kf.refuse.Store(true)
 	c := DefaultConfig()
@@ -522,4 +500,23 @@ func newControlledKfake() (*controlledKfake, error) {
 		return resp, nil, true
 	})
 	return k, nil
+}
+
+// outboundSetup starts a Kafka whose answers the test controls and a NATS server with ten
+// UNHAPPY_PLATINUM_CUSTOMERS messages waiting for the bridge.
+func outboundSetup(t *testing.T) (*controlledKfake, *natstest.Env, jetstream.JetStream) {
+	t.Helper()
+	kf, err := newControlledKfake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kf.Close)
+	env := natstest.Start(t)
+	_, js := env.Connect(t)
+	for i := range 10 {
+		if _, err := js.Publish(context.Background(), topology.StreamUnhappyPlatinumCustomers, fmt.Appendf(nil, `{"FULL_NAME":"n%d"}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return kf, env, js
 }
