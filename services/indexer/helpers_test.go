@@ -106,8 +106,8 @@ func (s *search) count(index string) int {
 	s.t.Helper()
 	s.do("POST", "/"+index+"/_refresh", nil)
 	status, data := s.do("GET", "/"+index+"/_count", nil)
-	if status == 404 {
-		return 0
+	if status == 404 || status == 503 {
+		return 0 // no index yet, or one just created whose shards are not allocated yet
 	}
 	var res struct{ Count int }
 	if status != 200 || json.Unmarshal(data, &res) != nil {
@@ -406,6 +406,17 @@ func consumerState(t testing.TB, js jetstream.JetStream, stream, durable string)
 	return info.AckFloor.Stream, info.Delivered.Stream, info.NumAckPending
 }
 
+// checkpoint is the indexer's checkpoint on stream: everything up to it is confirmed by
+// OpenSearch.
+func checkpoint(t testing.TB, js jetstream.JetStream, stream, durable string) uint64 {
+	t.Helper()
+	cp, err := flow.Checkpoint(context.Background(), js, durable+"."+stream, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
 // waitAcked waits until the indexer finished everything on stream up to seq: its checkpoint
 // (or, right after a restart that had nothing left to deliver, its consumer's ack floor) is
 // there and nothing is pending.
@@ -414,10 +425,7 @@ func waitAcked(t testing.TB, js jetstream.JetStream, stream, durable string, seq
 	deadline := time.Now().Add(timeout)
 	for {
 		floor, _, pending := consumerState(t, js, stream, durable)
-		cp, err := flow.Checkpoint(context.Background(), js, durable+"."+stream, stream)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cp := checkpoint(t, js, stream, durable)
 		if max(floor, cp) >= seq && pending == 0 && seq > 0 {
 			return
 		}
