@@ -324,4 +324,3 @@ func counterValue(t *testing.T, cause string) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
-
