@@ -10,8 +10,8 @@
 // Unquoted identifiers ([A-Za-z_][A-Za-z0-9_]*) are upper-cased, as
 // ksqlDB does; keywords are such identifiers and are matched
 // case-insensitively. `back-quoted` (or "double-quoted") identifiers keep
-// their case and may be reserved words. Strings are '...' with ” for a
-// quote. Numbers are integers (42), decimals (4.2) and doubles (4.2E1).
+// their case and may be reserved words. Strings are '...'; a doubled
+// quote inside stands for one quote. Numbers are integers (42), decimals (4.2) and doubles (4.2E1).
 // Comments are -- to end of line and /* ... */. Every token carries its
 // 1-based line and column (in characters).
 //
