@@ -257,6 +257,7 @@ type Expr interface {
 type ColumnRef struct {
 	Qualifier string
 	Name      string
+	Pos       Pos // where the reference starts (zero when built by hand)
 }
 
 // StringLit is a '...' literal; Value is unescaped.
@@ -316,6 +317,7 @@ type FuncCall struct {
 	Name string
 	Args []Expr
 	Star bool
+	Pos  Pos // where the function name is (zero when built by hand)
 }
 
 // CastExpr is CAST(X AS Type).

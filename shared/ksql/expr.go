@@ -267,7 +267,7 @@ func (p *parser) name() (Expr, error) {
 	t := p.next()
 	if isOp(p.tok(), "(") && t.Kind == Ident {
 		p.next()
-		f := &FuncCall{Name: t.Value}
+		f := &FuncCall{Name: t.Value, Pos: Pos{t.Line, t.Col}}
 		if p.acceptOp("*") {
 			f.Star = true
 		} else if !isOp(p.tok(), ")") {
@@ -290,9 +290,9 @@ func (p *parser) name() (Expr, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &ColumnRef{Qualifier: t.Value, Name: n}, nil
+		return &ColumnRef{Qualifier: t.Value, Name: n, Pos: Pos{t.Line, t.Col}}, nil
 	}
-	return &ColumnRef{Name: t.Value}, nil
+	return &ColumnRef{Name: t.Value, Pos: Pos{t.Line, t.Col}}, nil
 }
 
 func (p *parser) caseExpr() (Expr, error) {

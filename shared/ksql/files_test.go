@@ -30,11 +30,37 @@ func parseFile(t *testing.T, name string) []Statement {
 	return stmts
 }
 
-// clearPos zeroes every statement position so ASTs from different
-// sources compare equal.
+// clearPos zeroes every position in the statements (of statements,
+// column references and function calls) so ASTs from different sources
+// compare equal.
 func clearPos(stmts []Statement) {
 	for _, s := range stmts {
-		reflect.ValueOf(s).Elem().FieldByName("Pos").Set(reflect.ValueOf(Pos{}))
+		zeroPos(reflect.ValueOf(s))
+	}
+}
+
+var posType = reflect.TypeOf(Pos{})
+
+func zeroPos(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			zeroPos(v.Elem())
+		}
+	case reflect.Struct:
+		if v.Type() == posType {
+			if v.CanSet() {
+				v.Set(reflect.Zero(posType))
+			}
+			return
+		}
+		for i := 0; i < v.NumField(); i++ {
+			zeroPos(v.Field(i))
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			zeroPos(v.Index(i))
+		}
 	}
 }
 
