@@ -159,6 +159,7 @@ type SelectItem struct {
 type Relation struct {
 	Name  string
 	Alias string
+	Pos   Pos // where the name is (zero when built by hand)
 }
 
 // JoinType is INNER, LEFT, RIGHT or FULL (OUTER is implied for the last three).

@@ -127,10 +127,10 @@ func TestClickstreamFacts(t *testing.T) {
 		t.Errorf("stmt 4: %s %s", uc.Kind, uc.Name)
 	}
 	q := uc.Query
-	if q.From != (Relation{"CLICKSTREAM", "C"}) || len(q.Joins) != 1 {
+	if q.From != (Relation{"CLICKSTREAM", "C", Pos{56, 10}}) || len(q.Joins) != 1 {
 		t.Fatalf("stmt 4 FROM %+v joins %d", q.From, len(q.Joins))
 	}
-	if j := q.Joins[0]; j.Type != LeftJoin || j.Right != (Relation{"WEB_USERS", "U"}) || j.On.String() != "C.USERID = U.USER_ID" {
+	if j := q.Joins[0]; j.Type != LeftJoin || j.Right != (Relation{"WEB_USERS", "U", Pos{57, 19}}) || j.On.String() != "C.USERID = U.USER_ID" {
 		t.Errorf("stmt 4 join: %s %+v ON %s", j.Type, j.Right, j.On)
 	}
 	if len(q.Items) != 7 || q.Items[1].Expr.String() != "U.USERNAME" {

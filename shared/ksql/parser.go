@@ -719,11 +719,12 @@ func (p *parser) relation() (Relation, error) {
 	if isOp(p.tok(), "(") {
 		return Relation{}, p.unsupported(p.tok(), "a sub-query in FROM", "create the inner query as its own stream or table")
 	}
+	at := p.tok()
 	name, err := p.ident("stream or table name")
 	if err != nil {
 		return Relation{}, err
 	}
-	r := Relation{Name: name}
+	r := Relation{Name: name, Pos: Pos{at.Line, at.Col}}
 	if p.acceptKw("AS") {
 		if r.Alias, err = p.ident("alias after AS"); err != nil {
 			return r, err
