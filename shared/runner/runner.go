@@ -17,6 +17,7 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/plan"
 )
 
 // Service is one jetsuite service. Run blocks until ctx ends (then drains and returns nil) or a
@@ -34,6 +35,17 @@ type Deps struct {
 	Log    *slog.Logger
 	Health *obs.Health
 	HTTP   *obs.Server
+	// Plan is the compiled pipeline the service executes its part of (nil: the built-in
+	// demos, plan.Demo()).
+	Plan *plan.Plan
+}
+
+// Pipeline returns the plan the service executes: Plan, or the built-in demos.
+func (d Deps) Pipeline() *plan.Plan {
+	if d.Plan != nil {
+		return d.Plan
+	}
+	return plan.Demo()
 }
 
 // Logger returns the service's logger (with a service attribute).

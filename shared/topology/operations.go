@@ -38,7 +38,8 @@ const (
 	BucketCheckpoints = "JETSUITE_CHECKPOINTS"
 )
 
-func operations() Catalog {
+// Operations are the operational streams and the state buckets every plan needs.
+func Operations() Catalog {
 	return Catalog{
 		Streams: []Stream{
 			{Name: StreamDeadLetter, Subjects: []string{DeadLetterPrefix + ">"}, MaxAge: 30 * 24 * time.Hour,

@@ -46,7 +46,7 @@ type Catalog struct {
 // Default is jetsuite's topology: both pipelines, the operational streams and the state buckets.
 func Default() Catalog {
 	var c Catalog
-	for _, part := range []Catalog{clickstream(), ratings(), operations()} {
+	for _, part := range []Catalog{clickstream(), ratings(), Operations()} {
 		c.Streams = append(c.Streams, part.Streams...)
 		c.Buckets = append(c.Buckets, part.Buckets...)
 	}
