@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"gopkg.in/yaml.v3"
 
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -496,7 +497,7 @@ func TestDebeziumServer(t *testing.T) {
 	if subject != topology.SubjectCustomersCDC {
 		t.Errorf("%s: events go to %q, the CDC reader follows %q", conf, subject, topology.SubjectCustomersCDC)
 	}
-	stream, err := topology.Default().Stream(topology.StreamDebezium)
+	stream, err := plan.Demo().Catalog().Stream(topology.StreamDebezium)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -253,10 +254,22 @@ func decodeUnhappy(m jetstream.Msg) (*alert, error) {
 	if err := events.Decode(m.Data(), &u); err != nil {
 		return nil, err
 	}
+	a := unhappyAlert(u, events.EventTimeMillis(m))
 	if !u.RatingID.Valid {
-		return nil, fmt.Errorf("%w: RATING_ID", events.ErrMissingField)
+		// The original's UNHAPPY_PLATINUM_CUSTOMERS has no RATING_ID: the row's id is its
+		// message id, which the enricher derives from the rating it came from (stable across
+		// replays and restarts), else its place in the stream.
+		id := m.Headers().Get(jetstream.MsgIDHeader)
+		if id == "" {
+			md, err := m.Metadata()
+			if err != nil {
+				return nil, fmt.Errorf("%w: RATING_ID (and no message id)", events.ErrMissingField)
+			}
+			id = md.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
+		}
+		a.id = "msg." + kvx.SafeKey(id)
 	}
-	return unhappyAlert(u, events.EventTimeMillis(m)), nil
+	return a, nil
 }
 
 func decodeErrors(m jetstream.Msg) (*alert, error) {

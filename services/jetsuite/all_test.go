@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/natsx"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -69,7 +70,7 @@ func TestAllFillsEveryTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	tables := []string{}
-	for _, b := range topology.Default().Buckets {
+	for _, b := range plan.Demo().Catalog().Buckets {
 		if !strings.HasSuffix(b.Name, "_STATE") {
 			tables = append(tables, b.Name)
 		}

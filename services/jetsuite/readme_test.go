@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -32,7 +33,7 @@ func TestReadmeNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat := topology.Default()
+	cat := plan.Demo().Catalog()
 	for _, s := range cat.Streams {
 		if !strings.Contains(string(readme), "`"+s.Name+"`") {
 			t.Errorf("stream %s is not in README.md", s.Name)

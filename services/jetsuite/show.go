@@ -16,6 +16,7 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/natsx"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -43,7 +44,7 @@ func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := reg.Resolve(); err != nil {
 		return err
 	}
-	cat := topology.Default()
+	cat := plan.Demo().Catalog()
 	if name == "" {
 		fmt.Fprintln(stdout, "tables (KV buckets):")
 		for _, b := range cat.Buckets {

@@ -44,13 +44,13 @@ func Operations() Catalog {
 		Streams: []Stream{
 			{Name: StreamDeadLetter, Subjects: []string{DeadLetterPrefix + ">"}, MaxAge: 30 * 24 * time.Hour,
 				Description: "poison input with the reason in headers"},
-			{Name: StreamLateEvents, Subjects: []string{LatePrefix + ">"}, MaxAge: week,
+			{Name: StreamLateEvents, Subjects: []string{LatePrefix + ">"}, MaxAge: 7 * 24 * time.Hour,
 				Description: "events later than their table's grace period"},
-			{Name: StreamWindowsFinal, Subjects: []string{FinalPrefix + ">"}, MaxAge: week,
+			{Name: StreamWindowsFinal, Subjects: []string{FinalPrefix + ">"}, MaxAge: 7 * 24 * time.Hour,
 				Description: "final rows of closed windows"},
 		},
 		Buckets: []Bucket{
-			{Name: BucketWindowerState, State: true, TTL: week, Description: "windower: open windows per group key and input checkpoints"},
+			{Name: BucketWindowerState, State: true, TTL: 7 * 24 * time.Hour, Description: "windower: open windows per group key and input checkpoints"},
 			{Name: BucketGeneratorState, State: true, Description: "generator: iteration counters per quickstart"},
 			{Name: BucketCDCState, State: true, Description: "CDC reader: binlog positions of deleted keys"},
 			{Name: BucketAlertingState, State: true, Description: "alerting: alerts sent, per rating id"},
