@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"io"
+
+	"github.com/jetsuite/jetsuite/shared/plan"
 )
 
 // explain prints the plan of pipeline files (`jetsuite explain FILE...`), or of the built-in
@@ -12,22 +14,21 @@ func explain(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("jetsuite explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		io.WriteString(stderr, "usage: jetsuite explain [FILE...]\n\nprints the plan the statements compile to (default: the built-in demos)\n")
+		io.WriteString(stderr, "usage: jetsuite explain [--names] [FILE...]\n\nprints the plan the statements compile to (default: the built-in demos)\n")
 	}
+	names := fs.Bool("names", false, "print the streams and tables as the README's Markdown tables")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var c common
-	if fs.NArg() == 0 {
-		p, err := c.pipeline()
-		if err != nil {
+	p := plan.Demo()
+	if fs.NArg() > 0 {
+		var err error
+		if p, err = compileFiles(fs.Args()...); err != nil {
 			return err
 		}
-		return p.Explain(stdout)
 	}
-	p, err := compileFiles(fs.Args()...)
-	if err != nil {
-		return err
+	if *names {
+		return p.WriteNames(stdout)
 	}
 	return p.Explain(stdout)
 }

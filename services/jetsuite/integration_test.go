@@ -15,8 +15,8 @@ import (
 
 	"github.com/jetsuite/jetsuite/services/indexer"
 	"github.com/jetsuite/jetsuite/shared/natsx"
-	"github.com/jetsuite/jetsuite/shared/testenv"
 	"github.com/jetsuite/jetsuite/shared/plan"
+	"github.com/jetsuite/jetsuite/shared/testenv"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 

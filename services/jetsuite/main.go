@@ -48,6 +48,8 @@ type common struct {
 	topology topology.Options
 	// queriesFile is the user's pipeline ("": the built-in demos).
 	queriesFile string
+	// rebuild names derived objects whose changed definition may replace the stored one.
+	rebuild []string
 }
 
 func bindCommon(b config.Binder, c *common) {
@@ -69,6 +71,7 @@ func bindCommon(b config.Binder, c *common) {
 		})
 	b.String(&c.storage, "storage", "file", "storage of every stream and bucket jetsuite declares: file or memory (memory: lost when NATS restarts)").
 		OneOf("file", "memory")
+	b.List(&c.rebuild, "rebuild", nil, "derived streams and tables whose statement changed since they were built: empty them and compute them again from the start of their sources (without it a changed statement is refused)")
 	b.String(&c.queriesFile, "queries-file", "", "a file of ksqlDB statements to run instead of the built-in demos (ksqlDB's headless-mode name; `jetsuite explain FILE` shows what it does)")
 }
 
@@ -142,6 +145,7 @@ func usage(w io.Writer) {
 	for _, s := range specs() {
 		fmt.Fprintf(w, "  %-10s %s\n", s.Name, s.Summary)
 	}
+	fmt.Fprintln(w, "  query      run a pull or push query against a running jetsuite: `query \"SELECT ... FROM NAME ...\"` (also POST /query)")
 	fmt.Fprintln(w, "  explain    print the plan of the built-in pipelines, or of `explain FILE...`")
 	fmt.Fprintln(w, "  show       list tables and streams; `show NAME` prints a table's rows or a stream's newest messages")
 	fmt.Fprintln(w, "  config     print every setting as a Markdown table")
@@ -162,6 +166,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return show(ctx, args, stdout, stderr)
 	case "explain":
 		return explain(args, stdout, stderr)
+	case "query":
+		return queryCommand(ctx, args, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("jetsuite "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -243,6 +249,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := pipeline.Catalog().Ensure(startCtx, deps.JS, c.topologyOptions()); err != nil {
 		return fmt.Errorf("declare topology: %w", err)
 	}
+	rebuilt, err := checkDefinitions(startCtx, deps.JS, pipeline, c.rebuild, c.topologyOptions())
+	if err != nil {
+		return err
+	}
+	if len(rebuilt) > 0 {
+		log.Warn("rebuilding from the start of their sources", "objects", strings.Join(rebuilt, ","))
+	}
 
 	var services []runner.Service
 	for _, sel := range chosen {
@@ -256,6 +269,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		services = append(services, svc)
 	}
+	deps.HTTP.Mux.Handle("POST /query", queryHandler(pipeline, deps.JS))
 	httpCtx, stopHTTP := context.WithCancel(context.Background())
 	httpDone := make(chan struct{})
 	go func() {

@@ -152,3 +152,52 @@ func exprs(es []sqlrt.Expr, cols []sqlrt.Column) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// WriteNames writes the plan's streams and tables as the two Markdown tables of the README's
+// "Names" section (`jetsuite explain --names`), so that the README cannot drift from the
+// statements.
+func (p *Plan) WriteNames(w io.Writer) error {
+	ew := &errWriter{w: w}
+	ew.printf("**Streams** (JetStream streams; a subject per stream):\n\n")
+	ew.printf("| stream | subject | written by | from | columns |\n|---|---|---|---|---|\n")
+	for _, o := range p.Objects {
+		if o.Stream == "" || o.Kind != "STREAM" {
+			continue
+		}
+		by, from := "outside (source)", "–"
+		if st := o.Producer; st != nil {
+			by = st.Service
+			from = describe(o)
+		}
+		ew.printf("| `%s` | `%s` | %s | %s | %s |\n", o.Stream, o.Subject, by, md(from), md(names(o.Columns)))
+	}
+	ew.printf("\n**Tables** (KV buckets):\n\n")
+	ew.printf("| table | key | window | written by | from | columns |\n|---|---|---|---|---|---|\n")
+	for _, o := range p.Objects {
+		if o.Bucket == "" {
+			continue
+		}
+		win := "–"
+		if o.Window != nil {
+			win = o.Window.String()
+		}
+		from := "subject `" + o.Subject + "` (stream `" + o.Stream + "`)"
+		st := o.Producer
+		if st.Kind == Aggregate {
+			from = describe(o)
+		}
+		ew.printf("| `%s` | %s | %s | %s | %s | %s |\n", o.Bucket, md(strings.Join(o.Key, ", ")), win, st.Service, md(from), md(names(o.Columns)))
+	}
+	return ew.err
+}
+
+func names(cols []sqlrt.Column) string {
+	var out []string
+	for _, c := range cols {
+		out = append(out, c.Name)
+	}
+	return strings.Join(out, ", ")
+}
+
+// md escapes what would break a Markdown table cell.
+func md(s string) string { return strings.ReplaceAll(s, "|", "\\|") }

@@ -36,6 +36,9 @@ const (
 	// consumer name, value {"stream": ..., "seq": ...}, the newest input whose effects are
 	// durable.
 	BucketCheckpoints = "JETSUITE_CHECKPOINTS"
+	// BucketPlan holds, per derived stream and table, the fingerprint and SQL of the
+	// definition it was built with: a changed statement is refused unless rebuilt.
+	BucketPlan = "JETSUITE_PLAN"
 )
 
 // Operations are the operational streams and the state buckets every plan needs.
@@ -55,6 +58,7 @@ func Operations() Catalog {
 			{Name: BucketCDCState, State: true, Description: "CDC reader: binlog positions of deleted keys"},
 			{Name: BucketAlertingState, State: true, Description: "alerting: alerts sent, per rating id"},
 			{Name: BucketCheckpoints, State: true, Description: "every processor's checkpoint: the newest input whose effects are durable"},
+			{Name: BucketPlan, State: true, Description: "the definition (fingerprint and SQL) each derived stream and table was built with"},
 		},
 	}
 }

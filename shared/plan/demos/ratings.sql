@@ -6,6 +6,8 @@
 --   * CUSTOMERS and CUSTOMERS_STREAM read Debezium's change events as they are
 --     (VALUE_FORMAT='DEBEZIUM_JSON', like Flink SQL's debezium-json), where the original
 --     flattened them with the ExtractNewRecordState and ExtractField$Key transforms;
+--   * UNHAPPY_PLATINUM_CUSTOMERS also selects RATING_ID: each Slack alert names its rating and
+--     is sent once per rating id;
 --   * two sinks of jetsuite's own at the end: Slack alerts and the copy back to Kafka.
 
 CREATE STREAM RATINGS (
@@ -84,7 +86,7 @@ WHERE  C.FIRST_NAME IS NOT NULL
 EMIT CHANGES;
 
 CREATE STREAM UNHAPPY_PLATINUM_CUSTOMERS AS
-SELECT FULL_NAME, CLUB_STATUS, EMAIL, STARS, MESSAGE
+SELECT FULL_NAME, CLUB_STATUS, EMAIL, STARS, MESSAGE, RATING_ID
 FROM   RATINGS_WITH_CUSTOMER_DATA
 WHERE  STARS < 3
   AND  CLUB_STATUS = 'platinum'
