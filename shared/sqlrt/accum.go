@@ -85,6 +85,7 @@ func NewAccumulatorFunc(name string, args []Type) (newAcc func() Accumulator, re
 	return nil, Type{}, false, fmt.Errorf("unknown aggregate function %s; aggregates are %s", name, strings.Join(aggregateNames, ", "))
 }
 
+// mergeMismatch panics: merging accumulators of different functions is a bug of the caller.
 func mergeMismatch(recv, other Accumulator) {
 	panic(fmt.Sprintf("sqlrt: cannot merge %T into %T", other, recv))
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -187,9 +188,12 @@ func TestAccumulatorResults(t *testing.T) {
 			newAcc := c.new(t)
 			a := c.feed(newAcc(), c.inputs)
 			checkResult(t, "result", a.Result(), c.want)
-			// Result is a snapshot: later Adds do not change it.
+			// Result is a snapshot: later Undos and Adds do not change it.
 			r := a.Result()
 			before := canonicalKey(r)
+			if c.canUndo && len(c.inputs) > 0 {
+				a.Undo(c.argsOf(c.inputs[0]))
+			}
 			c.feed(a, c.inputs)
 			if canonicalKey(r) != before {
 				t.Errorf("Result aliased state: %s became %s", before, canonicalKey(r))
@@ -293,7 +297,7 @@ func TestAccumulatorMerge(t *testing.T) {
 				a := c.feed(newAcc(), c.inputs[:split])
 				b := c.feed(newAcc(), c.inputs[split:])
 				a.Merge(b)
-				checkResult(t, "merge at "+string(rune('0'+split)), a.Result(), want)
+				checkResult(t, "merge at "+strconv.Itoa(split), a.Result(), want)
 				// the merged accumulator goes on
 				c.feed(a, c.inputs)
 				checkResult(t, "after merge", a.Result(), c.feed(c.feed(newAcc(), c.inputs), c.inputs).Result())
@@ -328,7 +332,7 @@ func TestAccumulatorJSON(t *testing.T) {
 					_ = r.UnmarshalJSON(b)
 					r.Undo(c.argsOf(c.inputs[0]))
 					w := c.feed(newAcc(), c.inputs[1:split]).Result()
-					if !sameMultiset(r.Result(), w) && !same(r.Result(), w) {
+					if got := r.Result(); !same(got, w) && (got.Kind != Array || !sameMultiset(got, w)) {
 						t.Errorf("undo after restore from %s: got %s, want %s", b, r.Result(), w)
 					}
 				}
