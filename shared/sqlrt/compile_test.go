@@ -22,11 +22,8 @@ func (s testScope) Resolve(ref *ksql.ColumnRef) (int, Type, error) {
 }
 
 var (
-	tInt    = Type{Kind: Integer}
-	tBig    = Type{Kind: BigInt}
-	tDouble = Type{Kind: Double}
-	tStr    = Type{Kind: String}
-	tBool   = Type{Kind: Boolean}
+	tBig = Type{Kind: BigInt}
+	tStr = Type{Kind: String}
 )
 
 // The test row: one column of each kind, plus NULLs.
@@ -66,7 +63,6 @@ func eval(t *testing.T, src string) Value {
 }
 
 func TestExpressions(t *testing.T) {
-	null := Value{}
 	cases := []struct {
 		src  string
 		want Value
@@ -210,15 +206,15 @@ func TestUnixTimestampIsNow(t *testing.T) {
 
 func TestExpressionTypes(t *testing.T) {
 	cases := map[string]string{
-		"I + 1":               "INT",
+		"I + 1":               "INTEGER",
 		"I + B":               "BIGINT",
 		"I + D":               "DOUBLE",
-		"DEC * 2":             "DECIMAL(24, 2)",
+		"DEC * 2":             "DECIMAL(21, 2)",
 		"S + 'x'":             "STRING",
 		"ROUND(D)":            "BIGINT",
 		"ROUND(D, 1)":         "DOUBLE",
 		"I > 1 AND T":         "BOOLEAN",
-		"A[1]":                "INT",
+		"A[1]":                "INTEGER",
 		"CAST(I AS BIGINT)":   "BIGINT",
 		"COALESCE(NI, 1.5E0)": "DOUBLE",
 	}
@@ -246,15 +242,15 @@ func TestCompileErrors(t *testing.T) {
 		{"LCASE(S, S)", "wrong number of arguments to LCASE"},
 		{"NOPE(S)", "function NOPE is not supported"},
 		{"COUNT(S)", "aggregate function COUNT is not allowed here"},
-		{"CAST(A AS INT)", "cannot CAST ARRAY<INT> AS INT"},
-		{"CASE WHEN T THEN 1 ELSE 'x' END", "mixed types INT and STRING"},
+		{"CAST(A AS INT)", "cannot CAST ARRAY<INTEGER> AS INTEGER"},
+		{"CASE WHEN T THEN 1 ELSE 'x' END", "mixed types INTEGER and STRING"},
 		{"ST->NOPE", "unknown field NOPE in ST; fields are CITY, ZIP"},
 		{"I->X", "-> needs a STRUCT"},
 		{"I[1]", "[] needs an ARRAY or a MAP"},
 		{"A['x']", "an ARRAY index must be an integer"},
 		{"TIMESTAMPTOSTRING(MS, 'yyyy QQ')", "pattern letter Q is not supported"},
 		{"TIMESTAMPTOSTRING(MS, 'yyyy', 'Mars/Base')", "unknown time zone 'Mars/Base'"},
-		{"I IN (1, 'x')", "cannot compare INT with STRING"},
+		{"I IN (1, 'x')", "cannot compare INTEGER with STRING"},
 		{"UNKNOWNCOL + 1", "unknown column UNKNOWNCOL"},
 	}
 	for _, c := range cases {
@@ -279,13 +275,13 @@ func TestCompileErrors(t *testing.T) {
 
 func TestJavaLayout(t *testing.T) {
 	cases := map[string]string{
-		"yyyy-MM-dd HH:mm:ss":     "2006-01-02 15:04:05",
+		"yyyy-MM-dd HH:mm:ss":      "2006-01-02 15:04:05",
 		"yyyy-MM-dd'T'HH:mm:ssXXX": "2006-01-02T15:04:05Z07:00",
-		"dd/MMM/yyyy:HH:mm:ss Z":  "02/Jan/2006:15:04:05 -0700",
-		"h:mm a":                  "3:04 PM",
-		"EEEE, d MMMM yy":         "Monday, 2 January 06",
-		"HH:mm:ss,SSS":            "15:04:05,000",
-		"'It''s' HH":              "It's 15",
+		"dd/MMM/yyyy:HH:mm:ss Z":   "02/Jan/2006:15:04:05 -0700",
+		"h:mm a":                   "3:04 PM",
+		"EEEE, d MMMM yy":          "Monday, 2 January 06",
+		"HH:mm:ss,SSS":             "15:04:05,000",
+		"'It''s' HH":               "It's 15",
 	}
 	for in, want := range cases {
 		got, err := JavaLayout(in)

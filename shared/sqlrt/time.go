@@ -8,7 +8,7 @@ import (
 // TIMESTAMPTOSTRING and STRINGTOTIMESTAMP take it ('yyyy-MM-dd HH:mm:ss.SSS'), into a Go
 // time layout. Letters: y (year), M (month: M, MM, MMM, MMMM), d, H, h, m, s, S (fraction,
 // up to 9), a (AM/PM), E (day name), Z / X / XXX (offset), z (zone name); text in single
-// quotes is literal ('' is a quote). Other letters are refused. Literal text must not hold
+// quotes is literal (” is a quote). Other letters are refused. Literal text must not hold
 // digits or the words Go's layouts reserve (Jan, Mon, MST, PM), which Go cannot escape.
 func JavaLayout(p string) (string, error) {
 	var b strings.Builder
