@@ -361,8 +361,7 @@ func (c *compiler) names() []string {
 func (c *compiler) source(r ksql.Relation) (*Object, error) {
 	o := c.plan.Object(r.Name)
 	if o == nil {
-		return nil, errAt(r.Pos, r.Name, "unknown stream or table "+r.Name,
-			"declared so far: "+strings.Join(c.names(), ", "))
+		return nil, errAt(r.Pos, r.Name, "unknown stream or table "+r.Name+"; declared so far: "+strings.Join(c.names(), ", "), "")
 	}
 	return o, nil
 }

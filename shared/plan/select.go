@@ -454,6 +454,7 @@ func (c *compiler) aggregate(st *Step, scope *relScope, q *ksql.Select) error {
 		if h.Type.Kind != sqlrt.Boolean && h.Type.Kind != sqlrt.Null {
 			return errAt(firstPos(q.Having), q.Having.String(), "HAVING must be a BOOLEAN condition, not "+h.Type.String(), "")
 		}
+		h.Text = q.Having.String() // as written, not as lifted
 		st.Having = &h
 	}
 	return nil
