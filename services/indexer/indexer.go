@@ -29,7 +29,6 @@ import (
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
-	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
 // ServiceName is the indexer's name (service label, consumer name, dead-letter service header).

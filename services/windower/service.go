@@ -1,7 +1,8 @@
-// Package windower computes jetsuite's windowed tables (ksqlDB's windowed aggregations): counts
-// per key over tumbling, hopping and session windows, in event time, with a grace period for
-// out-of-order events, late events published instead of dropped, and windows that close visibly
-// (a final row) even when the input goes quiet.
+// Package windower executes the pipeline's aggregations (CREATE TABLE ... AS SELECT ... GROUP
+// BY): any aggregate functions per group over tumbling, hopping and session windows, in event
+// time, with a grace period for out-of-order events, late events published instead of dropped,
+// and windows that close visibly (a final row) even when the input goes quiet; and GROUP BY
+// without a window (one row per group, updated forever).
 package windower
 
 import (
@@ -9,9 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"sort"
-	"strings"
+			"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -19,6 +18,7 @@ import (
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/runner"
+	"github.com/jetsuite/jetsuite/shared/sqlrt"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -59,7 +59,7 @@ func (c *Config) Bind(b config.Binder) {
 		NonNegative().Was("", "grace")
 	b.List(&c.GracePerTable, "grace-per-table", nil, "grace per table, e.g. EVENTS_PER_MIN=10s,CLICK_USER_SESSIONS=1m").
 		Check(func(items []string) error {
-			_, err := (&Config{GracePerTable: items}).graces(Tables())
+			_, err := (&Config{GracePerTable: items}).graces(nil)
 			return err
 		}).Was("", "grace-per-table")
 	b.Duration(&c.IdleTimeout, "idle-timeout", 10*time.Second, "after this long without events a table's stream time follows the wall clock (0: never)").
@@ -69,7 +69,7 @@ func (c *Config) Bind(b config.Binder) {
 	b.Int(&c.FlushMaxInputs, "flush-max-inputs", 20000, "flush after this many inputs even before the interval").
 		Positive().Was("", "flush-max-inputs")
 	b.List(&c.Tables, "tables", nil, "only these windowed tables (default: all)").
-		Check(func(names []string) error { return knownTables(names, Tables()) }).Was("", "tables")
+		Was("", "tables")
 	b.Int(&c.MaxEventBytes, "max-bytes", 64<<10, "inputs larger than this (bytes) are dead-lettered").
 		Positive().Was("JETSUITE_MAX_EVENT_BYTES", "max-event-bytes")
 	b.Int(&c.BatchSize, "batch", 1000, "largest pull batch").Positive()
@@ -93,25 +93,14 @@ func (c *Config) defaults() {
 	}
 }
 
-// knownTables reports names that are not windowed tables.
-func knownTables(names []string, tables []Table) error {
-	var unknown []string
-	for _, n := range names {
-		if !slices.ContainsFunc(tables, func(t Table) bool { return t.Name == strings.ToUpper(n) }) {
-			unknown = append(unknown, n)
-		}
-	}
-	if len(unknown) > 0 {
-		return fmt.Errorf("unknown tables: %s", strings.Join(unknown, ", "))
-	}
-	return nil
-}
-
 // graces resolves the grace period of every table.
 func (c *Config) graces(tables []Table) (map[string]time.Duration, error) {
 	out := map[string]time.Duration{}
 	for _, t := range tables {
 		out[t.Name] = c.Grace
+		if w := t.Step.Window; w != nil && w.HasGrace {
+			out[t.Name] = w.Grace // the statement's GRACE PERIOD
+		}
 	}
 	for _, item := range c.GracePerTable {
 		name, val, ok := strings.Cut(item, "=")
@@ -123,7 +112,7 @@ func (c *Config) graces(tables []Table) (map[string]time.Duration, error) {
 			return nil, fmt.Errorf("grace-per-table %q: bad duration", item)
 		}
 		name = strings.ToUpper(strings.TrimSpace(name))
-		if _, known := out[name]; !known {
+		if _, known := out[name]; !known && tables != nil {
 			return nil, fmt.Errorf("grace-per-table: unknown table %q", name)
 		}
 		out[name] = d
@@ -144,7 +133,7 @@ type Service struct {
 // Spec describes the windower to the jetsuite binary.
 func Spec() runner.Spec {
 	return runner.Spec{
-		Name: serviceName, Summary: "windowed tables (EVENTS_PER_MIN ... RATINGS_PER_CUSTOMER_PER_15MINUTE)", InAll: true,
+		Name: serviceName, Summary: "the pipeline's aggregations (CREATE TABLE ... AS SELECT ... GROUP BY, windowed or not)", InAll: true,
 		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
 			var c Config
 			c.Bind(b)
@@ -156,9 +145,12 @@ func Spec() runner.Spec {
 // New builds the windower: one task per source stream, each aggregating that stream's tables.
 func New(cfg Config, deps runner.Deps) (*Service, error) {
 	cfg.defaults()
-	all := Tables()
+	all := Tables(deps.Pipeline())
 	graces, err := cfg.graces(all)
 	if err != nil {
+		return nil, err
+	}
+	if err := knownTables(cfg.Tables, all); err != nil {
 		return nil, err
 	}
 	want := map[string]bool{}
@@ -171,22 +163,18 @@ func New(cfg Config, deps runner.Deps) (*Service, error) {
 		if len(want) > 0 && !want[t.Name] {
 			continue
 		}
-		delete(want, t.Name)
+		if err := unsupportedTable(t); err != nil {
+			return nil, err
+		}
 		k := bySource[t.Source]
 		if k == nil {
-			k = &task{source: t.Source, js: deps.JS, cfg: &s.cfg, log: s.log, now: time.Now}
+			in := t.Step.Input
+			k = &task{source: t.Source, js: deps.JS, cfg: &s.cfg, log: s.log, now: time.Now,
+				dec: sqlrt.NewDecoder(in.Columns), row: make(sqlrt.Row, len(in.Columns)+1), rowTime: len(in.Columns)}
 			bySource[t.Source] = k
 			s.tasks = append(s.tasks, k)
 		}
 		k.tables = append(k.tables, newTableState(t, graces[t.Name]))
-	}
-	if len(want) > 0 {
-		var unknown []string
-		for n := range want {
-			unknown = append(unknown, n)
-		}
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("unknown tables: %s", strings.Join(unknown, ", "))
 	}
 	return s, nil
 }
