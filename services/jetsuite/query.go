@@ -235,8 +235,10 @@ func (q *query) run(ctx context.Context, js jetstream.JetStream, emit func([]byt
 					k = k[:i]
 				}
 			}
-			if v, err := sqlrt.FromJSON([]byte(strconv.Quote(kvx.Unescape(k))), q.obj.Columns[q.keyAt].Type); err == nil {
-				row[q.keyAt] = v
+			if text, err := kvx.Unescape(k); err == nil {
+				if v, err := sqlrt.FromJSON([]byte(strconv.Quote(text)), q.obj.Columns[q.keyAt].Type); err == nil {
+					row[q.keyAt] = v
+				}
 			}
 		}
 		if q.where != nil {

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/jetsuite/jetsuite/shared/plan"
-	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
 // TestReadmeConfigTable: the README's configuration table is what `jetsuite config` prints, so

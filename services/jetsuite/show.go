@@ -17,7 +17,6 @@ import (
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/natsx"
 	"github.com/jetsuite/jetsuite/shared/plan"
-	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
 // show prints a table's rows (a KV bucket) or a stream's newest messages, so that a user can

@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-			"strings"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jetsuite/jetsuite/shared/ksql"
 	"github.com/jetsuite/jetsuite/shared/plan"

@@ -37,8 +37,8 @@ type tableState struct {
 	spec           Table
 	step           *plan.Step
 	win            windowSpec
-	grace          int64     // ms
-	st             int64     // stream time: the largest event time seen (plus idle advance)
+	grace          int64 // ms
+	st             int64 // stream time: the largest event time seen (plus idle advance)
 	hasST          bool
 	lastArrival    time.Time // wall clock of the last event that reached this table
 	lastAdvance    time.Time // wall clock of the last idle advance

@@ -7,11 +7,11 @@ import "github.com/jetsuite/jetsuite/shared/sqlrt"
 // windows changing at once) is saved atomically, and a replay skips exactly the inputs the
 // saved state already holds.
 type group struct {
-	Key  string   `json:"-"`
-	Cols []Column `json:"c"`
+	Key  string        `json:"-"`
+	Cols []Column      `json:"c"`
 	vals []sqlrt.Value // Cols as values (the result row's GROUP BY columns)
-	Wins []*win   `json:"w"`
-	Seq  uint64   `json:"q"`
+	Wins []*win        `json:"w"`
+	Seq  uint64        `json:"q"`
 	// Closed and ClosedEnd remember the latest end among the group's sessions that have closed
 	// (their final row is out, they left Wins): an event within gap of it would have to merge
 	// into a closed session, so it is late (see applySession). Only the latest end is needed:

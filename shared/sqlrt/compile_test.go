@@ -23,7 +23,7 @@ func (s testScope) Resolve(ref *ksql.ColumnRef) (int, Type, error) {
 
 var (
 	tBig = Type{Kind: BigInt}
-	tStr = Type{Kind: String}
+	tStr = tString
 )
 
 // The test row: one column of each kind, plus NULLs.

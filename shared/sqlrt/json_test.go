@@ -13,13 +13,7 @@ import (
 )
 
 var (
-	tBool   = Type{Kind: Boolean}
-	tInt    = Type{Kind: Integer}
-	tBig    = Type{Kind: BigInt}
-	tDouble = Type{Kind: Double}
-	tDec    = Type{Kind: Decimal, Precision: 10, Scale: 2}
 	tDec0   = Type{Kind: Decimal, Precision: 10, Scale: 0}
-	tString = Type{Kind: String}
 	tIntArr = Type{Kind: Array, Elem: &tInt}
 	tStrMap = Type{Kind: Map, Value: &tString}
 	tPoint  = Type{Kind: Struct, Fields: []Field{{Name: "X", Type: tInt}, {Name: "LABEL", Type: tString}}}
