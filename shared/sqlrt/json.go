@@ -85,6 +85,9 @@ func (d *Decoder) Decode(data []byte, row Row) error {
 		hint = c + 1
 		v, err := coerce(raw, &d.cols[c].Type)
 		if err != nil {
+			if errors.Is(err, events.ErrNotJSON) {
+				return err
+			}
 			return fmt.Errorf("%w: %s: %w", events.ErrWrongType, d.cols[c].Name, err)
 		}
 		row[c] = v
@@ -151,8 +154,13 @@ func FromJSON(data []byte, t Type) (Value, error) {
 
 // coerce converts raw, one syntactically valid JSON value without surrounding space, to t.
 func coerce(raw []byte, t *Type) (Value, error) {
-	if raw[0] == 'n' {
+	switch raw[0] {
+	case 'n':
 		return Value{}, nil
+	case '"': // the scanner does not check escapes
+		if bytes.IndexByte(raw, '\\') >= 0 && !json.Valid(raw) {
+			return Value{}, fmt.Errorf("%w: invalid escape in %s", events.ErrNotJSON, raw)
+		}
 	}
 	switch t.Kind {
 	case Null:
@@ -185,6 +193,9 @@ func coerce(raw []byte, t *Type) (Value, error) {
 		if t.Kind == Integer {
 			lo, hi = math.MinInt32, math.MaxInt32
 		}
+		if v, ok := parseIntFast(raw); ok && v >= lo && v <= hi {
+			return Value{Kind: t.Kind, I: v}, nil
+		}
 		v, _, err := events.ParseInteger(raw, lo, hi, t.String())
 		if err != nil {
 			return Value{}, err
@@ -201,6 +212,10 @@ func coerce(raw []byte, t *Type) (Value, error) {
 		case c == '-' || (c >= '0' && c <= '9'):
 			f, err = strconv.ParseFloat(string(raw), 64)
 		case c == '"':
+			if b := raw[1 : len(raw)-1]; bytes.IndexByte(b, '\\') < 0 {
+				f, err = strconv.ParseFloat(string(bytes.TrimSpace(b)), 64)
+				break
+			}
 			var s string
 			if s, err = events.Unquote(raw); err != nil {
 				return Value{}, notJSON(err)
@@ -222,9 +237,9 @@ func coerce(raw []byte, t *Type) (Value, error) {
 	case String:
 		switch raw[0] {
 		case '"':
-			s, err := events.Unquote(raw)
+			s, err := unquote(raw)
 			if err != nil {
-				return Value{}, notJSON(err)
+				return Value{}, err
 			}
 			return Value{Kind: String, S: s}, nil
 		case '{', '[':
@@ -263,7 +278,7 @@ func coerce(raw []byte, t *Type) (Value, error) {
 			if err != nil {
 				return fmt.Errorf("[%q]: %w", key, err)
 			}
-			m[string(key)] = v
+			m[validUTF8(key)] = v
 			return nil
 		})
 		if err != nil {
@@ -295,6 +310,39 @@ func coerce(raw []byte, t *Type) (Value, error) {
 		return Value{Kind: Struct, X: vs}, nil
 	}
 	return Value{}, cannot(raw, t)
+}
+
+// parseIntFast parses, without allocating, the common forms events.ParseInteger accepts: an
+// integral JSON number, or a string without escapes holding a sign and digits (spaces around
+// allowed), of at most 18 digits (so no overflow). ok is false for anything else.
+func parseIntFast(raw []byte) (int64, bool) {
+	if raw[0] == '"' {
+		raw = bytes.TrimSpace(raw[1 : len(raw)-1])
+		if len(raw) > 0 && raw[0] == '+' {
+			raw = raw[1:]
+			if len(raw) > 0 && raw[0] == '-' {
+				return 0, false
+			}
+		}
+	}
+	neg := len(raw) > 0 && raw[0] == '-'
+	if neg {
+		raw = raw[1:]
+	}
+	if len(raw) == 0 || len(raw) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
 }
 
 var unknown = &Type{}
@@ -357,6 +405,34 @@ func scanArray(data []byte, elem func(i int, v []byte) error) error {
 			return fmt.Errorf("%w: invalid character in array at offset %d", events.ErrNotJSON, i)
 		}
 	}
+}
+
+// unquote decodes a JSON string literal as encoding/json does: invalid UTF-8 becomes U+FFFD (so
+// that a value reads the same whichever decoder read it, and writes back as it was read).
+func unquote(raw []byte) (string, error) {
+	if b := raw[1 : len(raw)-1]; bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		return string(b), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", notJSON(err)
+	}
+	return s, nil
+}
+
+// validUTF8 is an object key (unescaped by the scanner) as a string, invalid UTF-8 replaced as
+// encoding/json replaces it.
+func validUTF8(key []byte) string {
+	if utf8.Valid(key) {
+		return string(key)
+	}
+	var sb strings.Builder
+	for len(key) > 0 {
+		r, size := utf8.DecodeRune(key) // U+FFFD for each invalid byte
+		sb.WriteRune(r)
+		key = key[size:]
+	}
+	return sb.String()
 }
 
 func notJSON(err error) error { return fmt.Errorf("%w: %w", events.ErrNotJSON, err) }

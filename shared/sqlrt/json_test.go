@@ -46,6 +46,11 @@ func TestFromJSONAccepted(t *testing.T) {
 		{`3.9`, tInt, IntValue(3)},
 		{`-3.9`, tInt, IntValue(-3)},
 		{`1e2`, tInt, IntValue(100)},
+		{`"+5"`, tInt, IntValue(5)},
+		{`"007"`, tInt, IntValue(7)},
+		{`"\t-12 "`, tInt, IntValue(-12)},
+		{`"-0"`, tInt, IntValue(0)},
+		{`"1\u0032"`, tInt, IntValue(12)},
 		{`2147483647`, tInt, IntValue(math.MaxInt32)},
 		{`-2147483648`, tInt, IntValue(math.MinInt32)},
 		// BIGINT
@@ -133,6 +138,13 @@ func TestFromJSONRefused(t *testing.T) {
 		{`"3.9"`, tInt, events.ErrCoercion, "INTEGER"},
 		{`{"a":1}`, tInt, events.ErrCoercion, "object to INTEGER"},
 		{`9223372036854775808`, tBig, events.ErrCoercion, "BIGINT"},
+		{`"9223372036854775808"`, tBig, events.ErrCoercion, "BIGINT"},
+		{`1e19`, tBig, events.ErrCoercion, "BIGINT"},
+		{`""`, tInt, events.ErrCoercion, "INTEGER"},
+		{`"-"`, tInt, events.ErrCoercion, "INTEGER"},
+		{`"+-5"`, tInt, events.ErrCoercion, "INTEGER"},
+		{`"1_000"`, tInt, events.ErrCoercion, "INTEGER"},
+		{`"0x10"`, tInt, events.ErrCoercion, "INTEGER"},
 		{`false`, tBig, events.ErrCoercion, "boolean to BIGINT"},
 		{`true`, tDouble, events.ErrCoercion, "boolean to DOUBLE"},
 		{`"abc"`, tDouble, events.ErrCoercion, `string "abc" to DOUBLE`},
@@ -270,6 +282,9 @@ func TestDecodeErrors(t *testing.T) {
 		{`{"ip":"a"`, []error{events.ErrNotJSON}, nil, ""},
 		{`{"ip":"a"}x`, []error{events.ErrNotJSON}, nil, ""},
 		{`{"ip":"a",}`, []error{events.ErrNotJSON}, nil, ""},
+		{`{"status":"\x"}`, []error{events.ErrNotJSON}, []error{events.ErrWrongType}, ""},
+		{`{"ip":"\x"}`, []error{events.ErrNotJSON}, []error{events.ErrWrongType}, ""},
+		{`{"other":"\x"}`, []error{events.ErrNotJSON}, nil, ""},
 		{`{"status":true}`, []error{events.ErrWrongType, events.ErrCoercion}, []error{events.ErrNotJSON}, "wrong type: STATUS: cannot coerce boolean to INTEGER"},
 		{`{"userid":"x1"}`, []error{events.ErrWrongType, events.ErrCoercion}, nil, `USERID: cannot coerce string "x1" to INTEGER`},
 		{`{"status":2147483648}`, []error{events.ErrWrongType, events.ErrCoercion}, nil, "STATUS"},
@@ -344,6 +359,33 @@ func TestAppendStringLikeEncodingJSON(t *testing.T) {
 		want, _ := json.Marshal(s)
 		if got := appendString(nil, s); string(got) != string(want) {
 			t.Errorf("appendString(%q) = %s, encoding/json %s", s, got, want)
+		}
+	}
+}
+
+func TestInvalidUTF8AsEncodingJSON(t *testing.T) {
+	for _, in := range []string{"\"a\xffb\"", "\"\xa2\"", "\"\xed\xa0\x80x\"", "\"\xe2\x80\"", "\"ok é\""} {
+		var want string
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := FromJSON([]byte(in), tString)
+		if err != nil || got.S != want {
+			t.Errorf("FromJSON(%q) = %q, %v; encoding/json %q", in, got.S, err, want)
+		}
+		obj := "{" + in + ":1}"
+		var wantMap map[string]int
+		if err := json.Unmarshal([]byte(obj), &wantMap); err != nil {
+			t.Fatal(err)
+		}
+		m, err := FromJSON([]byte(obj), Type{Kind: Map, Value: &tInt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range wantMap {
+			if _, ok := m.Map()[k]; !ok || len(m.Map()) != 1 {
+				t.Errorf("FromJSON(%q) = %v; encoding/json has key %q", obj, m, k)
+			}
 		}
 	}
 }
@@ -628,6 +670,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(clickJSON))
 	f.Add([]byte(`{"p":{"x":1},"tags":[1,"a"]}`))
 	f.Add([]byte(`[{"a":null}]`))
+	f.Add([]byte("{\"request\":\"\xa2\"}"))
+	f.Add([]byte(`{"k":[1,-0.5,"s\u00e9",{"x":true}],"n":1e300}`))
 	cols := append([]Column{{Name: "P", Type: tPoint}, {Name: "TAGS", Type: Type{Kind: Array, Elem: &tString}}}, clickCols...)
 	d := NewDecoder(cols)
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -643,9 +687,18 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("round trip of %q via %s: %v, %v", b, out, back, err)
 			}
 		}
-		for _, typ := range []Type{Type{}, tNested, tString} {
-			if _, err := FromJSON(b, typ); err == nil && !json.Valid(b) {
+		for _, typ := range []Type{{}, tNested, tString} {
+			v, err := FromJSON(b, typ)
+			if err != nil {
+				continue
+			}
+			if !json.Valid(b) {
 				t.Fatalf("FromJSON accepted invalid JSON %q", b)
+			}
+			out := AppendJSON(nil, v, typ)
+			back, err := FromJSON(out, typ)
+			if err != nil || !reflect.DeepEqual(back, v) {
+				t.Fatalf("round trip of %q as %s via %s: %#v, %v; want %#v", b, typ, out, back, err, v)
 			}
 		}
 	})
@@ -659,6 +712,18 @@ func BenchmarkDecode(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := d.Decode(data, row); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeClickEvents is the baseline: the hand-written decoder of the same record.
+func BenchmarkDecodeClickEvents(b *testing.B) {
+	data := []byte(clickJSON)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := events.DecodeClick(data); err != nil {
 			b.Fatal(err)
 		}
 	}
