@@ -105,7 +105,7 @@ func TestPushQueryOverHTTP(t *testing.T) {
 	ctx := context.Background()
 	// one message before the query starts: a push query does not show it
 	publish := func(body string) {
-		m := nats.NewMsg("ratings-enriched")
+		m := nats.NewMsg("RATINGS_WITH_CUSTOMER_DATA")
 		m.Header.Set(events.HeaderEventTime, "1594049400000")
 		m.Data = []byte(body)
 		if _, err := env.JS.PublishMsg(ctx, m); err != nil {

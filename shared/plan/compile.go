@@ -325,12 +325,22 @@ func (c *compiler) connector(s *ksql.CreateConnector) error {
 	}
 	for _, t := range strings.Split(topics, ",") {
 		t = strings.TrimSpace(t)
+		t, kafkaTopic, renamed := strings.Cut(t, "=")
+		if renamed && class != "kafka" {
+			return errAt(s.Pos, t, "sink "+s.Name+": NAME=topic in 'topics' is only for the 'kafka' sink", "list the streams and tables by name or subject")
+		}
 		o := c.bySubjectOrName(t)
 		if o == nil {
 			return errAt(s.Pos, t, "sink "+s.Name+": no stream or table reads or writes topic "+t,
 				"topics are the subjects (KAFKA_TOPIC) or names of streams and tables declared above: "+strings.Join(c.names(), ", "))
 		}
 		sink.Objects = append(sink.Objects, o)
+		if renamed {
+			if sink.KafkaTopics == nil {
+				sink.KafkaTopics = map[string]string{}
+			}
+			sink.KafkaTopics[o.Name] = strings.TrimSpace(kafkaTopic)
+		}
 	}
 	for _, x := range c.plan.Sinks {
 		if x.Name == s.Name {

@@ -230,6 +230,9 @@ type Sink struct {
 	Service string
 	// Objects are the streams and tables its 'topics' name, resolved.
 	Objects []*Object
+	// KafkaTopics: a 'kafka' sink's 'topics' may write an object to a Kafka topic of another
+	// name (NAME=topic); the others go to the topic named as their subject.
+	KafkaTopics map[string]string
 	// Config is every property as written (keys as written).
 	Config map[string]string
 	Pos    Position

@@ -92,7 +92,7 @@ func TestDemoPlan(t *testing.T) {
 		t.Errorf("USER_CLICKSTREAM join %+v", j)
 	}
 	rwc := p.Object("RATINGS_WITH_CUSTOMER_DATA")
-	if rwc.Subject != "ratings-enriched" || rwc.Stream != "RATINGS_WITH_CUSTOMER_DATA" {
+	if rwc.Subject != "RATINGS_WITH_CUSTOMER_DATA" || rwc.Stream != "RATINGS_WITH_CUSTOMER_DATA" {
 		t.Errorf("RATINGS_WITH_CUSTOMER_DATA subject %q stream %q", rwc.Subject, rwc.Stream)
 	}
 	if got := colNames(rwc.Columns); !slices.Equal(got, []string{"RATING_ID", "MESSAGE", "STARS", "CHANNEL", "CUSTOMER_ID", "FULL_NAME", "CLUB_STATUS", "EMAIL"}) {
@@ -161,7 +161,7 @@ func TestCatalogNames(t *testing.T) {
 		topology.StreamDebezium:                 {"asgard", "asgard.>"},
 		topology.StreamRatingsLive:              {topology.StreamRatingsLive},
 		topology.StreamRatingsTest:              {topology.StreamRatingsTest},
-		topology.StreamRatingsWithCustomerData:  {"ratings-enriched"},
+		topology.StreamRatingsWithCustomerData:  {topology.StreamRatingsWithCustomerData},
 		topology.StreamUnhappyPlatinumCustomers: {topology.StreamUnhappyPlatinumCustomers},
 		topology.StreamDeadLetter:               {topology.DeadLetterPrefix + ">"},
 		topology.StreamLateEvents:               {topology.LatePrefix + ">"},

@@ -143,6 +143,11 @@ func formatDouble(f float64) string {
 		mant += ".0"
 	}
 	exp = strings.TrimPrefix(exp, "+")
+	neg := strings.HasPrefix(exp, "-")
+	exp = strings.TrimLeft(strings.TrimPrefix(exp, "-"), "0") // Java: 1.5E-7, not 1.5E-07
+	if neg {
+		exp = "-" + exp
+	}
 	return mant + "E" + exp
 }
 

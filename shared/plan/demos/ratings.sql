@@ -73,8 +73,10 @@ CREATE STREAM CUSTOMERS_STREAM (
 ) WITH (KAFKA_TOPIC='asgard.demo.CUSTOMERS', VALUE_FORMAT='DEBEZIUM_JSON');
 
 SET 'auto.offset.reset' = 'earliest';
+-- The original names the output topic: WITH (KAFKA_TOPIC='ratings-enriched'). jetsuite keeps a
+-- derived stream's subject equal to its name; the Kafka sink KAFKA_RATINGS below writes it to
+-- the Kafka topic ratings-enriched, as the original had it.
 CREATE STREAM RATINGS_WITH_CUSTOMER_DATA
-       WITH (KAFKA_TOPIC='ratings-enriched')
        AS
 SELECT R.RATING_ID, R.MESSAGE, R.STARS, R.CHANNEL,
        C.CUSTOMER_ID, C.FIRST_NAME + ' ' + C.LAST_NAME AS FULL_NAME,
@@ -100,7 +102,7 @@ CREATE SINK CONNECTOR SINK_ELASTIC_01 WITH (
   'errors.tolerance' = 'all',
   'errors.log.enable' = 'true',
   'errors.log.include.messages' = 'true',
-  'topics' = 'ratings-enriched,UNHAPPY_PLATINUM_CUSTOMERS',
+  'topics' = 'RATINGS_WITH_CUSTOMER_DATA,UNHAPPY_PLATINUM_CUSTOMERS',
   'key.ignore' = 'true',
   'schema.ignore' = 'true',
   'key.converter' = 'org.apache.kafka.connect.storage.StringConverter',
@@ -126,7 +128,7 @@ CREATE SINK CONNECTOR SLACK_UNHAPPY_PLATINUM WITH (
 
 CREATE SINK CONNECTOR KAFKA_RATINGS WITH (
   'connector.class' = 'kafka',
-  'topics' = 'UNHAPPY_PLATINUM_CUSTOMERS,ratings-enriched'
+  'topics' = 'UNHAPPY_PLATINUM_CUSTOMERS,RATINGS_WITH_CUSTOMER_DATA=ratings-enriched'
 );
 
 SELECT TIMESTAMPTOSTRING(WINDOWSTART, 'yyyy-MM-dd HH:mm:ss') AS WINDOW_START_TS,
