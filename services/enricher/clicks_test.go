@@ -184,8 +184,8 @@ func TestTableUpdatesAndDeletes(t *testing.T) {
 	// An update of the source table reaches the view, and later clicks see it.
 	h.publish(topology.SubjectClickstreamUsers, userJSON(testUser{1, "Reeva43", "Raleigh"}))
 	eventually(t, 10*time.Second, func() bool {
-		u, ok := r.svc.users.Get("1")
-		return ok && string(u.username) == `"Reeva43"`
+		u, ok := r.svc.views[topology.TableWebUsers].Get("1")
+		return ok && u.vals[2].S == "Reeva43" // USERNAME
 	}, func() string { return "WEB_USERS view never saw the update of user 1" })
 	h.publish(topology.SubjectClickstream, clickJSON(1, "302"))
 	h.waitCount(topology.StreamUserClickstream, 2)
@@ -200,8 +200,8 @@ func TestTableUpdatesAndDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() bool {
-		_, user := r.svc.users.Get("1")
-		_, code := r.svc.codes.Get("302")
+		_, user := r.svc.views[topology.TableWebUsers].Get("1")
+		_, code := r.svc.views[topology.TableClickstreamCodes].Get("302")
 		return !user && !code
 	}, func() string { return "views never saw the deletes" })
 	h.publish(topology.SubjectClickstream, clickJSON(1, "302"))
@@ -277,11 +277,12 @@ func TestDeadLetters(t *testing.T) {
 		{`{"ip":"1.2.3.4","userid":true,"status":200}`, pipe.ReasonWrongType},
 		{`{"ip":"1.2.3.4","userid":"abc","status":200}`, pipe.ReasonWrongType},
 		{`{"ip":{"a":1},"userid":1,"status":200}`, pipe.ReasonWrongType},
-		{`{"ip":"1.2.3.4","status":200}`, pipe.ReasonMissingField},
-		{`{"ip":"1.2.3.4","userid":1}`, pipe.ReasonMissingField},
 		{big, pipe.ReasonTooLarge},
-		{clickJSON(1, "999"), pipe.ReasonUnknownStatus},
 	}
+	// Rows that are valid SQL, whatever a click should look like: a missing column is NULL. A
+	// NULL join key drops the row from that join's output (as ksqlDB does: no userid, no
+	// USER_CLICKSTREAM row; no status, no ENRICHED_ERROR_CODES row); status 999 is a number.
+	sqlValid := []string{`{"ip":"1.2.3.4","status":200}`, `{"ip":"1.2.3.4","userid":1}`, clickJSON(1, "999")}
 	before := map[string]float64{}
 	for _, b := range bad {
 		before[b.reason] = counterValue(obs.DeadLettered.WithLabelValues(ServiceName, topology.StreamClickstream, b.reason))
@@ -292,9 +293,12 @@ func TestDeadLetters(t *testing.T) {
 		// A good click after every bad one: the pipeline goes on.
 		h.publish(topology.SubjectClickstream, clickJSON(1+i%3, 200))
 	}
+	for _, body := range sqlValid {
+		h.publish(topology.SubjectClickstream, body)
+	}
 	h.start(DefaultConfig())
-	h.waitCount(topology.StreamUserClickstream, uint64(len(bad)))
-	h.waitCount(topology.StreamEnrichedErrorCodes, uint64(len(bad)))
+	h.waitCount(topology.StreamUserClickstream, uint64(len(bad)+2))
+	h.waitCount(topology.StreamEnrichedErrorCodes, uint64(len(bad)+2))
 	h.waitCount(topology.StreamDeadLetter, uint64(len(bad)))
 	dead := h.messages(topology.StreamDeadLetter, topology.DeadLetterPrefix+topology.StreamClickstream)
 	if len(dead) != len(bad) {
@@ -331,10 +335,17 @@ func TestDeadLetters(t *testing.T) {
 			t.Errorf("dead-letter counter %s: +%v, want +%v", reason, got, n)
 		}
 	}
-	// Every good click got through, and nothing else did.
-	time.Sleep(200 * time.Millisecond)
-	if got := h.count(topology.StreamUserClickstream); got != uint64(len(bad)) {
-		t.Errorf("USER_CLICKSTREAM has %d rows, want %d", got, len(bad))
+	// Every good click got through, and nothing else did: the last input's outputs are the
+	// last messages of both streams.
+	if got := h.count(topology.StreamUserClickstream); got != uint64(len(bad)+2) {
+		t.Errorf("USER_CLICKSTREAM has %d rows, want %d", got, len(bad)+2)
+	}
+	if got := h.count(topology.StreamEnrichedErrorCodes); got != uint64(len(bad)+2) {
+		t.Errorf("ENRICHED_ERROR_CODES has %d rows, want %d", got, len(bad)+2)
+	}
+	codes := h.messages(topology.StreamEnrichedErrorCodes, topology.StreamEnrichedErrorCodes)
+	if last := string(codes[len(codes)-1].Data); last != `{"CODE":999,"DEFINITION":null}` {
+		t.Errorf("last ENRICHED_ERROR_CODES row %s, want code 999 without a definition", last)
 	}
 }
 
@@ -375,8 +386,8 @@ func TestRedeliveryProducesNoDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	for stream, durable := range map[string]string{
-		topology.StreamClickstream: ConsumerClicks, topology.StreamClickstreamUsers: ConsumerUsers,
-		topology.StreamClickstreamCodes: ConsumerCodes, topology.StreamImplyNews: ConsumerImplyNews,
+		topology.StreamClickstream: durable(topology.StreamClickstream), topology.StreamClickstreamUsers: durable(topology.TableWebUsers),
+		topology.StreamClickstreamCodes: durable(topology.TableClickstreamCodes), topology.StreamImplyNews: durable(topology.StreamImplyNews),
 	} {
 		if err := h.js.DeleteConsumer(ctx, stream, durable); err != nil {
 			t.Fatal(err)
@@ -440,7 +451,7 @@ func TestLoaderDeadLetters(t *testing.T) {
 	h.publish(topology.SubjectClickstreamCodes, `{"definition":"no code"}`)
 	r := h.start(DefaultConfig())
 	h.waitCount(topology.StreamDeadLetter, 4)
-	eventually(t, 10*time.Second, func() bool { _, ok := r.svc.users.Get("1"); return ok },
+	eventually(t, 10*time.Second, func() bool { _, ok := r.svc.views[topology.TableWebUsers].Get("1"); return ok },
 		func() string { return "the good user row never reached the view" })
 	var reasons []string
 	for _, d := range h.messages(topology.StreamDeadLetter, "") {
