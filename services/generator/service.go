@@ -142,8 +142,8 @@ type Service struct {
 	// unread are the quickstarts that are on but whose subject no statement of the pipeline
 	// reads: the generator leaves them alone (and says so at start).
 	unread []string
-	log  *slog.Logger
-	now  func() time.Time
+	log    *slog.Logger
+	now    func() time.Time
 
 	sources []*source
 	ready   *obs.ReadyFlag

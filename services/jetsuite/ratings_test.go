@@ -56,7 +56,7 @@ func TestRickAstleyAlert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alerts := alerting.New(deps, alerting.Config{SlackToken: "xoxb-test-token", Channel: "unhappy-customers", APIURL: slackURL, Filter: true, Notify: true})
+	alerts := alerting.New(deps, alerting.Config{SlackToken: "xoxb-test-token", Channel: "unhappy-customers", APIURL: slackURL})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- runner.RunAll(ctx, deps.Log, reader, enr, alerts) }()
@@ -217,7 +217,7 @@ func TestAlertsAcrossNATSRestart(t *testing.T) {
 	nc, js := env.Connect(t)
 	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Log: obs.NewLogger(nil, "text", "warn")}
 	alerts := alerting.New(deps, alerting.Config{SlackToken: "xoxb-test-token", Channel: "unhappy-customers", APIURL: slackURL,
-		Filter: true, Notify: true, RetryMin: 100 * time.Millisecond, RetryMax: time.Second})
+		RetryMin: 100 * time.Millisecond, RetryMax: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- alerts.Run(ctx) }()

@@ -123,7 +123,11 @@ SELECT FULL_NAME,COUNT(*) AS RATINGS_COUNT, COLLECT_LIST(STARS) AS RATINGS
 CREATE SINK CONNECTOR SLACK_UNHAPPY_PLATINUM WITH (
   'connector.class' = 'slack',
   'topics' = 'UNHAPPY_PLATINUM_CUSTOMERS',
-  'message' = ':rotating_light: {FULL_NAME} ({EMAIL}, {CLUB_STATUS}) rated {STARS} stars: {MESSAGE}'
+  -- python_kafka_notify.py's text, word for word; {COLUMN} is the row's value.
+  'message' = '`{EMAIL}` just left a bad review :disappointed:
+> {MESSAGE}
+
+_Please contact them immediately and see if we can fix the issue *right here, right now*_'
 );
 
 CREATE SINK CONNECTOR KAFKA_RATINGS WITH (
