@@ -44,8 +44,8 @@ func checkDefinitions(ctx context.Context, js jetstream.JetStream, p *plan.Plan,
 			return nil, fmt.Errorf("--rebuild %s: no stream or table of the pipeline derives %s", n, n)
 		}
 		if obj.Bucket != "" {
-			return nil, fmt.Errorf("--rebuild %s: rebuilding a table is not supported yet: %w (stop jetsuite, delete bucket %s and the %s.* keys of %s, start it again)",
-				n, errors.ErrUnsupported, obj.Bucket, obj.Name, topology.BucketWindowerState)
+			return nil, fmt.Errorf("--rebuild %s: rebuilding a table from the start of its source is not supported yet: %w; give the changed statement a new table name, or remove the table to start it afresh from new input (delete bucket %s, the %s.* keys of %s and key %s of %s)",
+				n, errors.ErrUnsupported, obj.Bucket, obj.Name, topology.BucketWindowerState, obj.Name, topology.BucketPlan)
 		}
 		want[obj.Name] = true
 	}
