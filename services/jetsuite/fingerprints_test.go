@@ -35,7 +35,7 @@ func TestChangedDefinitionsRefusedUnlessRebuilt(t *testing.T) {
 	env := natstest.Start(t)
 	ctx := context.Background()
 	p1 := compileOrFail(t, fpPipeline)
-	if err := p1.Catalog().Ensure(ctx, env.JS, topology.Options{Storage: jetstream.MemoryStorage}); err != nil {
+	if err := p1.Catalog().Ensure(ctx, env.JS, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := checkDefinitions(ctx, env.JS, p1, nil, topology.Options{}); err != nil {

@@ -195,6 +195,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, sel := range chosen {
+		if *sel.enabled && sel.spec.CheckPlan != nil {
+			if err := sel.spec.CheckPlan(pipeline); err != nil {
+				return err
+			}
+		}
+	}
 	if cmd == "all" {
 		if err := embeddedKafkaDemo(reg, c.dataDir); err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/flow"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/sqlrt"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -44,6 +45,9 @@ type Config struct {
 	MaxEventBytes int
 	// BatchSize is the largest pull batch.
 	BatchSize int
+
+	// The declared settings that CheckPlan reports on (nil for a Config built in code).
+	tablesSetting, gracesSetting *config.Setting
 }
 
 // DefaultConfig is the configuration without flags or environment: the declared defaults.
@@ -57,7 +61,7 @@ func DefaultConfig() Config {
 func (c *Config) Bind(b config.Binder) {
 	b.Duration(&c.Grace, "grace", 30*time.Second, "grace period of every windowed table").
 		NonNegative().Was("", "grace")
-	b.List(&c.GracePerTable, "grace-per-table", nil, "grace per table, e.g. EVENTS_PER_MIN=10s,CLICK_USER_SESSIONS=1m").
+	c.gracesSetting = b.List(&c.GracePerTable, "grace-per-table", nil, "grace per table, e.g. EVENTS_PER_MIN=10s,CLICK_USER_SESSIONS=1m").
 		Check(func(items []string) error {
 			_, err := (&Config{GracePerTable: items}).graces(nil)
 			return err
@@ -68,7 +72,7 @@ func (c *Config) Bind(b config.Binder) {
 		Positive().Was("", "flush-interval")
 	b.Int(&c.FlushMaxInputs, "flush-max-inputs", 20000, "flush after this many inputs even before the interval").
 		Positive().Was("", "flush-max-inputs")
-	b.List(&c.Tables, "tables", nil, "only these windowed tables (default: all)").
+	c.tablesSetting = b.List(&c.Tables, "tables", nil, "only these aggregations (default: all)").
 		Was("", "tables")
 	b.Int(&c.MaxEventBytes, "max-bytes", 64<<10, "inputs larger than this (bytes) are dead-lettered").
 		Positive().Was("JETSUITE_MAX_EVENT_BYTES", "max-event-bytes")
@@ -120,6 +124,24 @@ func (c *Config) graces(tables []Table) (map[string]time.Duration, error) {
 	return out, nil
 }
 
+// CheckPlan checks the table names of the settings against the pipeline's aggregations.
+func (c *Config) CheckPlan(p *plan.Plan) error {
+	all := Tables(p)
+	if err := knownTables(c.Tables, all); err != nil {
+		if c.tablesSetting != nil {
+			return c.tablesSetting.Invalid(err)
+		}
+		return err
+	}
+	if _, err := c.graces(all); err != nil {
+		if c.gracesSetting != nil {
+			return c.gracesSetting.Invalid(err)
+		}
+		return err
+	}
+	return nil
+}
+
 // Service is the windower.
 type Service struct {
 	cfg      Config
@@ -132,27 +154,26 @@ type Service struct {
 
 // Spec describes the windower to the jetsuite binary.
 func Spec() runner.Spec {
+	var c Config
 	return runner.Spec{
 		Name: serviceName, Summary: "the pipeline's aggregations (CREATE TABLE ... AS SELECT ... GROUP BY, windowed or not)", InAll: true,
 		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
-			var c Config
 			c.Bind(b)
 			return func(d runner.Deps) (runner.Service, error) { return New(c, d) }
 		},
+		CheckPlan: func(p *plan.Plan) error { return c.CheckPlan(p) },
 	}
 }
 
 // New builds the windower: one task per source stream, each aggregating that stream's tables.
 func New(cfg Config, deps runner.Deps) (*Service, error) {
 	cfg.defaults()
-	all := Tables(deps.Pipeline())
-	graces, err := cfg.graces(all)
-	if err != nil {
+	p := deps.Pipeline()
+	all := Tables(p)
+	if err := cfg.CheckPlan(p); err != nil {
 		return nil, err
 	}
-	if err := knownTables(cfg.Tables, all); err != nil {
-		return nil, err
-	}
+	graces, _ := cfg.graces(all)
 	want := map[string]bool{}
 	for _, n := range cfg.Tables {
 		want[strings.ToUpper(n)] = true

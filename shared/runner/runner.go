@@ -104,6 +104,9 @@ type Spec struct {
 	// InAll says whether `jetsuite all` runs it by default.
 	InAll bool
 	Bind  func(b Binder) func(Deps) (Service, error)
+	// CheckPlan, when set, checks the bound settings against the pipeline before anything
+	// starts (a table name the pipeline does not have); it returns a *config.SettingError.
+	CheckPlan func(p *plan.Plan) error
 }
 
 // Binder is config.Binder, named here so service packages need one import less.
