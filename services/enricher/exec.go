@@ -89,7 +89,8 @@ type transformer struct {
 	dec    *sqlrt.Decoder
 	row    sqlrt.Row // the input's columns, ROWTIME, then a joined table's columns
 	ncols  int
-	inKey  int // the input's key column, or -1: the input's key is its Jetsuite-Key header
+	inKey  int  // the input's key column, or -1: the input's key is its Jetsuite-Key header
+	useKey bool // some statement keeps the input's key (no PARTITION BY, no join)
 	max    int
 	keyBuf []byte
 }
@@ -117,6 +118,7 @@ func newTransformer(st *stage, steps []*plan.Step, views map[string]*View[tableR
 			ts.keyAt = j.TableAt + j.Table.Column(j.Table.Key[0])
 		}
 		width = max(width, len(s.Row))
+		t.useKey = t.useKey || s.Key == nil
 		t.steps = append(t.steps, ts)
 	}
 	t.row = make(sqlrt.Row, width)
@@ -149,9 +151,11 @@ func (t *transformer) one(msg jetstream.Msg) error {
 	}
 	row[t.ncols] = sqlrt.BigIntValue(events.EventTimeMillis(msg))
 	inKey := ""
-	if t.inKey >= 0 {
+	switch {
+	case !t.useKey:
+	case t.inKey >= 0:
 		inKey = sqlrt.KeyText(row[t.inKey])
-	} else {
+	default:
 		inKey = msg.Headers().Get(events.HeaderKey)
 	}
 	for _, s := range t.steps {
@@ -173,7 +177,16 @@ func (t *transformer) step(s *transformStep, msg jetstream.Msg, inKey string) er
 			s.noJoin.Inc() // ksqlDB drops a stream row whose join key is NULL
 			return nil
 		}
-		r, found := s.view.Get(tableKey(k))
+		var r tableRow
+		var found bool
+		if k.Kind == sqlrt.Integer || k.Kind == sqlrt.BigInt {
+			// The common case (an INT key) without a string per lookup: digits and '-' need no
+			// escaping.
+			t.keyBuf = strconv.AppendInt(t.keyBuf[:0], k.I, 10)
+			r, found = s.view.GetBytes(t.keyBuf)
+		} else {
+			r, found = s.view.Get(tableKey(k))
+		}
 		switch {
 		case found:
 			copy(row[j.TableAt:], r.vals)
