@@ -54,9 +54,26 @@ func (h *harness) loadTables() {
 	}
 }
 
+// userClick is a row of USER_CLICKSTREAM as clickstream.sql's statement selects it.
+type userClick struct {
+	UserID   events.Int    `json:"USERID"`
+	Username events.String `json:"USERNAME"`
+	IP       events.String `json:"IP"`
+	City     events.String `json:"CITY"`
+	Request  events.String `json:"REQUEST"`
+	Status   events.Int    `json:"STATUS"`
+	Bytes    events.BigInt `json:"BYTES"`
+}
+
+// enrichedErrorCode is a row of ENRICHED_ERROR_CODES.
+type enrichedErrorCode struct {
+	Code       events.Int    `json:"CODE"`
+	Definition events.String `json:"DEFINITION"`
+}
+
 // expected computes a click's two output rows independently of the enricher's code.
-func expectedClick(userid, status int, users []testUser, codes map[int]string) (events.UserClick, events.EnrichedErrorCode) {
-	uc := events.UserClick{
+func expectedClick(userid, status int, users []testUser, codes map[int]string) (userClick, enrichedErrorCode) {
+	uc := userClick{
 		UserID: events.NewInt(int32(userid)), IP: events.NewString("111.152.45.45"),
 		Request: events.NewString("GET /index.html HTTP/1.1"), Status: events.NewInt(int32(status)),
 		Bytes: events.NewBigInt(1289),
@@ -66,7 +83,7 @@ func expectedClick(userid, status int, users []testUser, codes map[int]string) (
 			uc.Username, uc.City = events.NewString(u.username), events.NewString(u.city)
 		}
 	}
-	ec := events.EnrichedErrorCode{Code: events.NewInt(int32(status))}
+	ec := enrichedErrorCode{Code: events.NewInt(int32(status))}
 	if def, ok := codes[status]; ok {
 		ec.Definition = events.NewString(def)
 	}
@@ -109,10 +126,10 @@ func TestClickJoins(t *testing.T) {
 	}
 	for i, c := range clicks {
 		wantUC, wantEC := expectedClick(c.wantUser, c.wantStatus, testUsers, testCodes)
-		if got := decode[events.UserClick](t, ucs[i].Data); got != wantUC {
+		if got := decode[userClick](t, ucs[i].Data); got != wantUC {
 			t.Errorf("USER_CLICKSTREAM[%d] = %+v (%s), want %+v", i, got, ucs[i].Data, wantUC)
 		}
-		if got := decode[events.EnrichedErrorCode](t, ecs[i].Data); got != wantEC {
+		if got := decode[enrichedErrorCode](t, ecs[i].Data); got != wantEC {
 			t.Errorf("ENRICHED_ERROR_CODES[%d] = %+v (%s), want %+v", i, got, ecs[i].Data, wantEC)
 		}
 		wantTime := strconv.Itoa(1700000000000 + i)
@@ -217,10 +234,10 @@ func TestTableUpdatesAndDeletes(t *testing.T) {
 		codes map[int]string
 	}{{testUsers, testCodes}, {updated, testCodes}, {nil, noCode}} {
 		wantUC, wantEC := expectedClick(1, 302, want.users, want.codes)
-		if got := decode[events.UserClick](t, ucs[i].Data); got != wantUC {
+		if got := decode[userClick](t, ucs[i].Data); got != wantUC {
 			t.Errorf("click %d: USER_CLICKSTREAM %+v, want %+v", i, got, wantUC)
 		}
-		if got := decode[events.EnrichedErrorCode](t, ecs[i].Data); got != wantEC {
+		if got := decode[enrichedErrorCode](t, ecs[i].Data); got != wantEC {
 			t.Errorf("click %d: ENRICHED_ERROR_CODES %+v, want %+v", i, got, wantEC)
 		}
 	}
@@ -249,12 +266,12 @@ func TestJoinerWaitsForInitialLoad(t *testing.T) {
 	h.waitCount(topology.StreamEnrichedErrorCodes, n)
 	for i, m := range h.messages(topology.StreamUserClickstream, "") {
 		want, _ := expectedClick(i+1, 200, users, nil)
-		if got := decode[events.UserClick](t, m.Data); got != want {
+		if got := decode[userClick](t, m.Data); got != want {
 			t.Fatalf("click %d joined as %+v, want %+v", i+1, got, want)
 		}
 	}
 	for i, m := range h.messages(topology.StreamEnrichedErrorCodes, "") {
-		if got := decode[events.EnrichedErrorCode](t, m.Data); got != (events.EnrichedErrorCode{Code: events.NewInt(200)}) {
+		if got := decode[enrichedErrorCode](t, m.Data); got != (enrichedErrorCode{Code: events.NewInt(200)}) {
 			t.Fatalf("click %d: %s", i+1, m.Data)
 		}
 	}
@@ -411,7 +428,7 @@ func TestRedeliveryProducesNoDuplicates(t *testing.T) {
 	}
 	// Order follows input order.
 	for i, m := range first {
-		if got := decode[events.UserClick](t, m.Data); got.UserID.V != int32(i%5) {
+		if got := decode[userClick](t, m.Data); got.UserID.V != int32(i%5) {
 			t.Fatalf("output %d has USERID %d, want %d", i, got.UserID.V, i%5)
 		}
 	}
