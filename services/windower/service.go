@@ -191,7 +191,11 @@ func New(cfg Config, deps runner.Deps) (*Service, error) {
 		if k == nil {
 			in := t.Step.Input
 			k = &task{source: t.Source, js: deps.JS, cfg: &s.cfg, log: s.log, now: time.Now,
-				dec: sqlrt.NewDecoder(in.Columns), row: make(sqlrt.Row, len(in.Columns)+1), rowTime: len(in.Columns)}
+				dec: sqlrt.NewDecoder(in.Columns), row: make(sqlrt.Row, len(in.Columns)+1), rowTime: len(in.Columns), keyAt: -1}
+			if t.Step.TableInput {
+				k.kvPrefix = "$KV." + in.Bucket + "."
+				k.keyAt = in.Column(in.Key[0])
+			}
 			bySource[t.Source] = k
 			s.tasks = append(s.tasks, k)
 		}

@@ -29,15 +29,21 @@ func Tables(p *plan.Plan) []Table {
 		if st.Kind != plan.Aggregate {
 			continue
 		}
-		out = append(out, Table{Name: st.Output.Name, Source: st.Input.Stream, Step: st})
+		src := st.Input.Stream
+		if st.TableInput {
+			// A table's changes: the stream behind its KV bucket (every producer of a table,
+			// the enricher, the CDC reader and the windower, writes its rows there).
+			src = "KV_" + st.Input.Bucket
+		}
+		out = append(out, Table{Name: st.Output.Name, Source: src, Step: st})
 	}
 	return out
 }
 
 // unsupportedTable says why the windower cannot run t, or nil.
 func unsupportedTable(t Table) error {
-	if t.Step.TableInput {
-		return fmt.Errorf("table %s aggregates table %s: aggregations over a table are not executed yet (aggregate the table's source stream instead)", t.Name, t.Step.Input.Name)
+	if t.Step.TableInput && t.Step.Window != nil && t.Step.Window.Kind == ksql.Session {
+		return fmt.Errorf("table %s aggregates table %s in SESSION windows: not supported (use a TUMBLING or HOPPING window, or aggregate the table's source stream)", t.Name, t.Step.Input.Name)
 	}
 	if t.Source == "" {
 		return fmt.Errorf("table %s: its input %s has no stream", t.Name, t.Step.Input.Name)
@@ -60,6 +66,9 @@ type win struct {
 	// Shown: the window's row is in the table (it satisfied HAVING when last written), so a
 	// change that fails HAVING deletes it.
 	Shown bool `json:"v,omitempty"`
+	// Rows counts the input rows in the window of an aggregation over a TABLE: the window
+	// goes (and its row is deleted) when the last one is taken out.
+	Rows  int64 `json:"r,omitempty"`
 	accs  []sqlrt.Accumulator
 	dirty bool // changed since its row was last written
 }
@@ -115,6 +124,50 @@ func knownTables(names []string, tables []Table) error {
 			all = append(all, t.Name)
 		}
 		return fmt.Errorf("unknown tables: %s; the pipeline's aggregations are %s", strings.Join(unknown, ", "), strings.Join(all, ", "))
+	}
+	return nil
+}
+
+// prevRow is what one row of an input TABLE (by its key) added to an aggregation: its group,
+// the windows it went into and its aggregate arguments, so that a change or deletion of the
+// row takes exactly that out again. Saved in WINDOWER_STATE as _rows.<TABLE>.<input key>.
+type prevRow struct {
+	Group  string              `json:"g"`
+	Starts []int64             `json:"s"`
+	Args   [][]json.RawMessage `json:"a"`
+	Seq    uint64              `json:"q"` // the input that made it
+	args   [][]sqlrt.Value
+}
+
+// encode fills Args from args (types: each aggregate's argument types).
+func (p *prevRow) encode(aggs []sqlrt.Aggregate) {
+	p.Args = make([][]json.RawMessage, len(p.args))
+	for i, vs := range p.args {
+		p.Args[i] = make([]json.RawMessage, len(vs))
+		for j, v := range vs {
+			p.Args[i][j] = sqlrt.AppendJSON(nil, v, aggs[i].Args[j].Type)
+		}
+	}
+}
+
+// decode fills args from Args.
+func (p *prevRow) decode(aggs []sqlrt.Aggregate) error {
+	if len(p.Args) != len(aggs) {
+		return fmt.Errorf("%d aggregates saved, the statement has %d", len(p.Args), len(aggs))
+	}
+	p.args = make([][]sqlrt.Value, len(p.Args))
+	for i, vs := range p.Args {
+		if len(vs) != len(aggs[i].Args) {
+			return fmt.Errorf("aggregate %d: %d arguments saved, the statement has %d", i, len(vs), len(aggs[i].Args))
+		}
+		p.args[i] = make([]sqlrt.Value, len(vs))
+		for j, raw := range vs {
+			v, err := sqlrt.FromJSON(raw, aggs[i].Args[j].Type)
+			if err != nil {
+				return err
+			}
+			p.args[i][j] = v
+		}
 	}
 	return nil
 }

@@ -55,6 +55,11 @@ type tableState struct {
 	args [][]sqlrt.Value
 	res  sqlrt.Row
 	out  sqlrt.Row
+
+	// Over a TABLE: what each input row added (by input key), and the keys whose entry must be
+	// saved (or deleted) at the next flush.
+	prevs     map[string]*prevRow
+	prevDirty map[string]bool
 }
 
 func newTableState(t Table, grace time.Duration) *tableState {
@@ -71,6 +76,8 @@ func newTableState(t Table, grace time.Duration) *tableState {
 		args:           make([][]sqlrt.Value, len(st.Aggregates)),
 		res:            make(sqlrt.Row, len(st.Result)),
 		out:            make(sqlrt.Row, len(st.Columns)),
+		prevs:          map[string]*prevRow{},
+		prevDirty:      map[string]bool{},
 	}
 	for i, a := range st.Aggregates {
 		ts.args[i] = make([]sqlrt.Value, len(a.Args))
@@ -221,6 +228,10 @@ type task struct {
 	dec      *sqlrt.Decoder // the source's columns
 	row      sqlrt.Row      // the decoded input: its columns, then ROWTIME
 	rowTime  int
+	// Over a TABLE (source KV_<bucket>): the subject prefix before a row's key, and the
+	// table's primary key column (filled from the key when the value lacks it).
+	kvPrefix string
+	keyAt    int
 	crashed  func() bool // test hook: stop without a final flush
 	crashMid func() bool // test hook: stop after saving groups, before the progress record
 }
@@ -299,6 +310,24 @@ func (k *task) restore(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("load %s state: %w", t.spec.Name, err)
 		}
+		if !t.step.TableInput {
+			continue
+		}
+		prefix := prevPrefix(t)
+		err = kvx.Load(ctx, k.js, topology.BucketWindowerState, prefix+">", func(entry jetstream.KeyValueEntry) error {
+			var p prevRow
+			if err := json.Unmarshal(entry.Value(), &p); err != nil {
+				return fmt.Errorf("decode %s input row state: %w", t.spec.Name, err)
+			}
+			if err := p.decode(t.step.Aggregates); err != nil {
+				return fmt.Errorf("decode %s input row state %s: %w", t.spec.Name, entry.Key(), err)
+			}
+			t.prevs[strings.TrimPrefix(entry.Key(), prefix)] = &p
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load %s input rows: %w", t.spec.Name, err)
+		}
 	}
 	k.lastSeq = cp.Seq
 	return nil
@@ -353,6 +382,9 @@ func (k *task) apply(m jetstream.Msg) error {
 	}
 	k.lastSeq = seq
 	k.pending++
+	if k.kvPrefix != "" {
+		return k.applyTable(m, seq)
+	}
 	data := m.Data()
 	if len(data) > k.cfg.MaxEventBytes {
 		return k.out.DeadLetter(m, fmt.Errorf("%w: %d bytes, limit %d", pipe.ErrTooLarge, len(data), k.cfg.MaxEventBytes))
@@ -440,6 +472,164 @@ func (k *task) applyTo(t *tableState, m jetstream.Msg, ts int64, seq uint64) err
 			ts, t.grace, len(late), joinInts(late), t.st))
 	}
 	return nil
+}
+
+// prevPrefix is where a table's input rows are saved in WINDOWER_STATE.
+func prevPrefix(t *tableState) string { return "_rows." + t.spec.Name + "." }
+
+// applyTable applies one change of the input TABLE: the new row of a key (a KV put) or its
+// deletion (KV-Operation DEL or PURGE).
+func (k *task) applyTable(m jetstream.Msg, seq uint64) error {
+	key := strings.TrimPrefix(m.Subject(), k.kvPrefix)
+	op := m.Headers().Get(kvOperation)
+	del := op == "DEL" || op == "PURGE"
+	ts := events.EventTimeMillis(m)
+	if !del {
+		data := m.Data()
+		if len(data) > k.cfg.MaxEventBytes {
+			return k.out.DeadLetter(m, fmt.Errorf("%w: %d bytes, limit %d", pipe.ErrTooLarge, len(data), k.cfg.MaxEventBytes))
+		}
+		for i := range k.row {
+			k.row[i] = sqlrt.Value{}
+		}
+		if err := k.dec.Decode(data, k.row); err != nil {
+			return k.out.DeadLetter(m, err)
+		}
+		if k.keyAt >= 0 && k.row[k.keyAt].IsNull() {
+			if text, err := kvx.Unescape(key); err == nil {
+				k.row[k.keyAt], _ = sqlrt.FromJSON([]byte(strconv.Quote(text)), k.tables[0].step.Input.Columns[k.keyAt].Type)
+			}
+		}
+		k.row[k.rowTime] = sqlrt.BigIntValue(ts)
+	}
+	for _, t := range k.tables {
+		if err := k.applyTableRow(t, key, del, ts, seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kvOperation is the header JetStream KV marks deletes with.
+const kvOperation = "KV-Operation"
+
+// applyTableRow takes out what the key's previous row added to t, then adds the new row (if
+// it passes WHERE and has a group). Each group, and the key's saved row, carries the input
+// sequence it has seen, so a replay after a crash changes nothing twice.
+func (k *task) applyTableRow(t *tableState, key string, del bool, ts int64, seq uint64) error {
+	prev := t.prevs[key]
+	if prev != nil && seq <= prev.Seq {
+		return nil
+	}
+	var undone *group // the group this input took the previous row out of
+	if prev != nil {
+		if g := t.groups[prev.Group]; g != nil && seq > g.Seq {
+			undone = g
+			for _, s := range prev.Starts {
+				w := g.find(s)
+				if w == nil {
+					continue // closed since: final
+				}
+				for i, a := range w.accs {
+					a.Undo(prev.args[i])
+				}
+				w.Rows--
+				w.dirty = true
+				if w.Rows <= 0 {
+					g.remove(w)
+					if w.Shown {
+						if err := k.publishKV(t.spec.Name, t.rowKey(g.Key, w), nil); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			g.Seq = seq
+			k.markDirty(t, g)
+		}
+	}
+	next := k.addTableRow(t, undone, del, ts, seq)
+	switch {
+	case next != nil:
+		t.prevs[key] = next
+	case prev != nil:
+		delete(t.prevs, key)
+	default:
+		return nil
+	}
+	t.prevDirty[key] = true
+	return nil
+}
+
+// addTableRow adds the current row (k.row) to t and returns what it added, or nil. undone is
+// the group the same input took the previous row out of (its sequence says this input, which
+// is no replay for the add).
+func (k *task) addTableRow(t *tableState, undone *group, del bool, ts int64, seq uint64) *prevRow {
+	if del {
+		return nil
+	}
+	r := k.row
+	if w := t.step.Where; w != nil {
+		if v := w.Eval(r); v.Kind != sqlrt.Boolean || !v.Bool() {
+			return nil
+		}
+	}
+	for i, e := range t.step.GroupBy {
+		v := e.Eval(r)
+		if v.IsNull() {
+			t.nullKeys.Inc()
+			return nil
+		}
+		t.vals[i] = v
+	}
+	p := &prevRow{Seq: seq, args: make([][]sqlrt.Value, len(t.step.Aggregates))}
+	for i, a := range t.step.Aggregates {
+		p.args[i] = make([]sqlrt.Value, len(a.Args))
+		for j, e := range a.Args {
+			p.args[i][j] = e.Eval(r)
+		}
+	}
+	t.lastArrival, t.lastAdvance = k.now(), time.Time{}
+	if t.win.kind != "" && (!t.hasST || ts > t.st) {
+		t.st, t.hasST = ts, true
+	}
+	p.Group = groupKey(t.vals)
+	if t.win.kind == "" {
+		k.starts = append(k.starts[:0], 0)
+	} else {
+		k.starts = timeWindowStarts(k.starts[:0], ts, t.win.size, t.win.adv)
+	}
+	for _, s := range k.starts {
+		if t.win.kind == "" || s+t.win.size+t.grace > t.st {
+			p.Starts = append(p.Starts, s) // closed windows are final
+		}
+	}
+	g := t.groups[p.Group]
+	if g != nil && seq <= g.Seq && g != undone {
+		return p // the saved group holds this row already
+	}
+	for _, s := range p.Starts {
+		end := s + t.win.size
+		if g == nil {
+			g = t.newGroup(p.Group)
+		}
+		w := g.find(s)
+		if w == nil {
+			w = &win{Start: s, End: end, accs: t.newAccs()}
+			g.Wins = append(g.Wins, w)
+			t.nextClose = min(t.nextClose, t.closeAt(w))
+		}
+		for i, a := range w.accs {
+			a.Add(p.args[i])
+		}
+		w.Rows++
+		w.dirty = true
+	}
+	if g != nil {
+		g.Seq = seq
+		k.markDirty(t, g)
+	}
+	return p
 }
 
 // newGroup adds the group of the current event (t.vals) under key.
@@ -725,6 +915,21 @@ func (k *task) flush(ctx context.Context) error {
 			return err
 		}
 	}
+	for _, t := range k.tables {
+		for key := range t.prevDirty {
+			var data []byte
+			if p := t.prevs[key]; p != nil {
+				p.encode(t.step.Aggregates)
+				var err error
+				if data, err = json.Marshal(p); err != nil {
+					return err
+				}
+			}
+			if err := k.publishKV(topology.BucketWindowerState, prevPrefix(t)+key, data); err != nil {
+				return err
+			}
+		}
+	}
 	if k.crashMid != nil && k.crashMid() {
 		_ = k.out.Sync(ctx)
 		return errCrashed
@@ -743,6 +948,9 @@ func (k *task) flush(ctx context.Context) error {
 		}
 	}
 	k.dirty = k.dirty[:0]
+	for _, t := range k.tables {
+		clear(t.prevDirty)
+	}
 	k.pending = 0
 	k.lastSave = k.now()
 	return nil

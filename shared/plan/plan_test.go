@@ -278,6 +278,34 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
+// The historical events_per_min_max_avg of the clickstream demo (min/max/avg of a windowed
+// table's counts) compiles: an aggregation over a table, whose MIN and MAX undo (ksqlDB's
+// cannot, and refuses them over tables).
+func TestHistoricalTableAggregation(t *testing.T) {
+	files := append(DemoFiles(), File{Name: "history.sql", SQL: `
+CREATE TABLE events_per_min_max_avg AS
+  SELECT userid, MIN(events) AS min, MAX(events) AS max, AVG(events) AS avg
+  FROM events_per_min WINDOW TUMBLING (SIZE 10 SECOND) GROUP BY userid;`})
+	p, err := Compile(files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := p.Object("EVENTS_PER_MIN_MAX_AVG").Producer
+	if !st.TableInput || st.Input.Name != "EVENTS_PER_MIN" || len(st.Aggregates) != 3 {
+		t.Fatalf("step %+v", st)
+	}
+	for _, a := range st.Aggregates {
+		if !a.CanUndo {
+			t.Errorf("%s over a table cannot undo", a.Text)
+		}
+	}
+	// COUNT_DISTINCT cannot undo: refused over a table, with the way out.
+	_, err = Compile(append(DemoFiles(), File{Name: "h.sql", SQL: "CREATE TABLE t AS SELECT userid, COUNT_DISTINCT(events) AS d FROM events_per_min WINDOW TUMBLING (SIZE 10 SECOND) GROUP BY userid;"})...)
+	if err == nil || !strings.Contains(err.Error(), "COUNT_DISTINCT over table EVENTS_PER_MIN is not supported") {
+		t.Errorf("COUNT_DISTINCT over a table: %v", err)
+	}
+}
+
 // A pipeline of the user's own compiles with every clause the README shows.
 func TestUserPipeline(t *testing.T) {
 	src := `

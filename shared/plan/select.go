@@ -367,7 +367,7 @@ func (c *compiler) aggregate(st *Step, scope *relScope, q *ksql.Select) error {
 			if j, ok := aggIdx[f.String()]; ok {
 				return &ksql.ColumnRef{Name: "$A" + strconv.Itoa(j), Pos: f.Pos}
 			}
-			a, err := sqlrt.CompileAggregate(f, scope)
+			a, err := sqlrt.CompileAggregate(f, scope, st.TableInput)
 			if err != nil {
 				if aggErr == nil {
 					aggErr = located(err, f.Pos)

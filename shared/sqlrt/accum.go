@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,6 +28,17 @@ func AggregateNames() []string { return append([]string(nil), aggregateNames...)
 // (upper-case) over arguments of types args, the result type, whether Undo works, or an
 // error for an unknown name, a wrong number of arguments or wrong argument types.
 func NewAccumulatorFunc(name string, args []Type) (newAcc func() Accumulator, result Type, canUndo bool, err error) {
+	return newAccumulatorFunc(name, args, false)
+}
+
+// NewTableAccumulatorFunc is NewAccumulatorFunc for an aggregation over a TABLE, whose rows
+// change and go: MIN and MAX then keep every value with its count (a multiset) so that they
+// can undo (ksqlDB's MIN and MAX cannot, so it refuses them over tables).
+func NewTableAccumulatorFunc(name string, args []Type) (newAcc func() Accumulator, result Type, canUndo bool, err error) {
+	return newAccumulatorFunc(name, args, true)
+}
+
+func newAccumulatorFunc(name string, args []Type, overTable bool) (newAcc func() Accumulator, result Type, canUndo bool, err error) {
 	name = strings.ToUpper(name)
 	one := func(ok func(Kind) bool, what string) error {
 		if len(args) != 1 || (ok != nil && !ok(args[0].Kind)) {
@@ -53,6 +65,9 @@ func NewAccumulatorFunc(name string, args []Type) (newAcc func() Accumulator, re
 			return nil, Type{}, false, err
 		}
 		isMax := name == "MAX"
+		if overTable {
+			return func() Accumulator { return &tableMinMaxAcc{max: isMax, vals: map[string]*setEntry{}} }, args[0], true, nil
+		}
 		return func() Accumulator { return &minMaxAcc{max: isMax} }, args[0], false, nil
 	case "AVG":
 		if err := one(numeric, "numeric "); err != nil {
@@ -592,6 +607,93 @@ func (a *collectSetAcc) UnmarshalJSON(b []byte) error {
 		k := canonicalKey(v)
 		a.index[k] = len(a.entries)
 		a.entries = append(a.entries, setEntry{v: v, key: k, n: s.N[i]})
+	}
+	return nil
+}
+
+// tableMinMaxAcc is MIN or MAX over a TABLE: every non-NULL value with how many rows hold it,
+// so that a changed or deleted row can be taken out. Result scans the distinct values.
+type tableMinMaxAcc struct {
+	max  bool
+	vals map[string]*setEntry
+}
+
+func (a *tableMinMaxAcc) add(v Value, n int64) {
+	if v.IsNull() {
+		return
+	}
+	k := canonicalKey(v)
+	e := a.vals[k]
+	if e == nil {
+		e = &setEntry{v: v, key: k}
+		a.vals[k] = e
+	}
+	if e.n += n; e.n <= 0 {
+		delete(a.vals, k)
+	}
+}
+
+func (a *tableMinMaxAcc) Add(args []Value) { a.add(arg0(args), 1) }
+
+func (a *tableMinMaxAcc) Undo(args []Value) bool {
+	if v := arg0(args); !v.IsNull() && a.vals[canonicalKey(v)] != nil {
+		a.add(v, -1)
+	}
+	return true
+}
+
+func (a *tableMinMaxAcc) Merge(other Accumulator) {
+	o, ok := other.(*tableMinMaxAcc)
+	if !ok {
+		mergeMismatch(a, other)
+	}
+	for _, e := range o.vals {
+		a.add(e.v, e.n)
+	}
+}
+
+func (a *tableMinMaxAcc) Result() Value {
+	var best Value
+	for _, e := range a.vals {
+		if best.IsNull() {
+			best = e.v
+			continue
+		}
+		if c, ok := Compare(e.v, best); ok && ((a.max && c > 0) || (!a.max && c < 0)) {
+			best = e.v
+		}
+	}
+	return best
+}
+
+func (a *tableMinMaxAcc) MarshalJSON() ([]byte, error) {
+	keys := make([]string, 0, len(a.vals))
+	for k := range a.vals {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // the same state, the same bytes
+	s := collectSetState{X: make([]valueJSON, len(keys)), N: make([]int64, len(keys))}
+	for i, k := range keys {
+		s.X[i], s.N[i] = encodeValue(a.vals[k].v), a.vals[k].n
+	}
+	return json.Marshal(s)
+}
+
+func (a *tableMinMaxAcc) UnmarshalJSON(b []byte) error {
+	var s collectSetState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	if len(s.N) != len(s.X) {
+		return errors.New("sqlrt: MIN/MAX state: counts and values differ in length")
+	}
+	a.vals = make(map[string]*setEntry, len(s.X))
+	for i, j := range s.X {
+		v, err := decodeValue(j)
+		if err != nil {
+			return err
+		}
+		a.add(v, s.N[i])
 	}
 	return nil
 }

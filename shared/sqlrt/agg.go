@@ -14,9 +14,10 @@ func IsAggregate(name string) bool {
 }
 
 // CompileAggregate compiles an aggregate call: its arguments against scope (the input row)
-// and its accumulator. Aggregate.CanUndo says whether it may run over a TABLE (the planner
-// refuses the others there).
-func CompileAggregate(call *ksql.FuncCall, scope Scope) (Aggregate, error) {
+// and its accumulator. overTable says the input is a TABLE (rows change and go): the
+// accumulators then undo where they can (NewTableAccumulatorFunc), and Aggregate.CanUndo says
+// whether this one can (the planner refuses the others there).
+func CompileAggregate(call *ksql.FuncCall, scope Scope, overTable bool) (Aggregate, error) {
 	name := strings.ToUpper(call.Name)
 	a := Aggregate{Name: name, Text: call.String()}
 	if call.Star && name != "COUNT" {
@@ -35,7 +36,11 @@ func CompileAggregate(call *ksql.FuncCall, scope Scope) (Aggregate, error) {
 		a.Args = append(a.Args, x)
 		types = append(types, x.Type)
 	}
-	newAcc, result, canUndo, err := NewAccumulatorFunc(name, types)
+	accFunc := NewAccumulatorFunc
+	if overTable {
+		accFunc = NewTableAccumulatorFunc
+	}
+	newAcc, result, canUndo, err := accFunc(name, types)
 	if err != nil {
 		return a, typeErr(call, err.Error(), "")
 	}
