@@ -16,7 +16,6 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/natsx"
-	"github.com/jetsuite/jetsuite/shared/plan"
 )
 
 // show prints a table's rows (a KV bucket) or a stream's newest messages, so that a user can
@@ -31,6 +30,8 @@ func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var url string
 	reg.Shared().String(&url, "nats-url", "nats://127.0.0.1:4222", "NATS server (a running `jetsuite all` listens on the default)").
 		AlsoEnv("NATS_URL")
+	var c common
+	reg.Shared().String(&c.queriesFile, "queries-file", "", "the pipeline whose tables and streams to list (default: the built-in demos)")
 	last := fs.Int("last", 10, "streams: how many of the newest messages")
 	limit := fs.Int("limit", 50, "tables: at most this many rows (newest windows first)")
 	name := ""
@@ -43,7 +44,11 @@ func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := reg.Resolve(); err != nil {
 		return err
 	}
-	cat := plan.Demo().Catalog()
+	p, err := c.pipeline()
+	if err != nil {
+		return err
+	}
+	cat := p.Catalog()
 	if name == "" {
 		fmt.Fprintln(stdout, "tables (KV buckets):")
 		for _, b := range cat.Buckets {
