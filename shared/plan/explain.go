@@ -31,6 +31,12 @@ func (p *Plan) Explain(w io.Writer) error {
 		ew.printf("      columns %s\n", columns(o.Columns))
 		ew.printf("      fingerprint %s\n", o.Fingerprint)
 	}
+	if len(p.Settings) > 0 {
+		ew.printf("\nSettings (SET: recorded, not applied; jetsuite reads every source from its start, as auto.offset.reset=earliest)\n")
+		for _, st := range p.Settings {
+			ew.printf("  '%s' = '%s'  [%s]\n", st.Key, st.Value, st.Pos)
+		}
+	}
 	ew.printf("\nSteps\n")
 	for _, s := range p.Steps {
 		ew.printf("  %-9s %s %s  [%s]\n", s.Service, s.Kind, s.Name, s.Pos)

@@ -205,6 +205,7 @@ func TestExplain(t *testing.T) {
 		"      having COUNT(*) > 5 AND COUNT(*) IS NOT NULL",
 		"cdc       LOAD CUSTOMERS",
 		"indexer   SINK_ELASTIC_01 (opensearch) <- RATINGS_WITH_CUSTOMER_DATA, UNHAPPY_PLATINUM_CUSTOMERS",
+		"  'auto.offset.reset' = 'earliest'  [ratings.sql:",
 		"Not run (transient queries; use jetsuite query)",
 	} {
 		if !strings.Contains(out, want) {
