@@ -58,18 +58,7 @@ func startAll(t *testing.T, dataDir, natsAddr string, extra ...string) (stop fun
 func TestAllFillsEveryTable(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
 	stop, logs := startAll(t, dir, addr)
-	ctx := context.Background()
-	nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	nc, err := natsx.Connect(nctx, "nats://"+addr, "test", nil)
-	if err != nil {
-		t.Fatalf("connect to the embedded server: %v\n%s", err, logs)
-	}
-	defer nc.Close()
-	js, err := natsx.JetStream(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := connectAll(t, addr, logs)
 	tables := []string{}
 	for _, b := range plan.Demo().Catalog().Buckets {
 		if !strings.HasSuffix(b.Name, "_STATE") {
@@ -101,6 +90,23 @@ func TestAllFillsEveryTable(t *testing.T) {
 	if !strings.Contains(logs.String(), "from_seq=") || strings.Contains(logs.String(), "flow=windower-CLICKSTREAM stream=CLICKSTREAM from_seq=1 ") {
 		t.Errorf("windower did not resume from its checkpoint:\n%s", grep(logs.String(), "consuming"))
 	}
+}
+
+// connectAll connects to the embedded server of a `jetsuite all` started by startAll.
+func connectAll(t *testing.T, addr string, logs *syncBuffer) jetstream.JetStream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, err := natsx.Connect(ctx, "nats://"+addr, "test", nil)
+	if err != nil {
+		t.Fatalf("connect to the embedded server: %v\n%s", err, logs)
+	}
+	t.Cleanup(nc.Close)
+	js, err := natsx.JetStream(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
 
 // waitTablesFilled waits until every table has a row.
@@ -155,17 +161,7 @@ func TestAllRunsTheOriginalStatements(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
 	stop, logs := startAll(t, dir, addr, "--queries-file", file)
 	defer func() { _ = stop() }()
-	nctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	nc, err := natsx.Connect(nctx, "nats://"+addr, "test", nil)
-	if err != nil {
-		t.Fatalf("connect to the embedded server: %v\n%s", err, logs)
-	}
-	defer nc.Close()
-	js, err := natsx.JetStream(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := connectAll(t, addr, logs)
 	waitTablesFilled(t, js, tables, 2*time.Minute, logs)
 	for _, want := range []string{"running the statements of the queries file", "msg=generating", "not generating: no statement of the pipeline reads these subjects"} {
 		if !strings.Contains(logs.String(), want) {

@@ -96,6 +96,15 @@ func compileFiles(paths ...string) (*plan.Plan, error) {
 	return plan.Compile(files...)
 }
 
+// clientURL is where the client commands (show, query) connect: the NATS URL, else the
+// address a running `jetsuite all` listens on.
+func (c common) clientURL() string {
+	if c.natsURL == "" {
+		return "nats://127.0.0.1:4222"
+	}
+	return c.natsURL
+}
+
 // topologyOptions are the shared settings Ensure needs.
 func (c common) topologyOptions() topology.Options {
 	o := c.topology

@@ -389,12 +389,8 @@ func queryCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	url := c.natsURL
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	nc, err := natsx.Connect(cctx, url, "jetsuite-query", nil)
+	nc, err := natsx.Connect(cctx, c.clientURL(), "jetsuite-query", nil)
 	cancel()
 	if err != nil {
 		return err

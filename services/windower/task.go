@@ -385,18 +385,10 @@ func (k *task) apply(m jetstream.Msg) error {
 	if k.kvPrefix != "" {
 		return k.applyTable(m, seq)
 	}
-	data := m.Data()
-	if len(data) > k.cfg.MaxEventBytes {
-		return k.out.DeadLetter(m, fmt.Errorf("%w: %d bytes, limit %d", pipe.ErrTooLarge, len(data), k.cfg.MaxEventBytes))
+	if ok, err := k.decode(m); !ok {
+		return err
 	}
-	for i := range k.row {
-		k.row[i] = sqlrt.Value{}
-	}
-	if err := k.dec.Decode(data, k.row); err != nil {
-		return k.out.DeadLetter(m, err)
-	}
-	ts := events.EventTimeMillis(m)
-	k.row[k.rowTime] = sqlrt.BigIntValue(ts)
+	ts := k.row[k.rowTime].I
 	for _, t := range k.tables {
 		if err := k.applyTo(t, m, ts, seq); err != nil {
 			return err
@@ -405,20 +397,29 @@ func (k *task) apply(m jetstream.Msg) error {
 	return nil
 }
 
-func (k *task) applyTo(t *tableState, m jetstream.Msg, ts int64, seq uint64) error {
-	r := k.row
+// selects reports whether the current row passes t's WHERE and has a group (t.vals): rows
+// with a NULL group key are dropped and counted, as ksqlDB drops them.
+func (t *tableState) selects(r sqlrt.Row) bool {
 	if w := t.step.Where; w != nil {
 		if v := w.Eval(r); v.Kind != sqlrt.Boolean || !v.Bool() {
-			return nil
+			return false
 		}
 	}
 	for i, e := range t.step.GroupBy {
 		v := e.Eval(r)
 		if v.IsNull() {
-			t.nullKeys.Inc() // ksqlDB drops rows with a NULL group key
-			return nil
+			t.nullKeys.Inc()
+			return false
 		}
 		t.vals[i] = v
+	}
+	return true
+}
+
+func (k *task) applyTo(t *tableState, m jetstream.Msg, ts int64, seq uint64) error {
+	r := k.row
+	if !t.selects(r) {
+		return nil
 	}
 	for i, a := range t.step.Aggregates {
 		for j, e := range a.Args {
@@ -474,6 +475,23 @@ func (k *task) applyTo(t *tableState, m jetstream.Msg, ts int64, seq uint64) err
 	return nil
 }
 
+// decode fills k.row from the input (its columns, then ROWTIME), or dead-letters it (ok false;
+// err is the dead letter's publishing error).
+func (k *task) decode(m jetstream.Msg) (ok bool, err error) {
+	data := m.Data()
+	if len(data) > k.cfg.MaxEventBytes {
+		return false, k.out.DeadLetter(m, fmt.Errorf("%w: %d bytes, limit %d", pipe.ErrTooLarge, len(data), k.cfg.MaxEventBytes))
+	}
+	for i := range k.row {
+		k.row[i] = sqlrt.Value{}
+	}
+	if err := k.dec.Decode(data, k.row); err != nil {
+		return false, k.out.DeadLetter(m, err)
+	}
+	k.row[k.rowTime] = sqlrt.BigIntValue(events.EventTimeMillis(m))
+	return true, nil
+}
+
 // prevPrefix is where a table's input rows are saved in WINDOWER_STATE.
 func prevPrefix(t *tableState) string { return "_rows." + t.spec.Name + "." }
 
@@ -485,22 +503,14 @@ func (k *task) applyTable(m jetstream.Msg, seq uint64) error {
 	del := op == "DEL" || op == "PURGE"
 	ts := events.EventTimeMillis(m)
 	if !del {
-		data := m.Data()
-		if len(data) > k.cfg.MaxEventBytes {
-			return k.out.DeadLetter(m, fmt.Errorf("%w: %d bytes, limit %d", pipe.ErrTooLarge, len(data), k.cfg.MaxEventBytes))
-		}
-		for i := range k.row {
-			k.row[i] = sqlrt.Value{}
-		}
-		if err := k.dec.Decode(data, k.row); err != nil {
-			return k.out.DeadLetter(m, err)
+		if ok, err := k.decode(m); !ok {
+			return err
 		}
 		if k.keyAt >= 0 && k.row[k.keyAt].IsNull() {
 			if text, err := kvx.Unescape(key); err == nil {
 				k.row[k.keyAt], _ = sqlrt.FromJSON([]byte(strconv.Quote(text)), k.tables[0].step.Input.Columns[k.keyAt].Type)
 			}
 		}
-		k.row[k.rowTime] = sqlrt.BigIntValue(ts)
 	}
 	for _, t := range k.tables {
 		if err := k.applyTableRow(t, key, del, ts, seq); err != nil {
@@ -569,18 +579,8 @@ func (k *task) addTableRow(t *tableState, undone *group, del bool, ts int64, seq
 		return nil
 	}
 	r := k.row
-	if w := t.step.Where; w != nil {
-		if v := w.Eval(r); v.Kind != sqlrt.Boolean || !v.Bool() {
-			return nil
-		}
-	}
-	for i, e := range t.step.GroupBy {
-		v := e.Eval(r)
-		if v.IsNull() {
-			t.nullKeys.Inc()
-			return nil
-		}
-		t.vals[i] = v
+	if !t.selects(r) {
+		return nil
 	}
 	p := &prevRow{Seq: seq, args: make([][]sqlrt.Value, len(t.step.Aggregates))}
 	for i, a := range t.step.Aggregates {

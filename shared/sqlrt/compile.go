@@ -461,7 +461,7 @@ func arith(op string, t Type, l, r Expr) Expr {
 		mk := DoubleValue
 		if t.Kind == Decimal {
 			scale := t.Scale
-			mk = func(f float64) Value { return DecimalValue(roundHalfUp(f, scale)) }
+			mk = func(f float64) Value { return DecimalValue(roundDecimal(f, scale)) }
 		}
 		switch op {
 		case "+":
@@ -493,18 +493,6 @@ func arith(op string, t Type, l, r Expr) Expr {
 		}
 		return eval(a, b)
 	}}
-}
-
-// roundHalfUp rounds f to scale decimal places, halves away from zero (Java's HALF_UP). The
-// tolerance absorbs binary representation (2.675 is 2.67499999... as a float64).
-func roundHalfUp(f float64, scale int) float64 {
-	p := math.Pow10(scale)
-	v := f * p
-	t := math.Trunc(v)
-	if math.Abs(v-t) >= 0.5-1e-9 {
-		t += math.Copysign(1, v)
-	}
-	return t / p
 }
 
 func (c *compiler) unary(n *ksql.UnaryExpr) (Expr, error) {
@@ -837,7 +825,7 @@ func caster(from, to Type) (func(Value) Value, bool) {
 	case Double, Decimal:
 		mk := DoubleValue
 		if to.Kind == Decimal {
-			mk = func(f float64) Value { return DecimalValue(roundHalfUp(f, to.Scale)) }
+			mk = func(f float64) Value { return DecimalValue(roundDecimal(f, to.Scale)) }
 		}
 		switch {
 		case from.Kind.numeric():

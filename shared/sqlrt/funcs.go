@@ -272,7 +272,7 @@ func roundFunc(n *ksql.FuncCall, a []Expr) (Expr, error) {
 			}
 			return DoubleValue(f)
 		}
-		return DecimalValue(roundHalfUp(v.F, d))
+		return DecimalValue(roundDecimal(v.F, d))
 	}}, nil
 }
 
@@ -340,54 +340,49 @@ func formatter(n *ksql.FuncCall, a []Expr) (func(Row) (string, bool), error) {
 	}, nil
 }
 
-func timestampToString(n *ksql.FuncCall, a []Expr) (Expr, error) {
-	if err := want(n, "TIMESTAMPTOSTRING(BIGINT, STRING [, STRING])", a, isInt, isString); err != nil {
-		return Expr{}, err
-	}
-	layout, err := formatter(n, a)
-	if err != nil {
-		return Expr{}, err
-	}
-	zone, err := location(n, a)
-	if err != nil {
-		return Expr{}, err
-	}
-	return Expr{Type: Type{Kind: String}, Eval: func(r Row) Value {
-		ms := a[0].Eval(r)
-		l, ok := layout(r)
-		loc, ok2 := zone(r)
-		if ms.IsNull() || !ok || !ok2 {
-			return Value{}
+// timeFunc builds TIMESTAMPTOSTRING and STRINGTOTIMESTAMP: the pattern (and zone) checked
+// once when they are literals, then f applied to the first argument.
+func timeFunc(sig string, first func(Kind) bool, result Kind, f func(v Value, layout string, loc *time.Location) Value) func(*ksql.FuncCall, []Expr) (Expr, error) {
+	return func(n *ksql.FuncCall, a []Expr) (Expr, error) {
+		if err := want(n, sig, a, first, isString); err != nil {
+			return Expr{}, err
 		}
-		return StringValue(time.UnixMilli(ms.I).In(loc).Format(l))
-	}}, nil
+		layout, err := formatter(n, a)
+		if err != nil {
+			return Expr{}, err
+		}
+		zone, err := location(n, a)
+		if err != nil {
+			return Expr{}, err
+		}
+		return Expr{Type: Type{Kind: result}, Eval: func(r Row) Value {
+			v := a[0].Eval(r)
+			l, ok := layout(r)
+			loc, ok2 := zone(r)
+			if v.IsNull() || !ok || !ok2 {
+				return Value{}
+			}
+			return f(v, l, loc)
+		}}, nil
+	}
+}
+
+func timestampToString(n *ksql.FuncCall, a []Expr) (Expr, error) {
+	return timeFunc("TIMESTAMPTOSTRING(BIGINT, STRING [, STRING])", isInt, String,
+		func(v Value, layout string, loc *time.Location) Value {
+			return StringValue(time.UnixMilli(v.I).In(loc).Format(layout))
+		})(n, a)
 }
 
 func stringToTimestamp(n *ksql.FuncCall, a []Expr) (Expr, error) {
-	if err := want(n, "STRINGTOTIMESTAMP(STRING, STRING [, STRING])", a, isString); err != nil {
-		return Expr{}, err
-	}
-	layout, err := formatter(n, a)
-	if err != nil {
-		return Expr{}, err
-	}
-	zone, err := location(n, a)
-	if err != nil {
-		return Expr{}, err
-	}
-	return Expr{Type: Type{Kind: BigInt}, Eval: func(r Row) Value {
-		s := a[0].Eval(r)
-		l, ok := layout(r)
-		loc, ok2 := zone(r)
-		if s.IsNull() || !ok || !ok2 {
-			return Value{}
-		}
-		t, err := time.ParseInLocation(l, s.S, loc)
-		if err != nil {
-			return Value{}
-		}
-		return BigIntValue(t.UnixMilli())
-	}}, nil
+	return timeFunc("STRINGTOTIMESTAMP(STRING, STRING [, STRING])", isString, BigInt,
+		func(v Value, layout string, loc *time.Location) Value {
+			t, err := time.ParseInLocation(layout, v.S, loc)
+			if err != nil {
+				return Value{}
+			}
+			return BigIntValue(t.UnixMilli())
+		})(n, a)
 }
 
 func unixTimestamp(*ksql.FuncCall, []Expr) (Expr, error) {

@@ -471,8 +471,12 @@ func jsonKind(c byte) string {
 // decimal digits, on its shortest decimal representation (so 1.005 rounds to 1.01 although the
 // float64 is a little below 1.005). -0 becomes 0.
 func roundDecimal(f float64, scale int) float64 {
-	if scale < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return f
+	}
+	if scale < 0 { // to tens, hundreds, ...
+		p := math.Pow10(-scale)
+		return roundDecimal(f/p, 0) * p
 	}
 	var buf [48]byte
 	s := strconv.AppendFloat(buf[:0], f, 'f', -1, 64)
