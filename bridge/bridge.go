@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,26 +30,62 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
-	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
-// Defaults: the topics of the original demos into same-named subjects, and the two ratings
-// pipeline outputs the original wrote to Kafka.
-var (
-	DefaultFromKafka = []string{
-		topology.SubjectClickstream, topology.SubjectClickstreamCodes, topology.SubjectClickstreamUsers,
-		topology.SubjectRatings, topology.SubjectCustomersCDC,
+// The defaults follow the pipeline (the built-in demos unless --queries-file): every topic a
+// stream or table is declared over is copied from Kafka into the same-named subject; the
+// streams of its 'kafka' sinks are copied into Kafka (under the topic the sink names, e.g.
+// RATINGS_WITH_CUSTOMER_DATA=ratings-enriched), keyed by their key column when the row has one
+// (UNHAPPY_PLATINUM_CUSTOMERS: PARTITION BY FULL_NAME), else by the Jetsuite-Key header (a
+// join's key).
+
+// FromKafkaOf lists the subjects p's streams and tables are declared over.
+func FromKafkaOf(p *plan.Plan) []string {
+	var out []string
+	for _, o := range p.Objects {
+		if o.Source && o.Subject != "" && !slices.Contains(out, o.Subject) {
+			out = append(out, o.Subject)
+		}
 	}
-	DefaultToKafka = []string{topology.StreamUnhappyPlatinumCustomers, topology.StreamRatingsWithCustomerData}
-	// DefaultKeyFields key the records like the original ksqlDB queries did:
-	// UNHAPPY_PLATINUM_CUSTOMERS is PARTITION BY FULL_NAME; RATINGS_WITH_CUSTOMER_DATA is a
-	// stream-table join, which ksqlDB keys by the join key, the customer id.
-	DefaultKeyFields = []string{
-		topology.StreamUnhappyPlatinumCustomers + "=FULL_NAME",
-		topology.StreamRatingsWithCustomerData + "=ID",
+	return out
+}
+
+// ToKafkaOf lists the streams of p's 'kafka' sinks, as STREAM or STREAM=topic.
+func ToKafkaOf(p *plan.Plan) []string {
+	var out []string
+	for _, sink := range p.SinksOf("kafka") {
+		for _, o := range sink.Objects {
+			r := o.Stream
+			if t := sink.KafkaTopics[o.Name]; t != "" {
+				r += "=" + t
+			} else if o.Subject != o.Stream {
+				r += "=" + o.Subject
+			}
+			if !slices.Contains(out, r) {
+				out = append(out, r)
+			}
+		}
 	}
-)
+	return out
+}
+
+// KeyFieldsOf lists STREAM=COLUMN for the streams of p's 'kafka' sinks whose key is a column
+// of their rows.
+func KeyFieldsOf(p *plan.Plan) []string {
+	var out []string
+	for _, sink := range p.SinksOf("kafka") {
+		for _, o := range sink.Objects {
+			if len(o.Key) == 1 && o.Column(o.Key[0]) >= 0 {
+				if r := o.Stream + "=" + o.Key[0]; !slices.Contains(out, r) {
+					out = append(out, r)
+				}
+			}
+		}
+	}
+	return out
+}
 
 // Config is the bridge's configuration.
 type Config struct {
@@ -102,11 +139,12 @@ func (c *Config) Bind(b runner.Binder) {
 	routes := func(items []string) error { _, err := parseRoutes(items); return err }
 	b.List(&c.Brokers, "kafka-brokers", nil, "Kafka seed brokers, comma-separated (host:port)").
 		Was("KAFKA_BROKERS", "kafka-brokers")
-	b.List(&c.FromKafka, "from-kafka", DefaultFromKafka, "Kafka topics copied into JetStream: topic or topic=subject (default subject: the topic name); empty: off").
+	demo := plan.Demo()
+	b.List(&c.FromKafka, "from-kafka", FromKafkaOf(demo), "Kafka topics copied into JetStream: topic or topic=subject (default subject: the topic name; default: the topics the pipeline's streams and tables are declared over); empty: off").
 		Check(routes).Was("BRIDGE_FROM_KAFKA", "")
-	b.List(&c.ToKafka, "to-kafka", DefaultToKafka, "JetStream streams copied into Kafka: STREAM or STREAM=topic (default topic: the stream name); empty: off").
+	b.List(&c.ToKafka, "to-kafka", ToKafkaOf(demo), "JetStream streams copied into Kafka: STREAM or STREAM=topic (default topic: the stream name; default: the streams of the pipeline's 'kafka' sinks); empty: off").
 		Check(routes).Was("BRIDGE_TO_KAFKA", "")
-	b.List(&c.KeyFields, "key-fields", DefaultKeyFields, "record key per stream copied into Kafka: STREAM=JSON field (else the Jetsuite-Key header, else no key)").
+	b.List(&c.KeyFields, "key-fields", KeyFieldsOf(demo), "record key per stream copied into Kafka: STREAM=JSON field (else the Jetsuite-Key header, else no key; default: the key columns of the 'kafka' sinks' streams)").
 		Check(routes).Was("BRIDGE_KEY_FIELDS", "")
 	b.String(&c.Group, "group", "jetsuite-bridge", "Kafka consumer group of the bridges (they share the topics' partitions)").
 		NotEmpty().Was("BRIDGE_GROUP", "")
@@ -207,6 +245,18 @@ func New(c Config, d runner.Deps) (*Service, error) {
 	}
 	if d.JS == nil {
 		return nil, errors.New("bridge: no JetStream connection")
+	}
+	// Settings left at the built-in pipeline's defaults follow the pipeline that runs.
+	if d.Plan != nil {
+		demo := plan.Demo()
+		follow := func(v *[]string, of func(*plan.Plan) []string) {
+			if slices.Equal(*v, of(demo)) {
+				*v = of(d.Plan)
+			}
+		}
+		follow(&c.FromKafka, FromKafkaOf)
+		follow(&c.ToKafka, ToKafkaOf)
+		follow(&c.KeyFields, KeyFieldsOf)
 	}
 	from, err := parseRoutes(c.FromKafka)
 	if err != nil {

@@ -229,7 +229,8 @@ func TestJetStreamToKafka(t *testing.T) {
 	}
 	pub(topology.StreamUnhappyPlatinumCustomers, `{"RATING_ID":1,"FULL_NAME":"Rica Blaisdell","STARS":1}`,
 		map[string]string{events.HeaderEventTime: "1700000000456", "traceId": "t1", events.HeaderMsgID: "m1"})
-	pub(topology.StreamRatingsWithCustomerData, `{"RATING_ID":2,"ID":5,"FULL_NAME":"Hansiain Coda"}`, nil)
+	// The enricher keys a join's rows by the join key (header), the customer id.
+	pub(topology.StreamRatingsWithCustomerData, `{"RATING_ID":2,"CUSTOMER_ID":"5","FULL_NAME":"Hansiain Coda"}`, map[string]string{events.HeaderKey: "5"})
 	pub(topology.StreamRatingsWithCustomerData, ``, map[string]string{events.HeaderTombstone: "true", events.HeaderKey: "9"})
 	pub(topology.StreamRatingsWithCustomerData, `not json`, map[string]string{events.HeaderKey: "fallback"})
 
@@ -265,14 +266,19 @@ func TestJetStreamToKafka(t *testing.T) {
 	if len(e) != 3 {
 		t.Fatalf("%d enriched records", len(e))
 	}
-	if string(e[0].Key) != "5" || string(e[0].Value) != `{"RATING_ID":2,"ID":5,"FULL_NAME":"Hansiain Coda"}` {
-		t.Errorf("record 0: key %q value %q", e[0].Key, e[0].Value)
+	// The topic has several partitions: records of different keys arrive in any order.
+	byKey := map[string]*kgo.Record{}
+	for _, r := range e {
+		byKey[string(r.Key)] = r
 	}
-	if e[1].Value != nil || string(e[1].Key) != "9" {
-		t.Errorf("tombstone: key %q value %v", e[1].Key, e[1].Value)
+	if r := byKey["5"]; r == nil || string(r.Value) != `{"RATING_ID":2,"CUSTOMER_ID":"5","FULL_NAME":"Hansiain Coda"}` {
+		t.Errorf("no record keyed 5 with the joined row: %v", byKey)
 	}
-	if string(e[2].Key) != "fallback" {
-		t.Errorf("key from header: %q", e[2].Key)
+	if r := byKey["9"]; r == nil || r.Value != nil {
+		t.Errorf("no tombstone keyed 9: %v", byKey)
+	}
+	if r := byKey["fallback"]; r == nil || string(r.Value) != "not json" {
+		t.Errorf("no record keyed from its header: %v", byKey)
 	}
 	// Every message acked (after Kafka took it): nothing pending in the durable consumers.
 	if err := waitFor(10*time.Second, func() error {

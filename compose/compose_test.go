@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"gopkg.in/yaml.v3"
 
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -212,7 +213,7 @@ func commands(t *testing.T) []string {
 		if !strings.HasPrefix(line, "  ") {
 			break
 		}
-		if name := strings.Fields(line)[0]; !slices.Contains([]string{"all", "show", "config"}, name) {
+		if name := strings.Fields(line)[0]; !slices.Contains([]string{"all", "show", "config", "query", "explain"}, name) {
 			cmds = append(cmds, name)
 		}
 	}
@@ -496,7 +497,7 @@ func TestDebeziumServer(t *testing.T) {
 	if subject != topology.SubjectCustomersCDC {
 		t.Errorf("%s: events go to %q, the CDC reader follows %q", conf, subject, topology.SubjectCustomersCDC)
 	}
-	stream, err := topology.Default().Stream(topology.StreamDebezium)
+	stream, err := plan.Demo().Catalog().Stream(topology.StreamDebezium)
 	if err != nil {
 		t.Fatal(err)
 	}

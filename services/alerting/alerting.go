@@ -1,6 +1,9 @@
-// Package alerting derives UNHAPPY_PLATINUM_CUSTOMERS from RATINGS_WITH_CUSTOMER_DATA and tells
-// Slack about each of them (and, when switched on, about ERRORS_PER_MIN_ALERT windows), the way
-// the ratings demo's python_kafka_notify.py did, with exactly one message per rating.
+// Package alerting executes the pipeline's Slack sinks (CREATE SINK CONNECTOR ... WITH
+// ('connector.class'='slack', 'topics'='UNHAPPY_PLATINUM_CUSTOMERS', 'message'='...')): one
+// Slack message per row of the streams they read (and, when switched on, per
+// ERRORS_PER_MIN_ALERT window), the way the ratings demo's python_kafka_notify.py did, with
+// exactly one message per row. The rows come from the enricher, which runs the statement that
+// derives them (UNHAPPY_PLATINUM_CUSTOMERS in the demo).
 //
 // # How "exactly one message" is kept
 //
@@ -28,10 +31,10 @@ package alerting
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,10 +43,11 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/events"
-	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/kvx"
 	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
+	"github.com/jetsuite/jetsuite/shared/sqlrt"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -74,15 +78,12 @@ type Config struct {
 	Errors        bool
 	ErrorsChannel string
 	Batch         int
-	// Filter runs the UNHAPPY_PLATINUM_CUSTOMERS filter; Notify runs the Slack notifier.
-	Filter, Notify bool
 }
 
 // DefaultConfig is the configuration without flags or environment: the declared defaults.
 func DefaultConfig() Config {
 	var c Config
 	c.Bind(config.Defaults(service))
-	c.Filter, c.Notify = true, true
 	return c
 }
 
@@ -128,12 +129,11 @@ func (c *Config) Bind(b runner.Binder) {
 func Spec() runner.Spec {
 	return runner.Spec{
 		Name:    service,
-		Summary: "UNHAPPY_PLATINUM_CUSTOMERS filter and Slack notifier (one message per rating, digests under load)",
+		Summary: "the pipeline's Slack sinks (one message per row, digests under load)",
 		InAll:   true,
 		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
 			var c Config
 			c.Bind(b)
-			c.Filter, c.Notify = true, true
 			return func(d runner.Deps) (runner.Service, error) { return New(d, c), nil }
 		},
 	}
@@ -145,6 +145,7 @@ type Service struct {
 	js    jetstream.JetStream
 	log   *slog.Logger
 	ready *obs.ReadyFlag
+	sinks []*plan.Sink
 	// hook, for tests: runs after each successful post.
 	hook func(m message)
 }
@@ -178,7 +179,8 @@ func New(d runner.Deps, c Config) *Service {
 	if c.Timeout <= 0 {
 		c.Timeout = def.Timeout
 	}
-	s := &Service{cfg: c, js: d.JS, log: d.Logger(service), ready: obs.NewReadyFlag("loading ALERTING_STATE")}
+	s := &Service{cfg: c, js: d.JS, log: d.Logger(service), ready: obs.NewReadyFlag("loading ALERTING_STATE"),
+		sinks: d.Pipeline().SinksOf("slack")}
 	if d.Health != nil {
 		d.Health.Register(service, s.ready.Check)
 	}
@@ -188,57 +190,91 @@ func New(d runner.Deps, c Config) *Service {
 // Name implements runner.Service.
 func (s *Service) Name() string { return service }
 
-// Run runs the filter and the notifier(s) until ctx ends.
+// Run runs the notifiers until ctx ends: one per stream a Slack sink reads (and one for
+// ERRORS_PER_MIN_ALERT when switched on).
 func (s *Service) Run(ctx context.Context) error {
-	var st *store
-	if s.cfg.Notify {
-		var err error
-		if st, err = loadStore(ctx, s.js); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+	st, err := loadStore(ctx, s.js)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
 		}
+		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	if s.cfg.Filter {
-		g.Go(func() error { return s.runFilter(ctx) })
+	var out poster
+	dry := s.cfg.SlackToken == ""
+	if dry {
+		out = dryRun{log: s.log}
+		s.log.Info("no JETSUITE_ALERTING_SLACK_BOT_TOKEN: dry run, alerts are logged instead of sent to Slack", "channel", s.cfg.Channel)
+	} else {
+		out = newSlackPoster(s.cfg.SlackToken, s.cfg.APIURL, s.cfg.Username, s.cfg.Icon, s.cfg.Timeout)
+		s.log.Info("sending alerts to Slack", "channel", s.cfg.Channel, "api", apiName(s.cfg.APIURL),
+			"rate_per_s", s.cfg.Rate, "errors_per_min_alert", s.cfg.Errors)
 	}
-	if s.cfg.Notify {
-		var out poster
-		dry := s.cfg.SlackToken == ""
-		if dry {
-			out = dryRun{log: s.log}
-			s.log.Info("no JETSUITE_ALERTING_SLACK_BOT_TOKEN: dry run, alerts are logged instead of sent to Slack", "channel", s.cfg.Channel)
-		} else {
-			out = newSlackPoster(s.cfg.SlackToken, s.cfg.APIURL, s.cfg.Username, s.cfg.Icon, s.cfg.Timeout)
-			s.log.Info("sending alerts to Slack", "channel", s.cfg.Channel, "api", apiName(s.cfg.APIURL),
-				"rate_per_s", s.cfg.Rate, "errors_per_min_alert", s.cfg.Errors)
+	lims := map[string]limiter{}
+	lim := func(ch string) limiter {
+		if l, ok := lims[ch]; ok {
+			return l
 		}
-		lims := map[string]limiter{}
-		lim := func(ch string) limiter {
-			if l, ok := lims[ch]; ok {
-				return l
-			}
-			lims[ch] = newLimiter(s.cfg.Rate, s.cfg.Burst)
-			return lims[ch]
-		}
-		srcs := []source{{name: "unhappy", stream: topology.StreamUnhappyPlatinumCustomers,
-			filter: topology.StreamUnhappyPlatinumCustomers, durable: "alerting-slack", channel: s.cfg.Channel, decode: decodeUnhappy}}
-		if s.cfg.Errors {
-			srcs = append(srcs, source{name: "errors", stream: topology.StreamWindowsFinal,
-				filter: topology.FinalPrefix + topology.TableErrorsPerMinAlert, durable: "alerting-slack-errors",
-				channel: s.cfg.ErrorsChannel, decode: decodeErrors})
-		}
-		for _, src := range srcs {
-			n := &notifier{src: src, js: s.js, log: s.log, st: st, slack: out, lim: lim(src.channel), dry: dry,
-				maxDigest: s.cfg.MaxDigest, batch: s.cfg.Batch, retryMin: s.cfg.RetryMin, retryMax: s.cfg.RetryMax,
-				maxWait: s.cfg.MaxRetryAfter, hook: s.hook}
-			g.Go(func() error { return n.runLoop(ctx) })
-		}
+		lims[ch] = newLimiter(s.cfg.Rate, s.cfg.Burst)
+		return lims[ch]
+	}
+	srcs, err := s.sources()
+	if err != nil {
+		return err
+	}
+	for _, src := range srcs {
+		n := &notifier{src: src, js: s.js, log: s.log, st: st, slack: out, lim: lim(src.channel), dry: dry,
+			maxDigest: s.cfg.MaxDigest, batch: s.cfg.Batch, retryMin: s.cfg.RetryMin, retryMax: s.cfg.RetryMax,
+			maxWait: s.cfg.MaxRetryAfter, hook: s.hook}
+		g.Go(func() error { return n.runLoop(ctx) })
 	}
 	s.ready.Set()
 	return g.Wait()
+}
+
+// sources lists what the notifiers read: every stream of every Slack sink, then the
+// ERRORS_PER_MIN_ALERT final rows when switched on. The first stream's consumer keeps the
+// name it always had (alerting-slack); the others are alerting-slack-<stream>.
+func (s *Service) sources() ([]source, error) {
+	var srcs []source
+	for _, sink := range s.sinks {
+		tmpl, err := parseTemplate(sink.Config["message"])
+		if err != nil {
+			return nil, fmt.Errorf("alerting: sink %s: 'message': %w", sink.Name, err)
+		}
+		channel := s.cfg.Channel
+		if ch := sink.Config["channel"]; ch != "" {
+			channel = ch
+		}
+		for _, o := range sink.Objects {
+			if o.Stream == "" {
+				return nil, fmt.Errorf("alerting: sink %s reads table %s; a Slack sink reads streams", sink.Name, o.Name)
+			}
+			for _, c := range tmpl.columns() {
+				if o.Column(c) < 0 {
+					var names []string
+					for _, col := range o.Columns {
+						names = append(names, col.Name)
+					}
+					return nil, fmt.Errorf("alerting: sink %s: the message names {%s}, which is no column of %s; columns are %s",
+						sink.Name, c, o.Name, strings.Join(names, ", "))
+				}
+			}
+			durable := "alerting-slack"
+			if len(srcs) > 0 {
+				durable += "-" + strings.ReplaceAll(strings.ToLower(o.Name), "_", "-")
+			}
+			srcs = append(srcs, source{name: strings.ToLower(o.Name), stream: o.Stream, filter: o.Subject,
+				durable: durable, channel: channel, decode: rowDecoder(o, tmpl)})
+		}
+	}
+	if s.cfg.Errors {
+		srcs = append(srcs, source{name: "errors", stream: topology.StreamWindowsFinal,
+			filter: topology.FinalPrefix + topology.TableErrorsPerMinAlert, durable: "alerting-slack-errors",
+			channel: s.cfg.ErrorsChannel, decode: decodeErrors})
+	}
+	return srcs, nil
 }
 
 func apiName(u string) string {
@@ -248,15 +284,39 @@ func apiName(u string) string {
 	return u
 }
 
-func decodeUnhappy(m jetstream.Msg) (*alert, error) {
-	var u events.UnhappyPlatinumCustomer
-	if err := events.Decode(m.Data(), &u); err != nil {
-		return nil, err
+// rowDecoder turns a row of o into an alert: its columns fill the sink's template (the
+// fallback text); rows shaped like UNHAPPY_PLATINUM_CUSTOMERS get its blocks.
+func rowDecoder(o *plan.Object, tmpl template) func(m jetstream.Msg) (*alert, error) {
+	dec := sqlrt.NewDecoder(o.Columns)
+	return func(m jetstream.Msg) (*alert, error) {
+		row := make(sqlrt.Row, len(o.Columns))
+		if err := dec.Decode(m.Data(), row); err != nil {
+			return nil, err
+		}
+		var u events.UnhappyPlatinumCustomer
+		if err := events.Decode(m.Data(), &u); err != nil {
+			return nil, err
+		}
+		a := unhappyAlert(u, events.EventTimeMillis(m))
+		if tmpl != nil {
+			a.text = tmpl.render(o.Columns, row)
+		}
+		if !u.RatingID.Valid {
+			// A row without RATING_ID (the original's UNHAPPY_PLATINUM_CUSTOMERS has none): the
+			// alert's id is the row's message id, which the enricher derives from the input it
+			// came from (stable across replays and restarts), else its place in the stream.
+			id := m.Headers().Get(jetstream.MsgIDHeader)
+			if id == "" {
+				md, err := m.Metadata()
+				if err != nil {
+					return nil, fmt.Errorf("%w: RATING_ID (and no message id)", events.ErrMissingField)
+				}
+				id = md.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
+			}
+			a.id = "msg." + kvx.SafeKey(id)
+		}
+		return a, nil
 	}
-	if !u.RatingID.Valid {
-		return nil, fmt.Errorf("%w: RATING_ID", events.ErrMissingField)
-	}
-	return unhappyAlert(u, events.EventTimeMillis(m)), nil
 }
 
 func decodeErrors(m jetstream.Msg) (*alert, error) {
@@ -272,65 +332,4 @@ func decodeErrors(m jetstream.Msg) (*alert, error) {
 		key = fmt.Sprintf("%d.%d", r.Status.V, r.WindowStart.V)
 	}
 	return errorsAlert(kvx.SafeKey(key), r, events.EventTimeMillis(m)), nil
-}
-
-// runFilter is UNHAPPY_PLATINUM_CUSTOMERS: SELECT FULL_NAME, CLUB_STATUS, EMAIL, STARS, MESSAGE
-// (plus RATING_ID) FROM RATINGS_WITH_CUSTOMER_DATA WHERE STARS < 3 AND CLUB_STATUS = 'platinum'.
-// A shared/flow processor: outputs in input order, exactly once, also across crashes.
-func (s *Service) runFilter(ctx context.Context) error {
-	return flow.Run(ctx, s.js, flow.Options{
-		Service: service,
-		Stream:  topology.StreamRatingsWithCustomerData,
-		Durable: "alerting-filter",
-		Ordered: []string{topology.StreamUnhappyPlatinumCustomers},
-		Batch:   s.cfg.Batch,
-		Log:     s.log,
-	}, flow.HandlerFunc(func(_ context.Context, in []jetstream.Msg, out *flow.Out) error {
-		for _, m := range in {
-			var r events.RatingWithCustomer
-			if err := events.Decode(m.Data(), &r); err != nil {
-				if err := out.DeadLetter(m, err); err != nil {
-					return err
-				}
-				continue
-			}
-			if !unhappy(r) {
-				continue
-			}
-			if !r.RatingID.Valid {
-				if err := out.DeadLetter(m, fmt.Errorf("%w: RATING_ID", events.ErrMissingField)); err != nil {
-					return err
-				}
-				continue
-			}
-			body, key, err := unhappyRow(r)
-			if err != nil {
-				return err
-			}
-			if err := out.Emit(topology.StreamUnhappyPlatinumCustomers, body, key, m); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
-}
-
-// unhappy is the WHERE clause with SQL's NULL semantics: a NULL STARS or CLUB_STATUS fails it;
-// the comparison is case-sensitive, as in ksqlDB.
-func unhappy(r events.RatingWithCustomer) bool {
-	return r.Stars.Valid && r.Stars.V < 3 && r.ClubStatus.Valid && r.ClubStatus.V == "platinum"
-}
-
-func unhappyRow(r events.RatingWithCustomer) (body []byte, key string, err error) {
-	row := events.UnhappyPlatinumCustomer{RatingID: r.RatingID, FullName: r.FullName, ClubStatus: r.ClubStatus,
-		Email: r.Email, Stars: r.Stars, Message: r.Message}
-	b, err := json.Marshal(row)
-	if err != nil {
-		return nil, "", err
-	}
-	// ksqlDB 0.20's statement re-keys by FULL_NAME (PARTITION BY FULL_NAME).
-	if r.FullName.Valid {
-		key = strings.TrimSpace(r.FullName.V)
-	}
-	return b, key, nil
 }

@@ -42,7 +42,7 @@ func newHarness(t testing.TB) *harness {
 	h.cfg = Config{SlackToken: "xoxb-test-token", Channel: "unhappy-customers", APIURL: h.slack.URL(),
 		Username: "KSQL Notifications", Icon: ":rocket:", Rate: 200, Burst: 200, MaxDigest: 20,
 		RetryMin: 100 * time.Millisecond, RetryMax: time.Second, Timeout: 2 * time.Second,
-		Filter: true, Notify: true, Batch: 500}
+		Batch: 500}
 	t.Cleanup(func() { h.stop(false) })
 	return h
 }
@@ -99,9 +99,10 @@ type rating struct {
 	fullName string
 }
 
+// json is the rating's UNHAPPY_PLATINUM_CUSTOMERS row, as the enricher writes it.
 func (r rating) json() []byte {
-	b, _ := json.Marshal(map[string]any{"RATING_ID": r.id, "MESSAGE": r.message, "STARS": r.stars, "CHANNEL": "iOS",
-		"ID": 13, "FULL_NAME": r.fullName, "CLUB_STATUS": r.club, "EMAIL": r.email})
+	b, _ := json.Marshal(map[string]any{"FULL_NAME": r.fullName, "CLUB_STATUS": r.club, "EMAIL": r.email,
+		"STARS": r.stars, "MESSAGE": r.message, "RATING_ID": r.id})
 	return b
 }
 
@@ -110,9 +111,14 @@ func unhappyRating(id int64) rating {
 		message: fmt.Sprintf("more peanuts please (%d)", id), fullName: "Laney Toopin"}
 }
 
+// publishRating publishes the UNHAPPY_PLATINUM_CUSTOMERS row of a rating that the statement's
+// WHERE (STARS < 3 AND CLUB_STATUS = 'platinum', run by the enricher) lets through.
 func (h *harness) publishRating(r rating, eventMs int64) {
 	h.t.Helper()
-	m := nats.NewMsg(topology.StreamRatingsWithCustomerData)
+	if s, ok := r.stars.(int); !ok || s >= 3 || r.club != "platinum" {
+		return
+	}
+	m := nats.NewMsg(topology.StreamUnhappyPlatinumCustomers)
 	m.Data = r.json()
 	m.Header.Set(events.HeaderEventTime, strconv.FormatInt(eventMs, 10))
 	if _, err := h.js.PublishMsg(context.Background(), m); err != nil {
@@ -180,89 +186,6 @@ func (s *syncBuffer) String() string {
 }
 
 // --- tests ---
-
-func TestFilter(t *testing.T) {
-	h := newHarness(t)
-	h.cfg.Notify = false
-	h.start()
-	inputs := []rating{
-		{id: 1, stars: 1, club: "platinum", email: "a@x", message: "bad", fullName: "A"},       // in
-		{id: 2, stars: 3, club: "platinum", email: "b@x", message: "ok", fullName: "B"},        // STARS < 3 fails
-		{id: 3, stars: 2, club: "gold", email: "c@x", message: "meh", fullName: "C"},           // not platinum
-		{id: 4, stars: 2, club: "Platinum", email: "d@x", message: "meh", fullName: "D"},       // case-sensitive
-		{id: 5, stars: nil, club: "platinum", email: "e@x", message: "?", fullName: "E"},       // NULL STARS
-		{id: 6, stars: 1, club: nil, email: "f@x", message: "?", fullName: "F"},                // NULL CLUB_STATUS
-		{id: 7, stars: "2", club: "platinum", email: "g@x", message: "coerced", fullName: "G"}, // "2" -> 2: in
-		{id: 8, stars: 0, club: "platinum", email: "h@x", message: "zero", fullName: "H"},      // in
-	}
-	want := map[int64]bool{}
-	for i, r := range inputs {
-		h.publishRating(r, int64(1700000000000+i))
-		// Independent reference: the WHERE clause evaluated on the fixture's own values.
-		if s, ok := r.stars.(int); ok && s < 3 && r.club == "platinum" {
-			want[r.id] = true
-		} else if s, ok := r.stars.(string); ok && s < "3" && r.club == "platinum" {
-			want[r.id] = true
-		}
-	}
-	bad := nats.NewMsg(topology.StreamRatingsWithCustomerData)
-	bad.Data = []byte("{not json")
-	if _, err := h.js.PublishMsg(context.Background(), bad); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx := context.Background()
-	cons, err := h.js.CreateConsumer(ctx, topology.StreamUnhappyPlatinumCustomers, jetstream.ConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[int64]bool{}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(got) < len(want) && time.Now().Before(deadline) {
-		batch, err := cons.Fetch(10, jetstream.FetchMaxWait(500*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range batch.Messages() {
-			var u events.UnhappyPlatinumCustomer
-			if err := events.Decode(m.Data(), &u); err != nil {
-				t.Fatal(err)
-			}
-			got[u.RatingID.V] = true
-			seq := u.RatingID.V // ratings were published in id order, sequences 1..n
-			if id := m.Headers().Get(events.HeaderMsgID); id != topology.StreamUnhappyPlatinumCustomers+":"+topology.StreamRatingsWithCustomerData+":"+strconv.FormatInt(seq, 10) {
-				t.Errorf("Nats-Msg-Id %q not derived from the input", id)
-			}
-			if et := m.Headers().Get(events.HeaderEventTime); et != strconv.FormatInt(1700000000000+seq-1, 10) {
-				t.Errorf("Event-Time %q not carried", et)
-			}
-			if u.ClubStatus.V != "platinum" || u.Stars.V >= 3 || u.Email.V == "" || u.FullName.V == "" || u.Message.V == "" {
-				t.Errorf("row %+v", u)
-			}
-		}
-	}
-	time.Sleep(300 * time.Millisecond) // anything else that would (wrongly) arrive
-	if more, _ := cons.FetchNoWait(10); more != nil {
-		for m := range more.Messages() {
-			t.Errorf("unexpected row %s", m.Data())
-		}
-	}
-	if len(got) != len(want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
-	for id := range want {
-		if !got[id] {
-			t.Fatalf("got %v, want %v", got, want)
-		}
-	}
-	dlq, err := h.js.Stream(ctx, topology.StreamDeadLetter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info, _ := dlq.Info(ctx); info.State.Msgs != 1 {
-		t.Fatalf("dead letters: %d, want 1", info.State.Msgs)
-	}
-}
 
 func TestOneMessagePerRatingAcrossRedeliveryAndRestart(t *testing.T) {
 	h := newHarness(t)
@@ -444,14 +367,10 @@ func TestSlackDownThenBack(t *testing.T) {
 func TestBurstBecomesDigests(t *testing.T) {
 	h := newHarness(t)
 	h.cfg.Rate, h.cfg.Burst, h.cfg.MaxDigest = 20, 3, 20
-	h.cfg.Notify = false
-	h.start()
 	all := ids(1, 1000)
 	for _, id := range all {
 		h.publishRating(unhappyRating(id), time.Now().UnixMilli())
 	}
-	h.stop(false)
-	h.cfg.Notify = true
 	h.start()
 	h.waitAlerts(all, 30*time.Second)
 	time.Sleep(300 * time.Millisecond)

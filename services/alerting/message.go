@@ -98,8 +98,8 @@ func unhappyAlert(u events.UnhappyPlatinumCustomer, eventMs int64) *alert {
 		kind:    "unhappy platinum customers",
 		text: fmt.Sprintf("`%s` just left a bad review :disappointed:\n> %s\n\n_Please contact them immediately and see if we can fix the issue *right here, right now*_",
 			email, msg),
-		line: fmt.Sprintf("*%s* (`%s`, %s) %s — rating %d\n> %s",
-			escape(u.FullName.Or("?")), email, escape(u.ClubStatus.V), stars(u.Stars.V), u.RatingID.V, truncate(msg, 300)),
+		line: fmt.Sprintf("*%s* (`%s`, %s) %s%s\n> %s",
+			escape(u.FullName.Or("?")), email, escape(u.ClubStatus.V), stars(u.Stars.V), ratingRef(u.RatingID), truncate(msg, 300)),
 	}
 	a.blocks = func() []slack.Block {
 		return []slack.Block{
@@ -112,10 +112,26 @@ func unhappyAlert(u events.UnhappyPlatinumCustomer, eventMs int64) *alert {
 			}, nil),
 			slack.NewSectionBlock(mrkdwn("> "+msg), nil, nil),
 			slack.NewSectionBlock(mrkdwn("_Please contact them immediately and see if we can fix the issue *right here, right now*_"), nil, nil),
-			slack.NewContextBlock("", mrkdwn(fmt.Sprintf("rating %d · %s", u.RatingID.V, slackDate(eventMs)))),
+			slack.NewContextBlock("", mrkdwn(strings.TrimPrefix(ratingRef(u.RatingID), " — ")+dot(u.RatingID.Valid)+slackDate(eventMs))),
 		}
 	}
 	return a
+}
+
+// ratingRef is " — rating N" when the row carries its rating id (jetsuite's older rows did; the
+// original's UNHAPPY_PLATINUM_CUSTOMERS does not).
+func ratingRef(id events.BigInt) string {
+	if !id.Valid {
+		return ""
+	}
+	return " — rating " + strconv.FormatInt(id.V, 10)
+}
+
+func dot(b bool) string {
+	if b {
+		return " · "
+	}
+	return ""
 }
 
 // errorsRow is a final row of ERRORS_PER_MIN_ALERT.

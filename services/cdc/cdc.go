@@ -32,6 +32,7 @@ import (
 	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/kvx"
 	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
@@ -68,13 +69,12 @@ func DefaultConfig() Config {
 
 // Bind declares the settings on b.
 func (c *Config) Bind(b runner.Binder) {
-	c.Table = topology.TableCustomers // not a setting: the plan's table
-	b.String(&c.Stream, "stream", topology.StreamDebezium,
-		"JetStream stream holding Debezium change events (Debezium Server's stream-name)").
-		NotEmpty().Was("CDC_STREAM", "")
-	b.List(&c.Subjects, "subjects", []string{topology.SubjectCustomersCDC},
-		"subjects with demo.CUSTOMERS change events (Debezium topic names), comma-separated").
-		NotEmpty().Was("CDC_SUBJECTS", "")
+	b.String(&c.Stream, "stream", "",
+		"JetStream stream holding Debezium change events (default: the stream of the pipeline's VALUE_FORMAT='DEBEZIUM_JSON' table, DebeziumStream)").
+		Was("CDC_STREAM", "")
+	b.List(&c.Subjects, "subjects", nil,
+		"subjects with the table's change events, comma-separated (default: the table's KAFKA_TOPIC, asgard.demo.CUSTOMERS in the demo)").
+		Was("CDC_SUBJECTS", "")
 	b.Bool(&c.TombstoneDeletes, "tombstone-deletes", false,
 		"treat a keyed tombstone as a delete (flattened events with delete.tombstone.handling.mode=tombstone)").
 		Was("CDC_TOMBSTONE_DELETES", "")
@@ -85,12 +85,12 @@ func (c *Config) Bind(b runner.Binder) {
 func Spec() runner.Spec {
 	return runner.Spec{
 		Name:    service,
-		Summary: "Debezium CDC reader: materialises KV CUSTOMERS from asgard.demo.CUSTOMERS change events",
+		Summary: "Debezium CDC reader: materialises the pipeline's DEBEZIUM_JSON table (KV CUSTOMERS from asgard.demo.CUSTOMERS in the demo)",
 		InAll:   true,
 		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
 			var cfg Config
 			cfg.Bind(b)
-			return func(d runner.Deps) (runner.Service, error) { return New(d, cfg), nil }
+			return func(d runner.Deps) (runner.Service, error) { return NewFromPlan(d, cfg) }
 		},
 	}
 }
@@ -121,6 +121,8 @@ type Reader struct {
 	handled   uint64
 	committed atomic.Uint64
 	stale     bool
+	// idle: the pipeline has no DEBEZIUM_JSON table.
+	idle bool
 }
 
 // kvWrite is one queued KV write (del: a delete marker).
@@ -130,8 +132,38 @@ type kvWrite struct {
 	del         bool
 }
 
-// New returns a reader.
+// NewFromPlan returns the reader of the pipeline's table declared over Debezium change events
+// (VALUE_FORMAT='DEBEZIUM_JSON'): its stream, subject and bucket are the defaults of Stream,
+// Subjects and Table. A pipeline without such a table gets a reader that idles; more than one
+// is refused (one reader keeps one table's positions today).
+func NewFromPlan(d runner.Deps, cfg Config) (*Reader, error) {
+	steps := d.Pipeline().StepsOf(plan.ServiceCDC)
+	if len(steps) > 1 {
+		return nil, fmt.Errorf("cdc: the pipeline declares %d DEBEZIUM_JSON tables (%s, %s, ...); one is supported", len(steps), steps[0].Name, steps[1].Name)
+	}
+	if len(steps) == 0 {
+		r := New(d, cfg)
+		r.idle = true
+		return r, nil
+	}
+	return New(d, cfg), nil
+}
+
+// New returns a reader. Settings left empty take their values from the pipeline (Deps.Plan,
+// or the built-in demos).
 func New(d runner.Deps, cfg Config) *Reader {
+	if steps := d.Pipeline().StepsOf(plan.ServiceCDC); len(steps) > 0 {
+		st := steps[0]
+		if cfg.Stream == "" {
+			cfg.Stream = st.Input.Stream
+		}
+		if len(cfg.Subjects) == 0 {
+			cfg.Subjects = []string{st.Input.Subject}
+		}
+		if cfg.Table == "" {
+			cfg.Table = st.Output.Bucket
+		}
+	}
 	// A Config built in code may leave settings zero: they get the declared defaults (values
 	// from flags and environment were validated at start).
 	def := DefaultConfig()
@@ -147,7 +179,7 @@ func New(d runner.Deps, cfg Config) *Reader {
 	if cfg.Batch <= 0 {
 		cfg.Batch = def.Batch
 	}
-	r := &Reader{cfg: cfg, js: d.JS, log: d.Logger(service), ready: obs.NewReadyFlag("loading CUSTOMERS and CDC_STATE")}
+	r := &Reader{cfg: cfg, js: d.JS, log: d.Logger(service), ready: obs.NewReadyFlag("loading " + cfg.Table + " and CDC_STATE")}
 	if d.Health != nil {
 		d.Health.Register(service, r.ready.Check)
 	}
@@ -159,6 +191,12 @@ func (r *Reader) Name() string { return service }
 
 // Run loads the positions, then applies change events until ctx ends.
 func (r *Reader) Run(ctx context.Context) error {
+	if r.idle {
+		r.ready.Set()
+		r.log.Info("no table over Debezium change events in the pipeline: the CDC reader has nothing to do")
+		<-ctx.Done()
+		return nil
+	}
 	if err := r.load(ctx); err != nil {
 		return err
 	}

@@ -54,9 +54,26 @@ func (h *harness) loadTables() {
 	}
 }
 
+// userClick is a row of USER_CLICKSTREAM as clickstream.sql's statement selects it.
+type userClick struct {
+	UserID   events.Int    `json:"USERID"`
+	Username events.String `json:"USERNAME"`
+	IP       events.String `json:"IP"`
+	City     events.String `json:"CITY"`
+	Request  events.String `json:"REQUEST"`
+	Status   events.Int    `json:"STATUS"`
+	Bytes    events.BigInt `json:"BYTES"`
+}
+
+// enrichedErrorCode is a row of ENRICHED_ERROR_CODES.
+type enrichedErrorCode struct {
+	Code       events.Int    `json:"CODE"`
+	Definition events.String `json:"DEFINITION"`
+}
+
 // expected computes a click's two output rows independently of the enricher's code.
-func expectedClick(userid, status int, users []testUser, codes map[int]string) (events.UserClick, events.EnrichedErrorCode) {
-	uc := events.UserClick{
+func expectedClick(userid, status int, users []testUser, codes map[int]string) (userClick, enrichedErrorCode) {
+	uc := userClick{
 		UserID: events.NewInt(int32(userid)), IP: events.NewString("111.152.45.45"),
 		Request: events.NewString("GET /index.html HTTP/1.1"), Status: events.NewInt(int32(status)),
 		Bytes: events.NewBigInt(1289),
@@ -66,7 +83,7 @@ func expectedClick(userid, status int, users []testUser, codes map[int]string) (
 			uc.Username, uc.City = events.NewString(u.username), events.NewString(u.city)
 		}
 	}
-	ec := events.EnrichedErrorCode{Code: events.NewInt(int32(status))}
+	ec := enrichedErrorCode{Code: events.NewInt(int32(status))}
 	if def, ok := codes[status]; ok {
 		ec.Definition = events.NewString(def)
 	}
@@ -109,10 +126,10 @@ func TestClickJoins(t *testing.T) {
 	}
 	for i, c := range clicks {
 		wantUC, wantEC := expectedClick(c.wantUser, c.wantStatus, testUsers, testCodes)
-		if got := decode[events.UserClick](t, ucs[i].Data); got != wantUC {
+		if got := decode[userClick](t, ucs[i].Data); got != wantUC {
 			t.Errorf("USER_CLICKSTREAM[%d] = %+v (%s), want %+v", i, got, ucs[i].Data, wantUC)
 		}
-		if got := decode[events.EnrichedErrorCode](t, ecs[i].Data); got != wantEC {
+		if got := decode[enrichedErrorCode](t, ecs[i].Data); got != wantEC {
 			t.Errorf("ENRICHED_ERROR_CODES[%d] = %+v (%s), want %+v", i, got, ecs[i].Data, wantEC)
 		}
 		wantTime := strconv.Itoa(1700000000000 + i)
@@ -184,8 +201,8 @@ func TestTableUpdatesAndDeletes(t *testing.T) {
 	// An update of the source table reaches the view, and later clicks see it.
 	h.publish(topology.SubjectClickstreamUsers, userJSON(testUser{1, "Reeva43", "Raleigh"}))
 	eventually(t, 10*time.Second, func() bool {
-		u, ok := r.svc.users.Get("1")
-		return ok && string(u.username) == `"Reeva43"`
+		u, ok := r.svc.views[topology.TableWebUsers].Get("1")
+		return ok && u.vals[2].S == "Reeva43" // USERNAME
 	}, func() string { return "WEB_USERS view never saw the update of user 1" })
 	h.publish(topology.SubjectClickstream, clickJSON(1, "302"))
 	h.waitCount(topology.StreamUserClickstream, 2)
@@ -200,8 +217,8 @@ func TestTableUpdatesAndDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() bool {
-		_, user := r.svc.users.Get("1")
-		_, code := r.svc.codes.Get("302")
+		_, user := r.svc.views[topology.TableWebUsers].Get("1")
+		_, code := r.svc.views[topology.TableClickstreamCodes].Get("302")
 		return !user && !code
 	}, func() string { return "views never saw the deletes" })
 	h.publish(topology.SubjectClickstream, clickJSON(1, "302"))
@@ -217,10 +234,10 @@ func TestTableUpdatesAndDeletes(t *testing.T) {
 		codes map[int]string
 	}{{testUsers, testCodes}, {updated, testCodes}, {nil, noCode}} {
 		wantUC, wantEC := expectedClick(1, 302, want.users, want.codes)
-		if got := decode[events.UserClick](t, ucs[i].Data); got != wantUC {
+		if got := decode[userClick](t, ucs[i].Data); got != wantUC {
 			t.Errorf("click %d: USER_CLICKSTREAM %+v, want %+v", i, got, wantUC)
 		}
-		if got := decode[events.EnrichedErrorCode](t, ecs[i].Data); got != wantEC {
+		if got := decode[enrichedErrorCode](t, ecs[i].Data); got != wantEC {
 			t.Errorf("click %d: ENRICHED_ERROR_CODES %+v, want %+v", i, got, wantEC)
 		}
 	}
@@ -249,12 +266,12 @@ func TestJoinerWaitsForInitialLoad(t *testing.T) {
 	h.waitCount(topology.StreamEnrichedErrorCodes, n)
 	for i, m := range h.messages(topology.StreamUserClickstream, "") {
 		want, _ := expectedClick(i+1, 200, users, nil)
-		if got := decode[events.UserClick](t, m.Data); got != want {
+		if got := decode[userClick](t, m.Data); got != want {
 			t.Fatalf("click %d joined as %+v, want %+v", i+1, got, want)
 		}
 	}
 	for i, m := range h.messages(topology.StreamEnrichedErrorCodes, "") {
-		if got := decode[events.EnrichedErrorCode](t, m.Data); got != (events.EnrichedErrorCode{Code: events.NewInt(200)}) {
+		if got := decode[enrichedErrorCode](t, m.Data); got != (enrichedErrorCode{Code: events.NewInt(200)}) {
 			t.Fatalf("click %d: %s", i+1, m.Data)
 		}
 	}
@@ -277,11 +294,12 @@ func TestDeadLetters(t *testing.T) {
 		{`{"ip":"1.2.3.4","userid":true,"status":200}`, pipe.ReasonWrongType},
 		{`{"ip":"1.2.3.4","userid":"abc","status":200}`, pipe.ReasonWrongType},
 		{`{"ip":{"a":1},"userid":1,"status":200}`, pipe.ReasonWrongType},
-		{`{"ip":"1.2.3.4","status":200}`, pipe.ReasonMissingField},
-		{`{"ip":"1.2.3.4","userid":1}`, pipe.ReasonMissingField},
 		{big, pipe.ReasonTooLarge},
-		{clickJSON(1, "999"), pipe.ReasonUnknownStatus},
 	}
+	// Rows that are valid SQL, whatever a click should look like: a missing column is NULL. A
+	// NULL join key drops the row from that join's output (as ksqlDB does: no userid, no
+	// USER_CLICKSTREAM row; no status, no ENRICHED_ERROR_CODES row); status 999 is a number.
+	sqlValid := []string{`{"ip":"1.2.3.4","status":200}`, `{"ip":"1.2.3.4","userid":1}`, clickJSON(1, "999")}
 	before := map[string]float64{}
 	for _, b := range bad {
 		before[b.reason] = counterValue(obs.DeadLettered.WithLabelValues(ServiceName, topology.StreamClickstream, b.reason))
@@ -292,9 +310,12 @@ func TestDeadLetters(t *testing.T) {
 		// A good click after every bad one: the pipeline goes on.
 		h.publish(topology.SubjectClickstream, clickJSON(1+i%3, 200))
 	}
+	for _, body := range sqlValid {
+		h.publish(topology.SubjectClickstream, body)
+	}
 	h.start(DefaultConfig())
-	h.waitCount(topology.StreamUserClickstream, uint64(len(bad)))
-	h.waitCount(topology.StreamEnrichedErrorCodes, uint64(len(bad)))
+	h.waitCount(topology.StreamUserClickstream, uint64(len(bad)+2))
+	h.waitCount(topology.StreamEnrichedErrorCodes, uint64(len(bad)+2))
 	h.waitCount(topology.StreamDeadLetter, uint64(len(bad)))
 	dead := h.messages(topology.StreamDeadLetter, topology.DeadLetterPrefix+topology.StreamClickstream)
 	if len(dead) != len(bad) {
@@ -331,10 +352,17 @@ func TestDeadLetters(t *testing.T) {
 			t.Errorf("dead-letter counter %s: +%v, want +%v", reason, got, n)
 		}
 	}
-	// Every good click got through, and nothing else did.
-	time.Sleep(200 * time.Millisecond)
-	if got := h.count(topology.StreamUserClickstream); got != uint64(len(bad)) {
-		t.Errorf("USER_CLICKSTREAM has %d rows, want %d", got, len(bad))
+	// Every good click got through, and nothing else did: the last input's outputs are the
+	// last messages of both streams.
+	if got := h.count(topology.StreamUserClickstream); got != uint64(len(bad)+2) {
+		t.Errorf("USER_CLICKSTREAM has %d rows, want %d", got, len(bad)+2)
+	}
+	if got := h.count(topology.StreamEnrichedErrorCodes); got != uint64(len(bad)+2) {
+		t.Errorf("ENRICHED_ERROR_CODES has %d rows, want %d", got, len(bad)+2)
+	}
+	codes := h.messages(topology.StreamEnrichedErrorCodes, topology.StreamEnrichedErrorCodes)
+	if last := string(codes[len(codes)-1].Data); last != `{"CODE":999,"DEFINITION":null}` {
+		t.Errorf("last ENRICHED_ERROR_CODES row %s, want code 999 without a definition", last)
 	}
 }
 
@@ -375,8 +403,8 @@ func TestRedeliveryProducesNoDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	for stream, durable := range map[string]string{
-		topology.StreamClickstream: ConsumerClicks, topology.StreamClickstreamUsers: ConsumerUsers,
-		topology.StreamClickstreamCodes: ConsumerCodes, topology.StreamImplyNews: ConsumerImplyNews,
+		topology.StreamClickstream: durable(topology.StreamClickstream), topology.StreamClickstreamUsers: durable(topology.TableWebUsers),
+		topology.StreamClickstreamCodes: durable(topology.TableClickstreamCodes), topology.StreamImplyNews: durable(topology.StreamImplyNews),
 	} {
 		if err := h.js.DeleteConsumer(ctx, stream, durable); err != nil {
 			t.Fatal(err)
@@ -400,7 +428,7 @@ func TestRedeliveryProducesNoDuplicates(t *testing.T) {
 	}
 	// Order follows input order.
 	for i, m := range first {
-		if got := decode[events.UserClick](t, m.Data); got.UserID.V != int32(i%5) {
+		if got := decode[userClick](t, m.Data); got.UserID.V != int32(i%5) {
 			t.Fatalf("output %d has USERID %d, want %d", i, got.UserID.V, i%5)
 		}
 	}
@@ -440,7 +468,7 @@ func TestLoaderDeadLetters(t *testing.T) {
 	h.publish(topology.SubjectClickstreamCodes, `{"definition":"no code"}`)
 	r := h.start(DefaultConfig())
 	h.waitCount(topology.StreamDeadLetter, 4)
-	eventually(t, 10*time.Second, func() bool { _, ok := r.svc.users.Get("1"); return ok },
+	eventually(t, 10*time.Second, func() bool { _, ok := r.svc.views[topology.TableWebUsers].Get("1"); return ok },
 		func() string { return "the good user row never reached the view" })
 	var reasons []string
 	for _, d := range h.messages(topology.StreamDeadLetter, "") {

@@ -1,16 +1,16 @@
-// Package enricher is jetsuite's stateless stream processor, the part of ksqlDB that needs no
-// windows: it materialises the clickstream source tables into KV buckets (WEB_USERS,
-// CLICKSTREAM_CODES), joins clicks with them (USER_CLICKSTREAM, ENRICHED_ERROR_CODES), routes
-// the imply-news mixed stream by recordType, and splits and enriches ratings (RATINGS_LIVE,
-// RATINGS_TEST, RATINGS_WITH_CUSTOMER_DATA, joined with the CUSTOMERS table the CDC reader
-// keeps).
+// Package enricher executes the stateless statements of the pipeline: it materialises the
+// tables declared over a topic into KV buckets (CREATE TABLE ... WITH (KAFKA_TOPIC=...), e.g.
+// WEB_USERS, CLICKSTREAM_CODES), and runs every CREATE STREAM ... AS SELECT: filters,
+// projections, PARTITION BY, and stream–table joins against in-memory views of the tables
+// (USER_CLICKSTREAM, ENRICHED_ERROR_CODES, RATINGS_LIVE, RATINGS_WITH_CUSTOMER_DATA,
+// UNHAPPY_PLATINUM_CUSTOMERS, the imply-news routes in the demos).
 //
-// Joins read tables from in-memory views kept current by KV watchers; a joiner starts only once
-// its tables are loaded, and /readyz says not-ready until then. Every loop consumes a shared
-// durable consumer in batches, publishes the batch's outputs asynchronously (each with a
-// Nats-Msg-Id derived from its input), waits until JetStream has them all, then acks the batch:
-// redeliveries produce no duplicates. Each loop is a shared/flow processor: the single owner of
-// its consumer, its derived streams in input order across crashes.
+// Joins read tables from in-memory views kept current by KV watchers; a stream whose
+// statements join starts only once its tables are loaded, and /readyz says not-ready until
+// then. Each source stream is one loop (a shared/flow processor, the single owner of its
+// consumer): each input is decoded once, every statement reading that stream runs on it in
+// statement order, and the outputs are published with ids derived from the input, in input
+// order across crashes, before the input is acked: redeliveries produce no duplicates.
 package enricher
 
 import (
@@ -18,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,21 +27,12 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
-	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
 // ServiceName is the service's name (metrics label, dead-letter header, consumer prefix).
 const ServiceName = "enricher"
-
-// Durable consumer names, one per source stream.
-const (
-	ConsumerClicks    = "enricher-clickstream"
-	ConsumerUsers     = "enricher-web-users"
-	ConsumerCodes     = "enricher-clickstream-codes"
-	ConsumerRatings   = "enricher-ratings"
-	ConsumerImplyNews = "enricher-imply-news"
-)
 
 // Config holds the enricher's settings.
 type Config struct {
@@ -96,7 +89,7 @@ func (c Config) validate() error {
 func Spec() runner.Spec {
 	return runner.Spec{
 		Name:    ServiceName,
-		Summary: "table loaders (WEB_USERS, CLICKSTREAM_CODES), stream-table joins (USER_CLICKSTREAM, ENRICHED_ERROR_CODES, RATINGS_WITH_CUSTOMER_DATA), ratings split, imply-news router",
+		Summary: "the pipeline's stateless statements: tables loaded from topics, filters, projections, stream–table joins",
 		InAll:   true,
 		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
 			var cfg Config
@@ -112,13 +105,16 @@ type Service struct {
 	js    jetstream.JetStream
 	log   *slog.Logger
 	ready *obs.ReadyFlag
+	plan  *plan.Plan
 
-	users     *View[userRow]
-	codes     *View[codeRow]
-	customers *View[customerRow]
+	loads      []*plan.Step            // tables the enricher loads from their topics
+	transforms map[string][]*plan.Step // CREATE STREAM AS SELECT steps by input stream
+	streams    []string                // the keys of transforms, in statement order
+	views      map[string]*View[tableRow]
 }
 
-// New builds the enricher and registers its readiness check.
+// New builds the enricher for the plan's Load and Transform steps and registers its readiness
+// check.
 func New(cfg Config, d runner.Deps) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -126,15 +122,32 @@ func New(cfg Config, d runner.Deps) (*Service, error) {
 	if d.JS == nil {
 		return nil, errors.New("enricher: no JetStream")
 	}
-	s := &Service{
-		cfg:   cfg,
-		js:    d.JS,
-		log:   d.Logger(ServiceName),
-		ready: obs.NewReadyFlag("loading tables WEB_USERS, CLICKSTREAM_CODES, CUSTOMERS"),
+	s := &Service{cfg: cfg, js: d.JS, log: d.Logger(ServiceName), plan: d.Pipeline(),
+		transforms: map[string][]*plan.Step{}, views: map[string]*View[tableRow]{}}
+	for _, st := range s.plan.StepsOf(plan.ServiceEnricher) {
+		switch st.Kind {
+		case plan.Load:
+			s.loads = append(s.loads, st)
+		case plan.Transform:
+			in := st.Input.Stream
+			if in == "" {
+				return nil, fmt.Errorf("enricher: %s reads %s, which has no stream", st.Name, st.Input.Name)
+			}
+			if _, ok := s.transforms[in]; !ok {
+				s.streams = append(s.streams, in)
+			}
+			s.transforms[in] = append(s.transforms[in], st)
+			if j := st.Join; j != nil && s.views[j.Table.Name] == nil {
+				s.views[j.Table.Name] = NewView(j.Table.Bucket, tableDecoder(j.Table), s.log)
+			}
+		}
 	}
-	s.users = NewView(topology.TableWebUsers, decodeUserRow, s.log)
-	s.codes = NewView(topology.TableClickstreamCodes, decodeCodeRow, s.log)
-	s.customers = NewView(topology.TableCustomers, decodeCustomerRow, s.log)
+	var tables []string
+	for name := range s.views {
+		tables = append(tables, name)
+	}
+	slices.Sort(tables)
+	s.ready = obs.NewReadyFlag("loading tables " + strings.Join(tables, ", "))
 	if d.Health != nil {
 		d.Health.Register(ServiceName, s.ready.Check)
 	}
@@ -150,70 +163,47 @@ func (s *Service) Ready() error { return s.ready.Check() }
 // Run runs every loop until ctx ends (in-flight batches complete) or one fails. A Service runs
 // once.
 func (s *Service) Run(ctx context.Context) error {
-	buckets := map[string]jetstream.KeyValue{}
-	for _, name := range []string{topology.TableWebUsers, topology.TableClickstreamCodes, topology.TableCustomers} {
-		kv, err := s.js.KeyValue(ctx, name)
-		if err != nil {
-			return fmt.Errorf("enricher: table %s (is the topology declared?): %w", name, err)
-		}
-		buckets[name] = kv
-	}
-	users, codes, customers := s.users, s.codes, s.customers
-
-	usersLoader := newLoader(s.stage(ConsumerUsers, topology.StreamClickstreamUsers),
-		topology.TableWebUsers, s.cfg.MaxBytes, webUserRow)
-	codesLoader := newLoader(s.stage(ConsumerCodes, topology.StreamClickstreamCodes),
-		topology.TableClickstreamCodes, s.cfg.MaxBytes, statusCodeRow)
-	clicks := &clickJoiner{stage: s.stage(ConsumerClicks, topology.StreamClickstream,
-		topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes),
-		users: users, codes: codes, max: s.cfg.MaxBytes}
-	clicks.stage.one = clicks.one
-	ratings := newRatingsJoiner(s.stage(ConsumerRatings, topology.StreamRatings,
-		topology.StreamRatingsLive, topology.StreamRatingsTest, topology.StreamRatingsWithCustomerData), customers, s.cfg.MaxBytes)
-	ratings.stage.one = ratings.one
-	news := &newsRouter{stage: s.stage(ConsumerImplyNews, topology.StreamImplyNews,
-		topology.StreamImplyNewsClicks, topology.StreamImplyNewsSessions), max: s.cfg.MaxBytes}
-	news.stage.one = news.one
-
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return usersLoader.run(ctx) })
-	g.Go(func() error { return codesLoader.run(ctx) })
-	g.Go(func() error { return news.run(ctx) })
 	// A view of a table the enricher loads itself starts watching once its loader has applied
-	// what the source held at start, so that the joiner's first clicks see those rows (as ksqlDB
-	// with auto.offset.reset=earliest would). CUSTOMERS is written by the CDC reader.
-	watchAfter := func(v interface {
-		Run(context.Context, jetstream.KeyValue) error
-	}, kv jetstream.KeyValue, after <-chan struct{}) {
+	// what the source held at start, so that the joins' first inputs see those rows (as ksqlDB
+	// with auto.offset.reset=earliest would). Other tables (CUSTOMERS, written by the CDC
+	// reader; aggregations) are watched at once.
+	caughtUp := map[string]<-chan struct{}{}
+	for _, st := range s.loads {
+		l := newLoader(s.stage(durable(st.Output.Name), st.Input.Stream), st.Output.Bucket, s.cfg.MaxBytes, tableLoader(st))
+		caughtUp[st.Output.Name] = l.CaughtUp()
+		g.Go(func() error { return l.run(ctx) })
+	}
+	var all []interface{ Loaded() <-chan struct{} }
+	for name, v := range s.views {
+		kv, err := s.js.KeyValue(ctx, s.plan.Object(name).Bucket)
+		if err != nil {
+			return fmt.Errorf("enricher: table %s (is the catalog declared?): %w", name, err)
+		}
+		after, ok := caughtUp[name]
+		if !ok {
+			after = closed
+		}
+		g.Go(func() error { return watchAfter(ctx, v, kv, after) })
+		all = append(all, v)
+	}
+	for _, in := range s.streams {
+		steps := s.transforms[in]
+		var outs []string
+		for _, st := range steps {
+			outs = append(outs, st.Output.Stream)
+		}
+		t := newTransformer(s.stage(durable(steps[0].Input.Name), in, outs...), steps, s.views, s.cfg.MaxBytes)
 		g.Go(func() error {
-			select {
-			case <-after:
-			case <-ctx.Done():
+			if WaitLoaded(ctx, t.views()...) != nil {
 				return nil
 			}
-			return v.Run(ctx, kv)
+			s.log.Info("running statements", "input", in, "outputs", strings.Join(outs, ", "))
+			return t.run(ctx)
 		})
 	}
-	watchAfter(users, buckets[topology.TableWebUsers], usersLoader.CaughtUp())
-	watchAfter(codes, buckets[topology.TableClickstreamCodes], codesLoader.CaughtUp())
-	watchAfter(customers, buckets[topology.TableCustomers], closed)
-
 	g.Go(func() error {
-		if WaitLoaded(ctx, users, codes) != nil {
-			return nil
-		}
-		s.log.Info("tables loaded, joining clicks", "web_users", users.Len(), "clickstream_codes", codes.Len())
-		return clicks.run(ctx)
-	})
-	g.Go(func() error {
-		if WaitLoaded(ctx, customers) != nil {
-			return nil
-		}
-		s.log.Info("table loaded, joining ratings", "customers", customers.Len())
-		return ratings.run(ctx)
-	})
-	g.Go(func() error {
-		if WaitLoaded(ctx, users, codes, customers) == nil {
+		if WaitLoaded(ctx, all...) == nil {
 			s.ready.Set()
 		}
 		return nil

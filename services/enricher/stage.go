@@ -117,9 +117,6 @@ func tooLarge(n, limit int) error {
 	return fmt.Errorf("%w: %d bytes, limit %d", pipe.ErrTooLarge, n, limit)
 }
 
-// intKey is the KV key of an integer primary key.
-func intKey(v int32) string { return strconv.FormatInt(int64(v), 10) }
-
 // source is what a KV write caused by an input needs to know about it: its de-duplication id
 // (the part after "<bucket>:") and its event time header value.
 type source struct {

@@ -139,8 +139,11 @@ func Spec() runner.Spec {
 type Service struct {
 	cfg  Config
 	deps runner.Deps
-	log  *slog.Logger
-	now  func() time.Time
+	// unread are the quickstarts that are on but whose subject no statement of the pipeline
+	// reads: the generator leaves them alone (and says so at start).
+	unread []string
+	log    *slog.Logger
+	now    func() time.Time
 
 	sources []*source
 	ready   *obs.ReadyFlag
@@ -205,11 +208,23 @@ func jsonGen[T any](f func(seed, n uint64) T, key func(T) string) func(seed, n u
 
 func (s *Service) buildSources() {
 	c := s.cfg
+	// The generator feeds the demo subjects some statement reads (a STREAM or TABLE declared
+	// over it), so that a user's pipeline gets the demo data it asks for and nothing else.
+	read := map[string]bool{}
+	for _, o := range s.deps.Pipeline().Objects {
+		if o.Source {
+			read[o.Subject] = true
+		}
+	}
 	id := func(q string) func(uint64) string {
 		return func(n uint64) string { return "generator:" + q + ":" + strconv.FormatUint(n, 10) }
 	}
 	add := func(on bool, src *source) {
 		if !on {
+			return
+		}
+		if !read[src.subject] {
+			s.unread = append(s.unread, src.name+" ("+src.subject+")")
 			return
 		}
 		if src.msgID == nil {
@@ -293,6 +308,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.log.Info("generating", "seed", s.seed.Load(), "quickstarts", strings.Join(qs, " "),
 		"click_rate", s.cfg.ClickRate, "sessionize", s.cfg.Sessionize)
+	if len(s.unread) > 0 {
+		s.log.Info("not generating: no statement of the pipeline reads these subjects", "quickstarts", strings.Join(s.unread, ", "))
+	}
 
 	pub := pipe.NewPublisher(s.deps.JS, "generator")
 	err = s.loop(ctx, pub, kv)

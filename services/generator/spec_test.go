@@ -9,6 +9,7 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
 )
 
@@ -44,5 +45,32 @@ func TestSpecSettings(t *testing.T) {
 	}
 	if len(names) != 5 {
 		t.Errorf("quickstarts %v, want all but imply-news and customers", names)
+	}
+}
+
+// With a pipeline of the user's own, the generator feeds only the demo subjects some statement
+// reads, and remembers the others to say so.
+func TestFeedsOnlyWhatThePipelineReads(t *testing.T) {
+	p, err := plan.Compile(plan.File{Name: "mine.sql", SQL: `
+CREATE STREAM clicks (ip VARCHAR, bytes BIGINT) WITH (kafka_topic='clickstream', value_format='json');
+CREATE TABLE BYTES_PER_IP AS SELECT ip, SUM(bytes) AS total FROM clicks GROUP BY ip;`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := natstest.Start(t)
+	nc, js := e.Connect(t)
+	svc, err := New(DefaultConfig(), runner.Deps{NC: nc, JS: js, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Plan: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, src := range svc.sources {
+		names = append(names, src.name)
+	}
+	if len(names) != 1 || names[0] != QClickstream {
+		t.Errorf("feeds %v, want only %s", names, QClickstream)
+	}
+	if len(svc.unread) != 6 {
+		t.Errorf("left alone %v, want the 6 other quickstarts", svc.unread)
 	}
 }

@@ -8,12 +8,15 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jetsuite/jetsuite/shared/config"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
+	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
 func TestWithFieldSplicesOrReplaces(t *testing.T) {
@@ -157,4 +160,23 @@ func TestWholeRequestFailureRetriedUntilContextEnds(t *testing.T) {
 
 func newTextLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// The indexer's default streams and tables are those of the demo's opensearch sinks: the
+// originals' Elasticsearch connectors (SINK_ES_RATINGS, SINK_ELASTIC_01) and jetsuite's own.
+func TestSourcesFromPlan(t *testing.T) {
+	streams, tables := Sources(plan.Demo())
+	wantStreams := []string{topology.StreamRatings, topology.StreamRatingsWithCustomerData, topology.StreamUnhappyPlatinumCustomers,
+		topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes, topology.StreamRatingsLive, topology.StreamRatingsTest}
+	if !slices.Equal(streams, wantStreams) {
+		t.Errorf("streams %v, want %v", streams, wantStreams)
+	}
+	if len(tables) != len(fixtureTables) {
+		t.Errorf("tables %v, want %v", tables, fixtureTables)
+	}
+	for _, tb := range fixtureTables {
+		if !slices.Contains(tables, tb) {
+			t.Errorf("table %s not indexed by default (%v)", tb, tables)
+		}
+	}
 }

@@ -143,7 +143,7 @@ func pipelineRun(p *publisher, n int, base int64) {
 		}
 		email := strings.ToLower(fxFirst[cid-1]) + "@example.com"
 		p.message(topology.StreamRatingsWithCustomerData, ts, map[string]any{"RATING_ID": i + 1, "MESSAGE": msg, "STARS": stars,
-			"CHANNEL": channel, "ID": cid, "FULL_NAME": full, "CLUB_STATUS": club, "EMAIL": email})
+			"CHANNEL": channel, "CUSTOMER_ID": strconv.Itoa(cid), "FULL_NAME": full, "CLUB_STATUS": club, "EMAIL": email})
 		if stars < 3 && club == "platinum" {
 			p.message(topology.StreamUnhappyPlatinumCustomers, ts, map[string]any{"FULL_NAME": full, "CLUB_STATUS": club,
 				"EMAIL": email, "STARS": stars, "MESSAGE": msg})

@@ -24,6 +24,7 @@ import (
 	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/testenv"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -133,6 +134,7 @@ func (s *search) cleanupIndices(cfg Config) {
 // testConfig is a configuration for tests: the real node, small batches, short waits.
 func testConfig(t testing.TB) Config {
 	cfg := DefaultConfig()
+	cfg.Streams, cfg.Tables = fixtureStreams, fixtureTables
 	cfg.URLs = []string{testenv.Require(t, testenv.OpenSearchURL)}
 	cfg.IndexPrefix = testPrefix(t)
 	cfg.BulkDocs = 200
@@ -258,7 +260,7 @@ func (p *publisher) message(stream string, eventTime int64, doc map[string]any) 
 // raw publishes a body as is; doc is what the document must be (nil: none expected).
 func (p *publisher) raw(stream string, eventTime int64, data []byte, doc map[string]any) uint64 {
 	p.t.Helper()
-	m := nats.NewMsg(stream)
+	m := nats.NewMsg(subjectOf(stream))
 	m.Header.Set(events.HeaderEventTime, strconv.FormatInt(eventTime, 10))
 	m.Data = data
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -279,6 +281,26 @@ func (p *publisher) raw(stream string, eventTime int64, data []byte, doc map[str
 	}
 	return ack.Sequence
 }
+
+// subjectOf is the subject a demo stream's messages are published on.
+func subjectOf(stream string) string {
+	for _, o := range plan.Demo().Objects {
+		if o.Stream == stream && o.Subject != "" {
+			return o.Subject
+		}
+	}
+	return stream
+}
+
+// fixtureStreams and fixtureTables are what pipelineRun writes: the demo's derived streams and
+// every table.
+var (
+	fixtureStreams = []string{topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes, topology.StreamRatingsLive,
+		topology.StreamRatingsTest, topology.StreamRatingsWithCustomerData, topology.StreamUnhappyPlatinumCustomers}
+	fixtureTables = []string{topology.TableCustomers, topology.TableWebUsers, topology.TableClickstreamCodes, topology.TableEventsPerMin,
+		topology.TablePagesPerMin, topology.TableErrorsPerMin, topology.TableErrorsPerMinAlert, topology.TableClickUserSessions,
+		topology.TableEnrichedErrorCodesCount, topology.TableUserIPActivity, topology.TableRatingsPerCustomerPer15Minute}
+)
 
 // row puts (doc != nil) or deletes (doc == nil) a table row.
 func (p *publisher) row(table, key string, doc map[string]any) {

@@ -27,36 +27,33 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
-	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
 // ServiceName is the indexer's name (service label, consumer name, dead-letter service header).
 const ServiceName = "indexer"
 
-// Streams the indexer appends by default: the derived streams of both pipelines.
-var DefaultStreams = []string{
-	topology.StreamUserClickstream,
-	topology.StreamEnrichedErrorCodes,
-	topology.StreamRatingsLive,
-	topology.StreamRatingsTest,
-	topology.StreamRatingsWithCustomerData,
-	topology.StreamUnhappyPlatinumCustomers,
-}
-
-// Tables the indexer upserts by default: every table of both pipelines.
-var DefaultTables = []string{
-	topology.TableCustomers,
-	topology.TableWebUsers,
-	topology.TableClickstreamCodes,
-	topology.TableEventsPerMin,
-	topology.TablePagesPerMin,
-	topology.TableErrorsPerMin,
-	topology.TableErrorsPerMinAlert,
-	topology.TableClickUserSessions,
-	topology.TableEnrichedErrorCodesCount,
-	topology.TableUserIPActivity,
-	topology.TableRatingsPerCustomerPer15Minute,
+// Sources are what the pipeline's opensearch sinks (CREATE SINK CONNECTOR ... WITH
+// ('connector.class' = 'opensearch' or an Elasticsearch connector)) read: their streams
+// (appended) and tables (upserted), in the order the sinks name them. They are the indexer's
+// default streams and tables.
+func Sources(p *plan.Plan) (streams, tables []string) {
+	seen := map[string]bool{}
+	for _, s := range p.SinksOf("opensearch") {
+		for _, o := range s.Objects {
+			if seen[o.Name] {
+				continue
+			}
+			seen[o.Name] = true
+			if o.Bucket != "" {
+				tables = append(tables, o.Bucket)
+			} else {
+				streams = append(streams, o.Stream)
+			}
+		}
+	}
+	return streams, tables
 }
 
 // Config is the indexer's configuration.
@@ -114,8 +111,8 @@ func (c *Config) Bind(b runner.Binder) {
 		Was("OPENSEARCH_INSECURE_SKIP_VERIFY", "opensearch-insecure-skip-verify")
 	b.String(&c.IndexPrefix, "index-prefix", "", "prefix of every index name (and of the index template's name)").
 		Was("INDEXER_INDEX_PREFIX", "")
-	b.List(&c.Streams, "streams", DefaultStreams, "streams appended to OpenSearch").Was("INDEXER_STREAMS", "")
-	b.List(&c.Tables, "tables", DefaultTables, "tables (KV buckets) upserted to OpenSearch").Was("INDEXER_TABLES", "")
+	b.List(&c.Streams, "streams", nil, "streams appended to OpenSearch (default, with --indexer-tables also empty: those of the pipeline's opensearch sinks)").Was("INDEXER_STREAMS", "")
+	b.List(&c.Tables, "tables", nil, "tables (KV buckets) upserted to OpenSearch (default: those of the pipeline's opensearch sinks)").Was("INDEXER_TABLES", "")
 	b.String(&c.Durable, "durable", ServiceName, "consumer name on every followed stream").
 		NotEmpty().Was("INDEXER_DURABLE", "")
 	b.Int(&c.BulkDocs, "bulk-docs", 1000, "most documents per _bulk request").Positive().Was("INDEXER_BULK_DOCS", "")
@@ -193,6 +190,9 @@ type Indexer struct {
 
 // New builds the indexer. Without OpenSearch URLs it builds one that only says it is off.
 func New(cfg Config, d runner.Deps) (*Indexer, error) {
+	if len(cfg.Streams) == 0 && len(cfg.Tables) == 0 {
+		cfg.Streams, cfg.Tables = Sources(d.Pipeline())
+	}
 	x := &Indexer{cfg: cfg, js: d.JS, log: d.Logger(ServiceName)}
 	if len(cfg.URLs) == 0 {
 		return x, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/natsx"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -56,26 +58,62 @@ func startAll(t *testing.T, dataDir, natsAddr string, extra ...string) (stop fun
 func TestAllFillsEveryTable(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
 	stop, logs := startAll(t, dir, addr)
-	ctx := context.Background()
-	nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	nc, err := natsx.Connect(nctx, "nats://"+addr, "test", nil)
-	if err != nil {
-		t.Fatalf("connect to the embedded server: %v\n%s", err, logs)
-	}
-	defer nc.Close()
-	js, err := natsx.JetStream(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := connectAll(t, addr, logs)
 	tables := []string{}
-	for _, b := range topology.Default().Buckets {
+	for _, b := range plan.Demo().Catalog().Buckets {
 		if !strings.HasSuffix(b.Name, "_STATE") {
 			tables = append(tables, b.Name)
 		}
 	}
 	started := time.Now()
-	deadline := started.Add(2 * time.Minute)
+	waitTablesFilled(t, js, tables, 2*time.Minute, logs)
+	t.Logf("all %d tables have rows after %s", len(tables), time.Since(started).Truncate(time.Second))
+	lastRating := lastSeq(t, js, topology.StreamRatings)
+	if err := stop(); err != nil {
+		t.Fatalf("stop: %v\n%s", err, tail(logs.String(), 20))
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", grep(logs.String(), "level=ERROR"))
+	}
+
+	// Restart on the same data: the generator continues (ratings keep counting up), the
+	// windower resumes from its checkpoint instead of starting over.
+	stop, logs = startAll(t, dir, addr)
+	defer func() { _ = stop() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for lastSeq(t, js, topology.StreamRatings) <= lastRating && time.Now().Before(deadline) {
+		time.Sleep(500 * time.Millisecond)
+	}
+	if lastSeq(t, js, topology.StreamRatings) <= lastRating {
+		t.Fatalf("no new ratings after the restart\n%s", tail(logs.String(), 30))
+	}
+	if !strings.Contains(logs.String(), "from_seq=") || strings.Contains(logs.String(), "flow=windower-CLICKSTREAM stream=CLICKSTREAM from_seq=1 ") {
+		t.Errorf("windower did not resume from its checkpoint:\n%s", grep(logs.String(), "consuming"))
+	}
+}
+
+// connectAll connects to the embedded server of a `jetsuite all` started by startAll.
+func connectAll(t *testing.T, addr string, logs *syncBuffer) jetstream.JetStream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, err := natsx.Connect(ctx, "nats://"+addr, "test", nil)
+	if err != nil {
+		t.Fatalf("connect to the embedded server: %v\n%s", err, logs)
+	}
+	t.Cleanup(nc.Close)
+	js, err := natsx.JetStream(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// waitTablesFilled waits until every table has a row.
+func waitTablesFilled(t *testing.T, js jetstream.JetStream, tables []string, within time.Duration, logs *syncBuffer) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(within)
 	empty := tables
 	for len(empty) > 0 && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Second)
@@ -94,30 +132,48 @@ func TestAllFillsEveryTable(t *testing.T) {
 		empty = still
 	}
 	if len(empty) > 0 {
-		t.Fatalf("after two minutes these tables are still empty: %v\nlog:\n%s", empty, tail(logs.String(), 40))
+		t.Fatalf("after %s these tables are still empty: %v\nlog:\n%s", within, empty, tail(logs.String(), 40))
 	}
-	t.Logf("all %d tables have rows after %s", len(tables), time.Since(started).Truncate(time.Second))
-	lastRating := lastSeq(t, js, topology.StreamRatings)
-	if err := stop(); err != nil {
-		t.Fatalf("stop: %v\n%s", err, tail(logs.String(), 20))
+}
+
+// TestAllRunsTheOriginalStatements: the clickstream demo's statements.sql, byte for byte the
+// original, runs as `jetsuite all --queries-file statements.sql` with the generator on, and
+// every table it declares fills; the generator says what it feeds and what it leaves alone.
+func TestAllRunsTheOriginalStatements(t *testing.T) {
+	file := "../../shared/ksql/testdata/clickstream.sql" // fetched from confluentinc/examples
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Compile(plan.File{Name: "statements.sql", SQL: string(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for _, o := range p.Objects {
+		if o.Bucket != "" {
+			tables = append(tables, o.Bucket)
+		}
+	}
+	if len(tables) != 9 {
+		t.Fatalf("statements.sql declares %d tables, want 9: %v", len(tables), tables)
+	}
+	dir, addr := t.TempDir(), freeAddr(t)
+	stop, logs := startAll(t, dir, addr, "--queries-file", file)
+	defer func() { _ = stop() }()
+	js := connectAll(t, addr, logs)
+	waitTablesFilled(t, js, tables, 2*time.Minute, logs)
+	for _, want := range []string{"running the statements of the queries file", "msg=generating", "not generating: no statement of the pipeline reads these subjects"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, tail(logs.String(), 30))
+		}
+	}
+	// Nothing of the ratings demo was declared: no stream of it exists.
+	if _, err := js.Stream(context.Background(), topology.StreamRatings); err == nil {
+		t.Errorf("stream %s exists, but statements.sql does not declare it", topology.StreamRatings)
 	}
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("errors logged:\n%s", grep(logs.String(), "level=ERROR"))
-	}
-
-	// Restart on the same data: the generator continues (ratings keep counting up), the
-	// windower resumes from its checkpoint instead of starting over.
-	stop, logs = startAll(t, dir, addr)
-	defer func() { _ = stop() }()
-	deadline = time.Now().Add(30 * time.Second)
-	for lastSeq(t, js, topology.StreamRatings) <= lastRating && time.Now().Before(deadline) {
-		time.Sleep(500 * time.Millisecond)
-	}
-	if lastSeq(t, js, topology.StreamRatings) <= lastRating {
-		t.Fatalf("no new ratings after the restart\n%s", tail(logs.String(), 30))
-	}
-	if !strings.Contains(logs.String(), "from_seq=") || strings.Contains(logs.String(), "flow=windower-CLICKSTREAM stream=CLICKSTREAM from_seq=1 ") {
-		t.Errorf("windower did not resume from its checkpoint:\n%s", grep(logs.String(), "consuming"))
 	}
 }
 

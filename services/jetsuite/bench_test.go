@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/jetsuite/jetsuite/services/windower"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
@@ -135,9 +137,12 @@ func peakRSSMiB() float64 {
 	return 0
 }
 
-// BenchmarkRatingsEnrichment: ratings/s through the enricher's ratings stage (RATINGS_LIVE /
+// BenchmarkRatingsEnrichment: ratings/s through the enricher's ratings statements (RATINGS_LIVE /
 // RATINGS_TEST split and the join with CUSTOMERS into RATINGS_WITH_CUSTOMER_DATA), from ratings
-// already in the stream until every one is published downstream and acked.
+// already in the stream until every one is published downstream and acked. The demo's
+// UNHAPPY_PLATINUM_CUSTOMERS statement (the enricher's since issue 9; before, the alerting
+// service's, which this benchmark did not run) is left out, so that the figure compares with
+// the earlier ones.
 func BenchmarkRatingsEnrichment(b *testing.B) {
 	env := natstest.Start(b)
 	ctx := context.Background()
@@ -152,7 +157,9 @@ func BenchmarkRatingsEnrichment(b *testing.B) {
 		}
 	}
 	nc, js := env.Connect(b)
-	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Log: obs.NewLogger(nil, "text", "warn")}
+	p := plan.Demo()
+	p.Steps = slices.DeleteFunc(p.Steps, func(st *plan.Step) bool { return st.Name == topology.StreamUnhappyPlatinumCustomers })
+	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Log: obs.NewLogger(nil, "text", "warn"), Plan: p}
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		msgs := make([]*nats.Msg, pipelineEvents)

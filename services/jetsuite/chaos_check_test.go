@@ -75,7 +75,7 @@ var consumersExpected = map[string][]string{
 	topology.StreamUserClickstream:          {"windower-" + topology.StreamUserClickstream},
 	topology.StreamEnrichedErrorCodes:       {"windower-" + topology.StreamEnrichedErrorCodes},
 	topology.StreamRatings:                  {"enricher-ratings"},
-	topology.StreamRatingsWithCustomerData:  {"alerting-filter", "windower-" + topology.StreamRatingsWithCustomerData},
+	topology.StreamRatingsWithCustomerData:  {"enricher-ratings-with-customer-data", "windower-" + topology.StreamRatingsWithCustomerData},
 	topology.StreamUnhappyPlatinumCustomers: {"alerting-slack"},
 	topology.StreamDebezium:                 {"cdc"},
 }
@@ -214,7 +214,7 @@ func (c *chaosCheck) all() {
 	var evs []reference.Event
 	for _, s := range ratingSeqs {
 		if r := s.in.rating; r.joined {
-			evs = append(evs, reference.Event{TS: r.ts, Key: r.fullName, Stars: int32(r.stars)})
+			evs = append(evs, reference.Event{TS: r.ts, Key: r.fullName, Null: r.fullName == "", Stars: int32(r.stars)})
 		}
 	}
 	spec := reference.Spec{Kind: "tumbling", Size: 15 * 60_000, Grace: 30_000, HavingAbove: -1}

@@ -218,12 +218,10 @@ type chaosCustomer struct {
 	email, club string
 }
 
+// fullName is FIRST_NAME + ' ' + LAST_NAME: "" (NULL) when either is NULL.
 func (c chaosCustomer) fullName() string {
-	switch {
-	case c.first == nil:
+	if c.first == nil || c.last == nil {
 		return ""
-	case c.last == nil:
-		return c.first.(string)
 	}
 	return c.first.(string) + " " + c.last.(string)
 }
@@ -265,7 +263,7 @@ func newChaosPlan(cfg chaosConfig) *chaosPlan {
 			body: fmt.Sprintf(`{"code":%d,"definition":%q}`, code, goldenCodes[code])})
 	}
 	// Customers: created, then some promoted to platinum; two without a first name (their
-	// ratings do not join), one without a last name (FULL_NAME is the first name).
+	// ratings do not join), one without a last name (its FULL_NAME is NULL: no row in RATINGS_PER_CUSTOMER_PER_15MINUTE).
 	clubs := []string{"platinum", "gold", "silver", "bronze"}
 	firsts := []string{"Rick", "Ruthie", "Mariejeanne", "Hashim", "Hansiain", "Robinet", "Sonnie", "Lucien"}
 	lasts := []string{"Astley", "Brockherst", "Cocci", "Rumke", "Coda", "Leheude", "Cuttles", "Walden"}
@@ -319,15 +317,17 @@ func newChaosPlan(cfg chaosConfig) *chaosPlan {
 	clickGarbage := []struct{ reason, body string }{
 		{pipe.ReasonNotJSON, `GET /index.html HTTP/1.1`},
 		{pipe.ReasonNotJSON, `{"ip":"10.0.0.1","userid":3,"status":"200"`},
-		{pipe.ReasonMissingField, `{"ip":"10.0.0.1","request":"GET /a.html HTTP/1.1","status":"200"}`},
+		// A missing column is a NULL and status 999 a number (valid rows, as in ksqlDB); values
+		// of the wrong type are garbage.
+		{pipe.ReasonWrongType, `{"ip":{"v4":"10.0.0.1"},"userid":3,"request":"GET /a.html HTTP/1.1","status":"200"}`},
 		{pipe.ReasonWrongType, `{"ip":"10.0.0.1","userid":"one","request":"GET /a.html HTTP/1.1","status":"200"}`},
-		{pipe.ReasonUnknownStatus, `{"ip":"10.0.0.1","userid":3,"request":"GET /a.html HTTP/1.1","status":"999"}`},
+		{pipe.ReasonWrongType, `{"ip":"10.0.0.1","userid":3,"request":"GET /a.html HTTP/1.1","status":true}`},
 		{pipe.ReasonTooLarge, big},
 	}
 	ratingGarbage := []struct{ reason, body string }{
 		{pipe.ReasonNotJSON, `{"rating_id":`},
 		{pipe.ReasonNotJSON, `"hello"`},
-		{pipe.ReasonMissingField, `{"user_id":3,"stars":2,"channel":"web"}`},
+		{pipe.ReasonWrongType, `{"rating_id":7,"user_id":3,"stars":[2],"channel":"web"}`},
 		{pipe.ReasonWrongType, `{"rating_id":"x1","user_id":3,"stars":1}`},
 	}
 	tooLarge := 0

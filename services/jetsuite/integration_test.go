@@ -15,6 +15,7 @@ import (
 
 	"github.com/jetsuite/jetsuite/services/indexer"
 	"github.com/jetsuite/jetsuite/shared/natsx"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/testenv"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
@@ -156,7 +157,7 @@ func TestRealOpenSearchPipelineRun(t *testing.T) {
 			topology.StreamRatingsTest, topology.StreamRatingsWithCustomerData, topology.StreamUnhappyPlatinumCustomers} {
 			out[strings.ToLower(s)] = int(lastSeq(t, js, s))
 		}
-		for _, b := range topology.Default().Buckets {
+		for _, b := range plan.Demo().Catalog().Buckets {
 			if b.State {
 				continue
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/natsx"
 	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
@@ -45,6 +46,10 @@ type common struct {
 	storage    string
 	// topology holds the replicas and dedup window; Storage comes from storage.
 	topology topology.Options
+	// queriesFile is the user's pipeline ("": the built-in demos).
+	queriesFile string
+	// rebuild names derived objects whose changed definition may replace the stored one.
+	rebuild []string
 }
 
 func bindCommon(b config.Binder, c *common) {
@@ -66,6 +71,38 @@ func bindCommon(b config.Binder, c *common) {
 		})
 	b.String(&c.storage, "storage", "file", "storage of every stream and bucket jetsuite declares: file or memory (memory: lost when NATS restarts)").
 		OneOf("file", "memory")
+	b.List(&c.rebuild, "rebuild", nil, "derived streams and tables whose statement changed since they were built: empty them and compute them again from the start of their sources (without it a changed statement is refused)")
+	b.String(&c.queriesFile, "queries-file", "", "a file of ksqlDB statements to run instead of the built-in demos (ksqlDB's headless-mode name; `jetsuite explain FILE` shows what it does)")
+}
+
+// pipeline compiles the user's file, or the built-in demos. A file with any error runs nothing.
+func (c common) pipeline() (*plan.Plan, error) {
+	if c.queriesFile == "" {
+		return plan.Demo(), nil
+	}
+	return compileFiles(c.queriesFile)
+}
+
+// compileFiles reads and compiles pipeline files.
+func compileFiles(paths ...string) (*plan.Plan, error) {
+	var files []plan.File
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("queries file: %w", err)
+		}
+		files = append(files, plan.File{Name: p, SQL: string(b)})
+	}
+	return plan.Compile(files...)
+}
+
+// clientURL is where the client commands (show, query) connect: the NATS URL, else the
+// address a running `jetsuite all` listens on.
+func (c common) clientURL() string {
+	if c.natsURL == "" {
+		return "nats://127.0.0.1:4222"
+	}
+	return c.natsURL
 }
 
 // topologyOptions are the shared settings Ensure needs.
@@ -117,6 +154,8 @@ func usage(w io.Writer) {
 	for _, s := range specs() {
 		fmt.Fprintf(w, "  %-10s %s\n", s.Name, s.Summary)
 	}
+	fmt.Fprintln(w, "  query      run a pull or push query against a running jetsuite: `query \"SELECT ... FROM NAME ...\"` (also POST /query)")
+	fmt.Fprintln(w, "  explain    print the plan of the built-in pipelines, or of `explain FILE...`")
 	fmt.Fprintln(w, "  show       list tables and streams; `show NAME` prints a table's rows or a stream's newest messages")
 	fmt.Fprintln(w, "  config     print every setting as a Markdown table")
 	fmt.Fprintln(w, "\nrun `jetsuite <command> -h` for the flags of a command")
@@ -131,8 +170,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	cmd, args := args[0], args[1:]
-	if cmd == "show" {
+	switch cmd {
+	case "show":
 		return show(ctx, args, stdout, stderr)
+	case "explain":
+		return explain(args, stdout, stderr)
+	case "query":
+		return queryCommand(ctx, args, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("jetsuite "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -156,6 +200,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := reg.Resolve(); err != nil {
 		return err
 	}
+	pipeline, err := c.pipeline()
+	if err != nil {
+		return err
+	}
+	for _, sel := range chosen {
+		if *sel.enabled && sel.spec.CheckPlan != nil {
+			if err := sel.spec.CheckPlan(pipeline); err != nil {
+				return err
+			}
+		}
+	}
 	if cmd == "all" {
 		if err := embeddedKafkaDemo(reg, c.dataDir); err != nil {
 			return err
@@ -168,7 +223,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx, stop := runner.SignalContext(ctx, log)
 	defer stop()
 
-	deps := runner.Deps{Log: log, Health: obs.NewHealth()}
+	deps := runner.Deps{Log: log, Health: obs.NewHealth(), Plan: pipeline}
+	if c.queriesFile != "" {
+		log.Info("running the statements of the queries file", "file", c.queriesFile, "objects", len(pipeline.Objects), "steps", len(pipeline.Steps), "sinks", len(pipeline.Sinks))
+	}
 	deps.HTTP = obs.NewServer(deps.Health)
 
 	startCtx, cancelStart := context.WithTimeout(ctx, 60*time.Second)
@@ -194,7 +252,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if url == "" {
 			url = "nats://127.0.0.1:4222"
 		}
-		var err error
 		deps.NC, err = natsx.Connect(startCtx, url, "jetsuite-"+cmd, log)
 		if err != nil {
 			return err
@@ -202,12 +259,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Info("connected to NATS", "url", deps.NC.ConnectedUrlRedacted())
 	}
 	defer deps.NC.Close()
-	var err error
 	if deps.JS, err = natsx.JetStream(deps.NC); err != nil {
 		return err
 	}
-	if err := topology.Default().Ensure(startCtx, deps.JS, c.topologyOptions()); err != nil {
+	if err := pipeline.Catalog().Ensure(startCtx, deps.JS, c.topologyOptions()); err != nil {
 		return fmt.Errorf("declare topology: %w", err)
+	}
+	rebuilt, err := checkDefinitions(startCtx, deps.JS, pipeline, c.rebuild, c.topologyOptions())
+	if err != nil {
+		return err
+	}
+	if len(rebuilt) > 0 {
+		log.Warn("rebuilding from the start of their sources", "objects", strings.Join(rebuilt, ","))
 	}
 
 	var services []runner.Service
@@ -222,6 +285,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		services = append(services, svc)
 	}
+	deps.HTTP.Mux.Handle("POST /query", queryHandler(pipeline, deps.JS))
 	httpCtx, stopHTTP := context.WithCancel(context.Background())
 	httpDone := make(chan struct{})
 	go func() {

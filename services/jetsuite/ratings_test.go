@@ -56,7 +56,7 @@ func TestRickAstleyAlert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alerts := alerting.New(deps, alerting.Config{SlackToken: "xoxb-test-token", Channel: "unhappy-customers", APIURL: slackURL, Filter: true, Notify: true})
+	alerts := alerting.New(deps, alerting.Config{SlackToken: "xoxb-test-token", Channel: "unhappy-customers", APIURL: slackURL})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- runner.RunAll(ctx, deps.Log, reader, enr, alerts) }()
@@ -155,7 +155,7 @@ func TestRickAstleyAlert(t *testing.T) {
 	if strings.Contains(joined, fmt.Sprintf(`"RATING_ID":%d,`, gone)) {
 		t.Errorf("rating %d of a deleted customer was joined", gone)
 	}
-	if n := strings.Count(joined, `"ID":42`); n != 4 {
+	if n := strings.Count(joined, `"CUSTOMER_ID":"42"`); n != 4 {
 		t.Errorf("%d ratings of customer 42 joined, want the 4 made while he existed", n)
 	}
 	if got := len(seenPosts()); got != 1 {
@@ -208,7 +208,7 @@ func slackRecorder(t *testing.T) (apiURL string, posts func() []string) {
 	return srv.GetAPIURL(), func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), seen...) }
 }
 
-// TestAlertsAcrossNATSRestart: the NATS server stops while unhappy ratings stream in and
+// TestAlertsAcrossNATSRestart: the NATS server stops while unhappy customers' rows stream in and
 // starts again on the same data; every rating still becomes exactly one Slack message.
 func TestAlertsAcrossNATSRestart(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
@@ -217,7 +217,7 @@ func TestAlertsAcrossNATSRestart(t *testing.T) {
 	nc, js := env.Connect(t)
 	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Log: obs.NewLogger(nil, "text", "warn")}
 	alerts := alerting.New(deps, alerting.Config{SlackToken: "xoxb-test-token", Channel: "unhappy-customers", APIURL: slackURL,
-		Filter: true, Notify: true, RetryMin: 100 * time.Millisecond, RetryMax: time.Second})
+		RetryMin: 100 * time.Millisecond, RetryMax: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- alerts.Run(ctx) }()
@@ -226,8 +226,8 @@ func TestAlertsAcrossNATSRestart(t *testing.T) {
 	const n = 200
 	publish := func(env *natstest.Env, from, to int) {
 		for id := from; id <= to; id++ {
-			publishJSON(t, env.JS, topology.StreamRatingsWithCustomerData, fmt.Sprintf("r-%d", id), time.Now().UnixMilli(),
-				fmt.Sprintf(`{"RATING_ID":%d,"MESSAGE":"meh","STARS":1,"CHANNEL":"web","ID":2,"FULL_NAME":"Ruthie Brockherst","CLUB_STATUS":"platinum","EMAIL":"rbrockherst1@ow.ly"}`, id))
+			publishJSON(t, env.JS, topology.StreamUnhappyPlatinumCustomers, fmt.Sprintf("r-%d", id), time.Now().UnixMilli(),
+				fmt.Sprintf(`{"FULL_NAME":"Ruthie Brockherst","CLUB_STATUS":"platinum","EMAIL":"rbrockherst1@ow.ly","STARS":1,"MESSAGE":"meh","RATING_ID":%d}`, id))
 			time.Sleep(2 * time.Millisecond)
 		}
 		waitPublished(t, env.JS)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/natsx"
-	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
 // show prints a table's rows (a KV bucket) or a stream's newest messages, so that a user can
@@ -28,9 +27,8 @@ func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The NATS URL is the shared setting (same names, same environment); --last and --limit are
 	// arguments of this command, not settings.
 	reg := config.NewRegistry(fs, os.Getenv)
-	var url string
-	reg.Shared().String(&url, "nats-url", "nats://127.0.0.1:4222", "NATS server (a running `jetsuite all` listens on the default)").
-		AlsoEnv("NATS_URL")
+	var c common
+	bindCommon(reg.Shared(), &c)
 	last := fs.Int("last", 10, "streams: how many of the newest messages")
 	limit := fs.Int("limit", 50, "tables: at most this many rows (newest windows first)")
 	name := ""
@@ -43,7 +41,11 @@ func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := reg.Resolve(); err != nil {
 		return err
 	}
-	cat := topology.Default()
+	p, err := c.pipeline()
+	if err != nil {
+		return err
+	}
+	cat := p.Catalog()
 	if name == "" {
 		fmt.Fprintln(stdout, "tables (KV buckets):")
 		for _, b := range cat.Buckets {
@@ -57,7 +59,7 @@ func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	nc, err := natsx.Connect(ctx, url, "jetsuite-show", nil)
+	nc, err := natsx.Connect(ctx, c.clientURL(), "jetsuite-show", nil)
 	if err != nil {
 		return err
 	}

@@ -5,31 +5,23 @@ import (
 	"strings"
 
 	"github.com/jetsuite/jetsuite/shared/kvx"
+	"github.com/jetsuite/jetsuite/shared/sqlrt"
 )
 
 // Group keys are escaped with kvx.Escape so that any value fits a KV key and stays readable. Key
 // columns are joined with '/', and a row's key is "<group key>.<window start ms>".
 var escapeKey = kvx.Escape
 
-// groupKey builds the escaped group key from key columns.
-func groupKey(cols []Column) string {
-	if len(cols) == 1 {
-		return escapeKey(unquote(cols[0].JSON))
+// groupKey builds the escaped group key from the GROUP BY values.
+func groupKey(vals []sqlrt.Value) string {
+	if len(vals) == 1 {
+		return escapeKey(sqlrt.KeyText(vals[0]))
 	}
-	parts := make([]string, len(cols))
-	for i, c := range cols {
-		parts[i] = escapeKey(unquote(c.JSON))
+	parts := make([]string, len(vals))
+	for i, v := range vals {
+		parts[i] = escapeKey(sqlrt.KeyText(v))
 	}
 	return strings.Join(parts, "/")
-}
-
-func unquote(j string) string {
-	if len(j) > 0 && j[0] == '"' {
-		if s, err := strconv.Unquote(j); err == nil {
-			return s
-		}
-	}
-	return j
 }
 
 // RowKey is the KV key of a windowed row.

@@ -1,7 +1,8 @@
-// Package windower computes jetsuite's windowed tables (ksqlDB's windowed aggregations): counts
-// per key over tumbling, hopping and session windows, in event time, with a grace period for
-// out-of-order events, late events published instead of dropped, and windows that close visibly
-// (a final row) even when the input goes quiet.
+// Package windower executes the pipeline's aggregations (CREATE TABLE ... AS SELECT ... GROUP
+// BY): any aggregate functions per group over tumbling, hopping and session windows, in event
+// time, with a grace period for out-of-order events, late events published instead of dropped,
+// and windows that close visibly (a final row) even when the input goes quiet; and GROUP BY
+// without a window (one row per group, updated forever).
 package windower
 
 import (
@@ -9,8 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -18,7 +17,9 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/flow"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
+	"github.com/jetsuite/jetsuite/shared/sqlrt"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -44,6 +45,9 @@ type Config struct {
 	MaxEventBytes int
 	// BatchSize is the largest pull batch.
 	BatchSize int
+
+	// The declared settings that CheckPlan reports on (nil for a Config built in code).
+	tablesSetting, gracesSetting *config.Setting
 }
 
 // DefaultConfig is the configuration without flags or environment: the declared defaults.
@@ -57,9 +61,9 @@ func DefaultConfig() Config {
 func (c *Config) Bind(b config.Binder) {
 	b.Duration(&c.Grace, "grace", 30*time.Second, "grace period of every windowed table").
 		NonNegative().Was("", "grace")
-	b.List(&c.GracePerTable, "grace-per-table", nil, "grace per table, e.g. EVENTS_PER_MIN=10s,CLICK_USER_SESSIONS=1m").
+	c.gracesSetting = b.List(&c.GracePerTable, "grace-per-table", nil, "grace per table, e.g. EVENTS_PER_MIN=10s,CLICK_USER_SESSIONS=1m").
 		Check(func(items []string) error {
-			_, err := (&Config{GracePerTable: items}).graces(Tables())
+			_, err := (&Config{GracePerTable: items}).graces(nil)
 			return err
 		}).Was("", "grace-per-table")
 	b.Duration(&c.IdleTimeout, "idle-timeout", 10*time.Second, "after this long without events a table's stream time follows the wall clock (0: never)").
@@ -68,8 +72,8 @@ func (c *Config) Bind(b config.Binder) {
 		Positive().Was("", "flush-interval")
 	b.Int(&c.FlushMaxInputs, "flush-max-inputs", 20000, "flush after this many inputs even before the interval").
 		Positive().Was("", "flush-max-inputs")
-	b.List(&c.Tables, "tables", nil, "only these windowed tables (default: all)").
-		Check(func(names []string) error { return knownTables(names, Tables()) }).Was("", "tables")
+	c.tablesSetting = b.List(&c.Tables, "tables", nil, "only these aggregations (default: all)").
+		Was("", "tables")
 	b.Int(&c.MaxEventBytes, "max-bytes", 64<<10, "inputs larger than this (bytes) are dead-lettered").
 		Positive().Was("JETSUITE_MAX_EVENT_BYTES", "max-event-bytes")
 	b.Int(&c.BatchSize, "batch", 1000, "largest pull batch").Positive()
@@ -93,25 +97,14 @@ func (c *Config) defaults() {
 	}
 }
 
-// knownTables reports names that are not windowed tables.
-func knownTables(names []string, tables []Table) error {
-	var unknown []string
-	for _, n := range names {
-		if !slices.ContainsFunc(tables, func(t Table) bool { return t.Name == strings.ToUpper(n) }) {
-			unknown = append(unknown, n)
-		}
-	}
-	if len(unknown) > 0 {
-		return fmt.Errorf("unknown tables: %s", strings.Join(unknown, ", "))
-	}
-	return nil
-}
-
 // graces resolves the grace period of every table.
 func (c *Config) graces(tables []Table) (map[string]time.Duration, error) {
 	out := map[string]time.Duration{}
 	for _, t := range tables {
 		out[t.Name] = c.Grace
+		if w := t.Step.Window; w != nil && w.HasGrace {
+			out[t.Name] = w.Grace // the statement's GRACE PERIOD
+		}
 	}
 	for _, item := range c.GracePerTable {
 		name, val, ok := strings.Cut(item, "=")
@@ -123,12 +116,30 @@ func (c *Config) graces(tables []Table) (map[string]time.Duration, error) {
 			return nil, fmt.Errorf("grace-per-table %q: bad duration", item)
 		}
 		name = strings.ToUpper(strings.TrimSpace(name))
-		if _, known := out[name]; !known {
+		if _, known := out[name]; !known && tables != nil {
 			return nil, fmt.Errorf("grace-per-table: unknown table %q", name)
 		}
 		out[name] = d
 	}
 	return out, nil
+}
+
+// CheckPlan checks the table names of the settings against the pipeline's aggregations.
+func (c *Config) CheckPlan(p *plan.Plan) error {
+	all := Tables(p)
+	if err := knownTables(c.Tables, all); err != nil {
+		if c.tablesSetting != nil {
+			return c.tablesSetting.Invalid(err)
+		}
+		return err
+	}
+	if _, err := c.graces(all); err != nil {
+		if c.gracesSetting != nil {
+			return c.gracesSetting.Invalid(err)
+		}
+		return err
+	}
+	return nil
 }
 
 // Service is the windower.
@@ -143,24 +154,26 @@ type Service struct {
 
 // Spec describes the windower to the jetsuite binary.
 func Spec() runner.Spec {
+	var c Config
 	return runner.Spec{
-		Name: serviceName, Summary: "windowed tables (EVENTS_PER_MIN ... RATINGS_PER_CUSTOMER_PER_15MINUTE)", InAll: true,
+		Name: serviceName, Summary: "the pipeline's aggregations (CREATE TABLE ... AS SELECT ... GROUP BY, windowed or not)", InAll: true,
 		Bind: func(b runner.Binder) func(runner.Deps) (runner.Service, error) {
-			var c Config
 			c.Bind(b)
 			return func(d runner.Deps) (runner.Service, error) { return New(c, d) }
 		},
+		CheckPlan: func(p *plan.Plan) error { return c.CheckPlan(p) },
 	}
 }
 
 // New builds the windower: one task per source stream, each aggregating that stream's tables.
 func New(cfg Config, deps runner.Deps) (*Service, error) {
 	cfg.defaults()
-	all := Tables()
-	graces, err := cfg.graces(all)
-	if err != nil {
+	p := deps.Pipeline()
+	all := Tables(p)
+	if err := cfg.CheckPlan(p); err != nil {
 		return nil, err
 	}
+	graces, _ := cfg.graces(all)
 	want := map[string]bool{}
 	for _, n := range cfg.Tables {
 		want[strings.ToUpper(n)] = true
@@ -171,22 +184,22 @@ func New(cfg Config, deps runner.Deps) (*Service, error) {
 		if len(want) > 0 && !want[t.Name] {
 			continue
 		}
-		delete(want, t.Name)
+		if err := unsupportedTable(t); err != nil {
+			return nil, err
+		}
 		k := bySource[t.Source]
 		if k == nil {
-			k = &task{source: t.Source, js: deps.JS, cfg: &s.cfg, log: s.log, now: time.Now}
+			in := t.Step.Input
+			k = &task{source: t.Source, js: deps.JS, cfg: &s.cfg, log: s.log, now: time.Now,
+				dec: sqlrt.NewDecoder(in.Columns), row: make(sqlrt.Row, len(in.Columns)+1), rowTime: len(in.Columns), keyAt: -1}
+			if t.Step.TableInput {
+				k.kvPrefix = "$KV." + in.Bucket + "."
+				k.keyAt = in.Column(in.Key[0])
+			}
 			bySource[t.Source] = k
 			s.tasks = append(s.tasks, k)
 		}
 		k.tables = append(k.tables, newTableState(t, graces[t.Name]))
-	}
-	if len(want) > 0 {
-		var unknown []string
-		for n := range want {
-			unknown = append(unknown, n)
-		}
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("unknown tables: %s", strings.Join(unknown, ", "))
 	}
 	return s, nil
 }

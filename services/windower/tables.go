@@ -1,195 +1,173 @@
 package windower
 
 import (
-	"strconv"
+	"encoding/json"
+	"fmt"
 	"strings"
-	"time"
 
-	"github.com/jetsuite/jetsuite/shared/events"
-	"github.com/jetsuite/jetsuite/shared/topology"
+	"github.com/jetsuite/jetsuite/shared/ksql"
+	"github.com/jetsuite/jetsuite/shared/plan"
+	"github.com/jetsuite/jetsuite/shared/sqlrt"
 )
 
-// Kind is a window type, as ksqlDB's WINDOW clause names them.
-type Kind int
-
-// Window kinds.
-const (
-	Tumbling Kind = iota
-	Hopping
-	Session
-)
-
-func (k Kind) String() string {
-	return [...]string{"TUMBLING", "HOPPING", "SESSION"}[k]
+// Table is one aggregation of the plan (CREATE TABLE ... AS SELECT ... GROUP BY): the windower
+// folds its source stream's rows into the aggregates of each group (and window) and writes the
+// table's rows to its KV bucket.
+type Table struct {
+	Name   string // KV bucket, = the table's name
+	Source string // the JetStream stream it reads
+	Step   *plan.Step
 }
 
-// Window is a window definition. Tumbling and hopping windows are aligned to the epoch and
-// half-open [start, end); session windows span their first to their last event, both included,
-// and merge when an event falls within Gap of them.
-type Window struct {
-	Kind    Kind
-	Size    time.Duration // tumbling, hopping
-	Advance time.Duration // hopping
-	Gap     time.Duration // session
+// Windowed reports whether the table has a WINDOW clause.
+func (t Table) Windowed() bool { return t.Step.Window != nil }
+
+// Tables returns the aggregations of p, in statement order.
+func Tables(p *plan.Plan) []Table {
+	var out []Table
+	for _, st := range p.StepsOf(plan.ServiceWindower) {
+		if st.Kind != plan.Aggregate {
+			continue
+		}
+		src := st.Input.Stream
+		if st.TableInput {
+			// A table's changes: the stream behind its KV bucket (every producer of a table,
+			// the enricher, the CDC reader and the windower, writes its rows there).
+			src = "KV_" + st.Input.Bucket
+		}
+		out = append(out, Table{Name: st.Output.Name, Source: src, Step: st})
+	}
+	return out
 }
 
-// Column is one key column of a table row: its name and its JSON value.
+// unsupportedTable says why the windower cannot run t, or nil.
+func unsupportedTable(t Table) error {
+	if t.Step.TableInput && t.Step.Window != nil && t.Step.Window.Kind == ksql.Session {
+		return fmt.Errorf("table %s aggregates table %s in SESSION windows: not supported (use a TUMBLING or HOPPING window, or aggregate the table's source stream)", t.Name, t.Step.Input.Name)
+	}
+	if t.Source == "" {
+		return fmt.Errorf("table %s: its input %s has no stream", t.Name, t.Step.Input.Name)
+	}
+	return nil
+}
+
+// Column is one group-by value of a group, as JSON (persisted with the group's state).
 type Column struct {
 	Name string `json:"n"`
 	JSON string `json:"v"`
 }
 
-// Table is one windowed ksqlDB table: count(*) (and optionally collect_list) per group key and
-// window, over one source stream, after a WHERE filter, with an optional HAVING count > N.
-type Table struct {
-	Name   string // KV bucket, = the ksqlDB table name
-	Source string // input stream
-	Window Window
-	// Where filters records (nil: every record).
-	Where func(*Record) bool
-	// GroupBy returns the key columns; ok=false when a key column is NULL (ksqlDB drops the row).
-	GroupBy func(*Record) (cols []Column, ok bool)
-	// HavingCountAbove keeps only rows whose count is above it (-1: no HAVING clause).
-	HavingCountAbove int64
-	// CountColumn names the count(*) column.
-	CountColumn string
-	// ListColumn, when set, names a COLLECT_LIST(STARS) column.
-	ListColumn string
-	// EventTSIsEnd makes EVENT_TS the window end instead of its start (CLICK_USER_SESSIONS).
-	EventTSIsEnd bool
+// win is one open window of one group: its bounds and one accumulator per aggregate. A table
+// without WINDOW has one win per group that never closes (Start 0).
+type win struct {
+	Start int64             `json:"s"` // epoch ms
+	End   int64             `json:"e"` // exclusive for time windows; the last event (inclusive) for sessions
+	Aggs  []json.RawMessage `json:"a"` // the accumulators' state, written at flush
+	// Shown: the window's row is in the table (it satisfied HAVING when last written), so a
+	// change that fails HAVING deletes it.
+	Shown bool `json:"v,omitempty"`
+	// Rows counts the input rows in the window of an aggregation over a TABLE: the window
+	// goes (and its row is deleted) when the last one is taken out.
+	Rows  int64 `json:"r,omitempty"`
+	accs  []sqlrt.Accumulator
+	dirty bool // changed since its row was last written
 }
 
-// Record is one decoded input, of whichever source stream it came from.
-type Record struct {
-	Click     events.Click
-	UserClick events.UserClick
-	Code      events.EnrichedErrorCode
-	Rating    events.RatingWithCustomer
-}
-
-func intCol(name string, v events.Int) (Column, bool) {
-	return Column{name, strconv.FormatInt(int64(v.V), 10)}, v.Valid
-}
-
-func strCol(name string, v events.String) (Column, bool) {
-	return Column{name, strconv.Quote(v.V)}, v.Valid
-}
-
-func cols(cs ...func() (Column, bool)) ([]Column, bool) {
-	out := make([]Column, 0, len(cs))
-	for _, c := range cs {
-		col, ok := c()
-		if !ok {
-			return nil, false
+func (w *win) marshalAggs() error {
+	w.Aggs = w.Aggs[:0]
+	for _, a := range w.accs {
+		b, err := a.MarshalJSON()
+		if err != nil {
+			return err
 		}
-		out = append(out, col)
-	}
-	return out, true
-}
-
-// Tables returns the windowed tables of both pipelines, as statements.sql and
-// ksqldb-statements.sql declare them.
-func Tables() []Table {
-	const noHaving = -1
-	min1 := time.Minute
-	return []Table{
-		{
-			Name: topology.TableEventsPerMin, Source: topology.StreamClickstream,
-			Window: Window{Kind: Tumbling, Size: min1},
-			GroupBy: func(r *Record) ([]Column, bool) {
-				return cols(func() (Column, bool) { return intCol("USERID", r.Click.UserID) })
-			},
-			HavingCountAbove: noHaving, CountColumn: "EVENTS",
-		},
-		{
-			Name: topology.TablePagesPerMin, Source: topology.StreamClickstream,
-			Window: Window{Kind: Hopping, Size: min1, Advance: 5 * time.Second},
-			Where:  func(r *Record) bool { return strings.Contains(r.Click.Request.V, "html") },
-			GroupBy: func(r *Record) ([]Column, bool) {
-				return cols(func() (Column, bool) { return intCol("USERID", r.Click.UserID) })
-			},
-			HavingCountAbove: noHaving, CountColumn: "PAGES",
-		},
-		{
-			Name: topology.TableErrorsPerMin, Source: topology.StreamClickstream,
-			Window: Window{Kind: Hopping, Size: min1, Advance: 5 * time.Second},
-			Where:  func(r *Record) bool { return r.Click.Status.Valid && r.Click.Status.V > 400 },
-			GroupBy: func(r *Record) ([]Column, bool) {
-				return cols(func() (Column, bool) { return intCol("STATUS", r.Click.Status) })
-			},
-			HavingCountAbove: noHaving, CountColumn: "ERRORS",
-		},
-		{
-			Name: topology.TableErrorsPerMinAlert, Source: topology.StreamClickstream,
-			Window: Window{Kind: Hopping, Size: min1, Advance: 20 * time.Second},
-			Where:  func(r *Record) bool { return r.Click.Status.Valid && r.Click.Status.V > 400 },
-			GroupBy: func(r *Record) ([]Column, bool) {
-				return cols(func() (Column, bool) { return intCol("STATUS", r.Click.Status) })
-			},
-			HavingCountAbove: 5, CountColumn: "ERRORS",
-		},
-		{
-			Name: topology.TableClickUserSessions, Source: topology.StreamUserClickstream,
-			Window: Window{Kind: Session, Gap: 30 * time.Second},
-			GroupBy: func(r *Record) ([]Column, bool) {
-				return cols(func() (Column, bool) { return strCol("USERNAME", r.UserClick.Username) })
-			},
-			HavingCountAbove: noHaving, CountColumn: "EVENTS", EventTSIsEnd: true,
-		},
-		{
-			Name: topology.TableEnrichedErrorCodesCount, Source: topology.StreamEnrichedErrorCodes,
-			Window: Window{Kind: Tumbling, Size: 30 * time.Second},
-			GroupBy: func(r *Record) ([]Column, bool) {
-				return cols(
-					func() (Column, bool) { return intCol("CODE", r.Code.Code) },
-					func() (Column, bool) { return strCol("DEFINITION", r.Code.Definition) },
-				)
-			},
-			HavingCountAbove: 1, CountColumn: "COUNT",
-		},
-		{
-			Name: topology.TableUserIPActivity, Source: topology.StreamUserClickstream,
-			Window: Window{Kind: Tumbling, Size: min1},
-			GroupBy: func(r *Record) ([]Column, bool) {
-				return cols(
-					func() (Column, bool) { return strCol("USERNAME", r.UserClick.Username) },
-					func() (Column, bool) { return strCol("IP", r.UserClick.IP) },
-					func() (Column, bool) { return strCol("CITY", r.UserClick.City) },
-				)
-			},
-			HavingCountAbove: 1, CountColumn: "COUNT",
-		},
-		{
-			Name: topology.TableRatingsPerCustomerPer15Minute, Source: topology.StreamRatingsWithCustomerData,
-			Window: Window{Kind: Tumbling, Size: 15 * time.Minute},
-			GroupBy: func(r *Record) ([]Column, bool) {
-				return cols(func() (Column, bool) { return strCol("FULL_NAME", r.Rating.FullName) })
-			},
-			HavingCountAbove: noHaving, CountColumn: "RATINGS_COUNT", ListColumn: "RATINGS",
-		},
-	}
-}
-
-// decode decodes a message of the given source stream into r.
-func decode(source string, data []byte, r *Record) error {
-	switch source {
-	case topology.StreamClickstream:
-		c, err := events.DecodeClick(data)
-		r.Click = c
-		return err
-	case topology.StreamUserClickstream:
-		u, err := events.DecodeUserClick(data)
-		r.UserClick = u
-		return err
-	case topology.StreamEnrichedErrorCodes:
-		c, err := events.DecodeEnrichedErrorCode(data)
-		r.Code = c
-		return err
-	case topology.StreamRatingsWithCustomerData:
-		return events.Decode(data, &r.Rating)
+		w.Aggs = append(w.Aggs, b)
 	}
 	return nil
 }
 
-// listValue is the value a COLLECT_LIST column collects from a record.
-func listValue(r *Record) (int32, bool) { return r.Rating.Stars.V, r.Rating.Stars.Valid }
+// windowSpec is a table's window in milliseconds.
+type windowSpec struct {
+	kind      ksql.WindowKind // "" for a table without WINDOW
+	size, adv int64
+	gap       int64
+}
+
+func specOf(w *plan.Window) windowSpec {
+	if w == nil {
+		return windowSpec{}
+	}
+	s := windowSpec{kind: w.Kind}
+	switch w.Kind {
+	case ksql.Session:
+		s.gap = w.Size.Milliseconds()
+	default:
+		s.size, s.adv = w.Size.Milliseconds(), w.Advance.Milliseconds()
+	}
+	return s
+}
+
+// knownTables reports names that are not tables of the windower.
+func knownTables(names []string, tables []Table) error {
+	var unknown []string
+	for _, n := range names {
+		found := false
+		for _, t := range tables {
+			found = found || t.Name == strings.ToUpper(n)
+		}
+		if !found {
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) > 0 {
+		var all []string
+		for _, t := range tables {
+			all = append(all, t.Name)
+		}
+		return fmt.Errorf("unknown tables: %s; the pipeline's aggregations are %s", strings.Join(unknown, ", "), strings.Join(all, ", "))
+	}
+	return nil
+}
+
+// prevRow is what one row of an input TABLE (by its key) added to an aggregation: its group,
+// the windows it went into and its aggregate arguments, so that a change or deletion of the
+// row takes exactly that out again. Saved in WINDOWER_STATE as _rows.<TABLE>.<input key>.
+type prevRow struct {
+	Group  string              `json:"g"`
+	Starts []int64             `json:"s"`
+	Args   [][]json.RawMessage `json:"a"`
+	Seq    uint64              `json:"q"` // the input that made it
+	args   [][]sqlrt.Value
+}
+
+// encode fills Args from args (types: each aggregate's argument types).
+func (p *prevRow) encode(aggs []sqlrt.Aggregate) {
+	p.Args = make([][]json.RawMessage, len(p.args))
+	for i, vs := range p.args {
+		p.Args[i] = make([]json.RawMessage, len(vs))
+		for j, v := range vs {
+			p.Args[i][j] = sqlrt.AppendJSON(nil, v, aggs[i].Args[j].Type)
+		}
+	}
+}
+
+// decode fills args from Args.
+func (p *prevRow) decode(aggs []sqlrt.Aggregate) error {
+	if len(p.Args) != len(aggs) {
+		return fmt.Errorf("%d aggregates saved, the statement has %d", len(p.Args), len(aggs))
+	}
+	p.args = make([][]sqlrt.Value, len(p.Args))
+	for i, vs := range p.Args {
+		if len(vs) != len(aggs[i].Args) {
+			return fmt.Errorf("aggregate %d: %d arguments saved, the statement has %d", i, len(vs), len(aggs[i].Args))
+		}
+		p.args[i] = make([]sqlrt.Value, len(vs))
+		for j, raw := range vs {
+			v, err := sqlrt.FromJSON(raw, aggs[i].Args[j].Type)
+			if err != nil {
+				return err
+			}
+			p.args[i][j] = v
+		}
+	}
+	return nil
+}

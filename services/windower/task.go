@@ -17,9 +17,12 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/flow"
+	"github.com/jetsuite/jetsuite/shared/ksql"
 	"github.com/jetsuite/jetsuite/shared/kvx"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/pipe"
+	"github.com/jetsuite/jetsuite/shared/plan"
+	"github.com/jetsuite/jetsuite/shared/sqlrt"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -31,96 +34,165 @@ const (
 
 // tableState is one table's state in memory: its stream time and its open windows per group.
 type tableState struct {
-	spec                Table
-	grace, size, adv    int64 // ms
-	gap                 int64 // ms
-	st                  int64 // stream time: the largest event time seen (plus idle advance)
-	hasST               bool
-	lastArrival         time.Time // wall clock of the last event that reached this table
-	lastAdvance         time.Time // wall clock of the last idle advance
-	groups              map[string]*group
-	nextClose           int64 // smallest close time among open windows
-	stateKeyPrefix      string
-	finalSubject        string
-	lateSubject         string
-	listColumn, countCl string
-	nullKeys, late      prometheus.Counter
+	spec           Table
+	step           *plan.Step
+	win            windowSpec
+	grace          int64 // ms
+	st             int64 // stream time: the largest event time seen (plus idle advance)
+	hasST          bool
+	lastArrival    time.Time // wall clock of the last event that reached this table
+	lastAdvance    time.Time // wall clock of the last idle advance
+	groups         map[string]*group
+	nextClose      int64 // smallest close time among open windows
+	stateKeyPrefix string
+	finalSubject   string
+	lateSubject    string
+	nullKeys, late prometheus.Counter
+
+	// Per-event scratch: the group values, each aggregate's arguments, the result row and the
+	// output row.
+	vals []sqlrt.Value
+	args [][]sqlrt.Value
+	res  sqlrt.Row
+	out  sqlrt.Row
+
+	// Over a TABLE: what each input row added (by input key), and the keys whose entry must be
+	// saved (or deleted) at the next flush.
+	prevs     map[string]*prevRow
+	prevDirty map[string]bool
 }
 
 func newTableState(t Table, grace time.Duration) *tableState {
-	return &tableState{
-		spec: t, grace: grace.Milliseconds(),
-		size: t.Window.Size.Milliseconds(), adv: t.Window.Advance.Milliseconds(), gap: t.Window.Gap.Milliseconds(),
+	st := t.Step
+	ts := &tableState{
+		spec: t, step: st, win: specOf(st.Window), grace: grace.Milliseconds(),
 		groups: map[string]*group{}, nextClose: math.MaxInt64,
 		stateKeyPrefix: t.Name + ".",
 		finalSubject:   topology.FinalPrefix + t.Name,
 		lateSubject:    topology.LatePrefix + t.Name,
-		listColumn:     t.ListColumn, countCl: t.CountColumn,
-		nullKeys: obs.Dropped.WithLabelValues(t.Name, "null_key"),
-		late:     obs.Late.WithLabelValues(t.Name),
+		nullKeys:       obs.Dropped.WithLabelValues(t.Name, "null_key"),
+		late:           obs.Late.WithLabelValues(t.Name),
+		vals:           make([]sqlrt.Value, len(st.GroupBy)),
+		args:           make([][]sqlrt.Value, len(st.Aggregates)),
+		res:            make(sqlrt.Row, len(st.Result)),
+		out:            make(sqlrt.Row, len(st.Columns)),
+		prevs:          map[string]*prevRow{},
+		prevDirty:      map[string]bool{},
+	}
+	for i, a := range st.Aggregates {
+		ts.args[i] = make([]sqlrt.Value, len(a.Args))
+	}
+	return ts
+}
+
+// newAccs returns fresh accumulators, one per aggregate.
+func (t *tableState) newAccs() []sqlrt.Accumulator {
+	accs := make([]sqlrt.Accumulator, len(t.step.Aggregates))
+	for i, a := range t.step.Aggregates {
+		accs[i] = a.New()
+	}
+	return accs
+}
+
+// add folds the current event's arguments (t.args) into accs.
+func (t *tableState) add(accs []sqlrt.Accumulator) {
+	for i, a := range accs {
+		a.Add(t.args[i])
 	}
 }
+
+func (t *tableState) session() bool { return t.win.kind == ksql.Session }
 
 // closeAt is the stream time at which w closes: time windows at end + grace; sessions once
 // their end is older than sessionCloseTime (end < stream time - gap - grace, Kafka Streams'
 // strict rule), i.e. at end + gap + grace + 1. applySession judges an event against the same
-// bound, so an event never counts into a session at or after this stream time.
+// bound, so an event never counts into a session at or after this stream time. Rows of a
+// table without WINDOW never close.
 func (t *tableState) closeAt(w *win) int64 {
-	if t.spec.Window.Kind == Session {
-		return w.End + t.gap + t.grace + 1
+	switch {
+	case t.win.kind == "":
+		return math.MaxInt64
+	case t.session():
+		return w.End + t.win.gap + t.grace + 1
 	}
 	return w.End + t.grace
 }
 
 // sessionCloseTime is Kafka Streams' closeTime: a session whose end is older (strictly) is
 // closed.
-func (t *tableState) sessionCloseTime() int64 { return t.st - t.gap - t.grace }
+func (t *tableState) sessionCloseTime() int64 { return t.st - t.win.gap - t.grace }
 
 // forgetAt is the stream time from which a group without open sessions no longer needs to
 // remember its closed end: an event within gap of it is then older than sessionCloseTime and,
 // with no open session to join, late by the merged-end rule anyway.
-func (t *tableState) forgetAt(g *group) int64 { return g.ClosedEnd + 2*t.gap + t.grace + 1 }
+func (t *tableState) forgetAt(g *group) int64 { return g.ClosedEnd + 2*t.win.gap + t.grace + 1 }
 
-func (t *tableState) visible(w *win) bool { return w.Count > t.spec.HavingCountAbove }
+// result fills t.res, the row the select list and HAVING read: the GROUP BY values, the
+// aggregates, then WINDOWSTART and WINDOWEND.
+func (t *tableState) result(g *group, w *win) sqlrt.Row {
+	n := copy(t.res, g.vals)
+	for _, a := range w.accs {
+		t.res[n] = a.Result()
+		n++
+	}
+	if t.win.kind != "" {
+		t.res[n], t.res[n+1] = sqlrt.BigIntValue(w.Start), sqlrt.BigIntValue(w.End)
+	}
+	return t.res
+}
 
-// row renders the table row of a window: key columns, EVENT_TS, the aggregates and the window
-// bounds, with ksqlDB's upper-case column names.
-func (t *tableState) row(g *group, w *win) []byte {
-	b := make([]byte, 0, 160)
-	b = append(b, '{')
-	for _, c := range g.Cols {
-		b = strconv.AppendQuote(b, c.Name)
-		b = append(b, ':')
-		b = append(b, c.JSON...)
+// visible reports whether the window's row satisfies HAVING (t.res must hold its result).
+func (t *tableState) visible(res sqlrt.Row) bool {
+	if t.step.Having == nil {
+		return true
+	}
+	v := t.step.Having.Eval(res)
+	return v.Kind == sqlrt.Boolean && v.Bool()
+}
+
+// row renders the table row of a window: the select list's columns in order (ksqlDB's names),
+// then WINDOW_START and WINDOW_END (windowed tables), from the result row.
+func (t *tableState) row(res sqlrt.Row, w *win) []byte {
+	for i, e := range t.step.Columns {
+		t.out[i] = e.Eval(res)
+	}
+	b := sqlrt.AppendObject(make([]byte, 0, 160), t.step.Output.Columns, t.out)
+	if t.win.kind == "" {
+		return b
+	}
+	b = b[:len(b)-1]
+	if len(t.out) > 0 {
 		b = append(b, ',')
 	}
-	ts := w.Start
-	if t.spec.EventTSIsEnd {
-		ts = w.End
-	}
-	b = append(b, `"EVENT_TS":`...)
-	b = strconv.AppendInt(b, ts, 10)
-	b = append(b, ',')
-	b = strconv.AppendQuote(b, t.countCl)
-	b = append(b, ':')
-	b = strconv.AppendInt(b, w.Count, 10)
-	if t.listColumn != "" {
-		b = append(b, ',')
-		b = strconv.AppendQuote(b, t.listColumn)
-		b = append(b, ':', '[')
-		for i, v := range w.List {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendInt(b, int64(v), 10)
-		}
-		b = append(b, ']')
-	}
-	b = append(b, `,"WINDOW_START":`...)
+	b = append(b, `"WINDOW_START":`...)
 	b = strconv.AppendInt(b, w.Start, 10)
 	b = append(b, `,"WINDOW_END":`...)
 	b = strconv.AppendInt(b, w.End, 10)
 	return append(b, '}')
+}
+
+// rowKey is the KV key of a window's row: the group key, and the window start for windowed
+// tables.
+func (t *tableState) rowKey(group string, w *win) string {
+	if t.win.kind == "" {
+		return group
+	}
+	return RowKey(group, w.Start)
+}
+
+// writeRow puts the window's row when it satisfies HAVING, and deletes a row shown before
+// that no longer does (ksqlDB's tombstone). It reports whether the row is in the table.
+func (k *task) writeRow(t *tableState, g *group, w *win) (bool, error) {
+	res := t.result(g, w)
+	if !t.visible(res) {
+		if w.Shown {
+			w.Shown = false
+			return false, k.publishKV(t.spec.Name, t.rowKey(g.Key, w), nil)
+		}
+		return false, nil
+	}
+	w.Shown = true
+	return true, k.publishKV(t.spec.Name, t.rowKey(g.Key, w), t.row(res, w))
 }
 
 // progress is what a task saves besides its groups: the newest input applied and each table's
@@ -153,7 +225,13 @@ type task struct {
 	pending  int    // inputs applied since the last flush
 	lastSave time.Time
 	starts   []int64
-	rec      Record
+	dec      *sqlrt.Decoder // the source's columns
+	row      sqlrt.Row      // the decoded input: its columns, then ROWTIME
+	rowTime  int
+	// Over a TABLE (source KV_<bucket>): the subject prefix before a row's key, and the
+	// table's primary key column (filled from the key when the value lacks it).
+	kvPrefix string
+	keyAt    int
 	crashed  func() bool // test hook: stop without a final flush
 	crashMid func() bool // test hook: stop after saving groups, before the progress record
 }
@@ -219,6 +297,9 @@ func (k *task) restore(ctx context.Context) error {
 			if err := json.Unmarshal(entry.Value(), &g); err != nil {
 				return fmt.Errorf("decode %s state: %w", t.spec.Name, err)
 			}
+			if err := t.revive(&g); err != nil {
+				return fmt.Errorf("decode %s state %s: %w", t.spec.Name, entry.Key(), err)
+			}
 			g.Key = strings.TrimPrefix(entry.Key(), t.stateKeyPrefix)
 			t.groups[g.Key] = &g
 			for _, win := range g.Wins {
@@ -228,6 +309,24 @@ func (k *task) restore(ctx context.Context) error {
 		})
 		if err != nil {
 			return fmt.Errorf("load %s state: %w", t.spec.Name, err)
+		}
+		if !t.step.TableInput {
+			continue
+		}
+		prefix := prevPrefix(t)
+		err = kvx.Load(ctx, k.js, topology.BucketWindowerState, prefix+">", func(entry jetstream.KeyValueEntry) error {
+			var p prevRow
+			if err := json.Unmarshal(entry.Value(), &p); err != nil {
+				return fmt.Errorf("decode %s input row state: %w", t.spec.Name, err)
+			}
+			if err := p.decode(t.step.Aggregates); err != nil {
+				return fmt.Errorf("decode %s input row state %s: %w", t.spec.Name, entry.Key(), err)
+			}
+			t.prevs[strings.TrimPrefix(entry.Key(), prefix)] = &p
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load %s input rows: %w", t.spec.Name, err)
 		}
 	}
 	k.lastSeq = cp.Seq
@@ -283,15 +382,13 @@ func (k *task) apply(m jetstream.Msg) error {
 	}
 	k.lastSeq = seq
 	k.pending++
-	data := m.Data()
-	if len(data) > k.cfg.MaxEventBytes {
-		return k.out.DeadLetter(m, fmt.Errorf("%w: %d bytes, limit %d", pipe.ErrTooLarge, len(data), k.cfg.MaxEventBytes))
+	if k.kvPrefix != "" {
+		return k.applyTable(m, seq)
 	}
-	k.rec = Record{}
-	if err := decode(k.source, data, &k.rec); err != nil {
-		return k.out.DeadLetter(m, err)
+	if ok, err := k.decode(m); !ok {
+		return err
 	}
-	ts := events.EventTimeMillis(m)
+	ts := k.row[k.rowTime].I
 	for _, t := range k.tables {
 		if err := k.applyTo(t, m, ts, seq); err != nil {
 			return err
@@ -300,56 +397,70 @@ func (k *task) apply(m jetstream.Msg) error {
 	return nil
 }
 
+// selects reports whether the current row passes t's WHERE and has a group (t.vals): rows
+// with a NULL group key are dropped and counted, as ksqlDB drops them.
+func (t *tableState) selects(r sqlrt.Row) bool {
+	if w := t.step.Where; w != nil {
+		if v := w.Eval(r); v.Kind != sqlrt.Boolean || !v.Bool() {
+			return false
+		}
+	}
+	for i, e := range t.step.GroupBy {
+		v := e.Eval(r)
+		if v.IsNull() {
+			t.nullKeys.Inc()
+			return false
+		}
+		t.vals[i] = v
+	}
+	return true
+}
+
 func (k *task) applyTo(t *tableState, m jetstream.Msg, ts int64, seq uint64) error {
-	r := &k.rec
-	if t.spec.Where != nil && !t.spec.Where(r) {
+	r := k.row
+	if !t.selects(r) {
 		return nil
 	}
-	cols, ok := t.spec.GroupBy(r)
-	if !ok {
-		t.nullKeys.Inc()
-		return nil
+	for i, a := range t.step.Aggregates {
+		for j, e := range a.Args {
+			t.args[i][j] = e.Eval(r)
+		}
 	}
 	t.lastArrival, t.lastAdvance = k.now(), time.Time{}
 	if !t.hasST || ts > t.st {
 		t.st, t.hasST = ts, true
 	}
-	key := groupKey(cols)
+	key := groupKey(t.vals)
 	g := t.groups[key]
 	if g != nil && seq <= g.Seq {
 		return nil // replay after a restart: the saved state already holds this input
 	}
-	var listVal int32
-	var hasList bool
-	if t.listColumn != "" {
-		listVal, hasList = listValue(r)
+	if t.session() {
+		return k.applySession(t, g, key, m, ts, seq)
 	}
-	if t.spec.Window.Kind == Session {
-		return k.applySession(t, g, key, cols, m, ts, seq, listVal, hasList)
+	if t.win.kind == "" {
+		k.starts = append(k.starts[:0], 0)
+	} else {
+		k.starts = timeWindowStarts(k.starts[:0], ts, t.win.size, t.win.adv)
 	}
-	k.starts = timeWindowStarts(k.starts[:0], ts, t.size, t.adv)
 	var late []int64
 	applied := false
 	for _, s := range k.starts {
-		end := s + t.size
-		if end+t.grace <= t.st {
+		end := s + t.win.size
+		if t.win.kind != "" && end+t.grace <= t.st {
 			late = append(late, s)
 			continue
 		}
 		if g == nil {
-			g = &group{Key: key, Cols: cols}
-			t.groups[key] = g
+			g = t.newGroup(key)
 		}
 		w := g.find(s)
 		if w == nil {
-			w = &win{Start: s, End: end}
+			w = &win{Start: s, End: end, accs: t.newAccs()}
 			g.Wins = append(g.Wins, w)
 			t.nextClose = min(t.nextClose, t.closeAt(w))
 		}
-		w.Count++
-		if hasList {
-			w.List = append(w.List, listVal)
-		}
+		t.add(w.accs)
 		w.dirty = true
 		applied = true
 	}
@@ -360,6 +471,200 @@ func (k *task) applyTo(t *tableState, m jetstream.Msg, ts int64, seq uint64) err
 	if len(late) > 0 {
 		return k.publishLate(t, m, ts, fmt.Sprintf("event time %d is past the end + grace (%d ms) of %d window(s) starting %s at stream time %d",
 			ts, t.grace, len(late), joinInts(late), t.st))
+	}
+	return nil
+}
+
+// decode fills k.row from the input (its columns, then ROWTIME), or dead-letters it (ok false;
+// err is the dead letter's publishing error).
+func (k *task) decode(m jetstream.Msg) (ok bool, err error) {
+	data := m.Data()
+	if len(data) > k.cfg.MaxEventBytes {
+		return false, k.out.DeadLetter(m, fmt.Errorf("%w: %d bytes, limit %d", pipe.ErrTooLarge, len(data), k.cfg.MaxEventBytes))
+	}
+	for i := range k.row {
+		k.row[i] = sqlrt.Value{}
+	}
+	if err := k.dec.Decode(data, k.row); err != nil {
+		return false, k.out.DeadLetter(m, err)
+	}
+	k.row[k.rowTime] = sqlrt.BigIntValue(events.EventTimeMillis(m))
+	return true, nil
+}
+
+// prevPrefix is where a table's input rows are saved in WINDOWER_STATE.
+func prevPrefix(t *tableState) string { return "_rows." + t.spec.Name + "." }
+
+// applyTable applies one change of the input TABLE: the new row of a key (a KV put) or its
+// deletion (KV-Operation DEL or PURGE).
+func (k *task) applyTable(m jetstream.Msg, seq uint64) error {
+	key := strings.TrimPrefix(m.Subject(), k.kvPrefix)
+	op := m.Headers().Get(kvOperation)
+	del := op == "DEL" || op == "PURGE"
+	ts := events.EventTimeMillis(m)
+	if !del {
+		if ok, err := k.decode(m); !ok {
+			return err
+		}
+		if k.keyAt >= 0 && k.row[k.keyAt].IsNull() {
+			if text, err := kvx.Unescape(key); err == nil {
+				k.row[k.keyAt], _ = sqlrt.FromJSON([]byte(strconv.Quote(text)), k.tables[0].step.Input.Columns[k.keyAt].Type)
+			}
+		}
+	}
+	for _, t := range k.tables {
+		if err := k.applyTableRow(t, key, del, ts, seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kvOperation is the header JetStream KV marks deletes with.
+const kvOperation = "KV-Operation"
+
+// applyTableRow takes out what the key's previous row added to t, then adds the new row (if
+// it passes WHERE and has a group). Each group, and the key's saved row, carries the input
+// sequence it has seen, so a replay after a crash changes nothing twice.
+func (k *task) applyTableRow(t *tableState, key string, del bool, ts int64, seq uint64) error {
+	prev := t.prevs[key]
+	if prev != nil && seq <= prev.Seq {
+		return nil
+	}
+	var undone *group // the group this input took the previous row out of
+	if prev != nil {
+		if g := t.groups[prev.Group]; g != nil && seq > g.Seq {
+			undone = g
+			for _, s := range prev.Starts {
+				w := g.find(s)
+				if w == nil {
+					continue // closed since: final
+				}
+				for i, a := range w.accs {
+					a.Undo(prev.args[i])
+				}
+				w.Rows--
+				w.dirty = true
+				if w.Rows <= 0 {
+					g.remove(w)
+					if w.Shown {
+						if err := k.publishKV(t.spec.Name, t.rowKey(g.Key, w), nil); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			g.Seq = seq
+			k.markDirty(t, g)
+		}
+	}
+	next := k.addTableRow(t, undone, del, ts, seq)
+	switch {
+	case next != nil:
+		t.prevs[key] = next
+	case prev != nil:
+		delete(t.prevs, key)
+	default:
+		return nil
+	}
+	t.prevDirty[key] = true
+	return nil
+}
+
+// addTableRow adds the current row (k.row) to t and returns what it added, or nil. undone is
+// the group the same input took the previous row out of (its sequence says this input, which
+// is no replay for the add).
+func (k *task) addTableRow(t *tableState, undone *group, del bool, ts int64, seq uint64) *prevRow {
+	if del {
+		return nil
+	}
+	r := k.row
+	if !t.selects(r) {
+		return nil
+	}
+	p := &prevRow{Seq: seq, args: make([][]sqlrt.Value, len(t.step.Aggregates))}
+	for i, a := range t.step.Aggregates {
+		p.args[i] = make([]sqlrt.Value, len(a.Args))
+		for j, e := range a.Args {
+			p.args[i][j] = e.Eval(r)
+		}
+	}
+	t.lastArrival, t.lastAdvance = k.now(), time.Time{}
+	if t.win.kind != "" && (!t.hasST || ts > t.st) {
+		t.st, t.hasST = ts, true
+	}
+	p.Group = groupKey(t.vals)
+	if t.win.kind == "" {
+		k.starts = append(k.starts[:0], 0)
+	} else {
+		k.starts = timeWindowStarts(k.starts[:0], ts, t.win.size, t.win.adv)
+	}
+	for _, s := range k.starts {
+		if t.win.kind == "" || s+t.win.size+t.grace > t.st {
+			p.Starts = append(p.Starts, s) // closed windows are final
+		}
+	}
+	g := t.groups[p.Group]
+	if g != nil && seq <= g.Seq && g != undone {
+		return p // the saved group holds this row already
+	}
+	for _, s := range p.Starts {
+		end := s + t.win.size
+		if g == nil {
+			g = t.newGroup(p.Group)
+		}
+		w := g.find(s)
+		if w == nil {
+			w = &win{Start: s, End: end, accs: t.newAccs()}
+			g.Wins = append(g.Wins, w)
+			t.nextClose = min(t.nextClose, t.closeAt(w))
+		}
+		for i, a := range w.accs {
+			a.Add(p.args[i])
+		}
+		w.Rows++
+		w.dirty = true
+	}
+	if g != nil {
+		g.Seq = seq
+		k.markDirty(t, g)
+	}
+	return p
+}
+
+// newGroup adds the group of the current event (t.vals) under key.
+func (t *tableState) newGroup(key string) *group {
+	g := &group{Key: key, vals: append([]sqlrt.Value(nil), t.vals...)}
+	for i, v := range t.vals {
+		g.Cols = append(g.Cols, Column{Name: t.step.Result[i].Name, JSON: string(sqlrt.AppendJSON(nil, v, t.step.Result[i].Type))})
+	}
+	t.groups[key] = g
+	return g
+}
+
+// revive rebuilds what a restored group keeps only in memory: its values and accumulators.
+func (t *tableState) revive(g *group) error {
+	if len(g.Cols) != len(t.step.GroupBy) {
+		return fmt.Errorf("%d group columns saved, the statement has %d", len(g.Cols), len(t.step.GroupBy))
+	}
+	g.vals = make([]sqlrt.Value, len(g.Cols))
+	for i, c := range g.Cols {
+		v, err := sqlrt.FromJSON([]byte(c.JSON), t.step.Result[i].Type)
+		if err != nil {
+			return err
+		}
+		g.vals[i] = v
+	}
+	for _, w := range g.Wins {
+		if len(w.Aggs) != len(t.step.Aggregates) {
+			return fmt.Errorf("%d aggregates saved, the statement has %d", len(w.Aggs), len(t.step.Aggregates))
+		}
+		w.accs = t.newAccs()
+		for i, a := range w.Aggs {
+			if err := w.accs[i].UnmarshalJSON(a); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -381,9 +686,9 @@ func (k *task) applyTo(t *tableState, m jetstream.Msg, ts int64, seq uint64) err
 //
 // An event before every session of its key forms a session of its own unless ts < closeTime.
 // Otherwise the event and the open sessions it touches merge into one.
-func (k *task) applySession(t *tableState, g *group, key string, cols []Column, m jetstream.Msg, ts int64, seq uint64, listVal int32, hasList bool) error {
+func (k *task) applySession(t *tableState, g *group, key string, m jetstream.Msg, ts int64, seq uint64) error {
 	closeTime := t.sessionCloseTime()
-	start, end, count := ts, ts, int64(1)
+	start, end := ts, ts
 	var merged []*win
 	var closed bool
 	var closedEnd int64
@@ -397,23 +702,22 @@ func (k *task) applySession(t *tableState, g *group, key string, cols []Column, 
 				}
 				continue
 			}
-			if ts >= w.Start-t.gap && ts <= w.End+t.gap {
+			if ts >= w.Start-t.win.gap && ts <= w.End+t.win.gap {
 				merged = append(merged, w)
-				start, end, count = min(start, w.Start), max(end, w.End), count+w.Count
+				start, end = min(start, w.Start), max(end, w.End)
 			}
 		}
 	}
 	if end < closeTime {
 		return k.publishLate(t, m, ts, fmt.Sprintf("event time %d: its session would end at %d, older than stream time %d minus gap %d ms minus grace %d ms",
-			ts, end, t.st, t.gap, t.grace))
+			ts, end, t.st, t.win.gap, t.grace))
 	}
-	if closed && ts <= closedEnd+t.gap {
+	if closed && ts <= closedEnd+t.win.gap {
 		return k.publishLate(t, m, ts, fmt.Sprintf("event time %d is within gap %d ms of a closed session ending at %d (stream time %d)",
-			ts, t.gap, closedEnd, t.st))
+			ts, t.win.gap, closedEnd, t.st))
 	}
 	if g == nil {
-		g = &group{Key: key, Cols: cols}
-		t.groups[key] = g
+		g = t.newGroup(key)
 	}
 	var keep *win
 	for _, w := range merged {
@@ -421,25 +725,28 @@ func (k *task) applySession(t *tableState, g *group, key string, cols []Column, 
 			keep = w
 		}
 	}
-	var list []int32
+	// The merged sessions' accumulators fold together in session order, then the event.
+	accs := t.newAccs()
 	for _, w := range merged {
-		list = append(list, w.List...)
+		for i, a := range accs {
+			a.Merge(w.accs[i])
+		}
 		if w != keep {
 			g.remove(w)
 			// The merged-away session's row is deleted, as ksqlDB does.
-			if err := k.publishKV(t.spec.Name, RowKey(key, w.Start), nil); err != nil {
-				return err
+			if w.Shown {
+				if err := k.publishKV(t.spec.Name, RowKey(key, w.Start), nil); err != nil {
+					return err
+				}
 			}
 		}
 	}
+	t.add(accs)
 	if keep == nil {
 		keep = &win{}
 		g.Wins = append(g.Wins, keep)
 	}
-	if hasList {
-		list = append(list, listVal)
-	}
-	keep.Start, keep.End, keep.Count, keep.List, keep.dirty = start, end, count, list, true
+	keep.Start, keep.End, keep.accs, keep.dirty = start, end, accs, true
 	t.nextClose = min(t.nextClose, t.closeAt(keep))
 	g.Seq = seq
 	k.markDirty(t, g)
@@ -522,14 +829,20 @@ func (k *task) closeDue(t *tableState) error {
 				continue
 			}
 			closedAny = true
-			if t.spec.Window.Kind == Session {
+			if t.session() {
 				g.noteClosed(w.End)
 			}
-			if !t.visible(w) {
+			res := t.result(g, w)
+			if !t.visible(res) {
+				if w.dirty && w.Shown {
+					if err := k.publishKV(t.spec.Name, RowKey(key, w.Start), nil); err != nil {
+						return err
+					}
+				}
 				continue
 			}
-			row := t.row(g, w)
-			if w.dirty {
+			row := t.row(res, w)
+			if w.dirty || (t.step.EmitFinal && !w.Shown) {
 				if err := k.publishKV(t.spec.Name, RowKey(key, w.Start), row); err != nil {
 					return err
 				}
@@ -569,13 +882,14 @@ func (k *task) closeDue(t *tableState) error {
 // Each phase is synced here, so a group is marked clean only once its state is durable.
 func (k *task) flush(ctx context.Context) error {
 	for _, d := range k.dirty {
+		if d.t.step.EmitFinal {
+			continue // EMIT FINAL: a row only when its window closes (closeDue)
+		}
 		for _, w := range d.g.Wins {
 			if w.dirty {
 				w.dirty = false
-				if d.t.visible(w) {
-					if err := k.publishKV(d.t.spec.Name, RowKey(d.g.Key, w.Start), d.t.row(d.g, w)); err != nil {
-						return err
-					}
+				if _, err := k.writeRow(d.t, d.g, w); err != nil {
+					return err
 				}
 			}
 		}
@@ -588,12 +902,32 @@ func (k *task) flush(ctx context.Context) error {
 		cp.Tables[t.spec.Name] = tableProgress{StreamTime: t.st, Has: t.hasST}
 	}
 	for _, d := range k.dirty {
+		for _, w := range d.g.Wins {
+			if err := w.marshalAggs(); err != nil {
+				return err
+			}
+		}
 		data, err := json.Marshal(d.g)
 		if err != nil {
 			return err
 		}
 		if err := k.publishKV(topology.BucketWindowerState, d.t.stateKeyPrefix+d.g.Key, data); err != nil {
 			return err
+		}
+	}
+	for _, t := range k.tables {
+		for key := range t.prevDirty {
+			var data []byte
+			if p := t.prevs[key]; p != nil {
+				p.encode(t.step.Aggregates)
+				var err error
+				if data, err = json.Marshal(p); err != nil {
+					return err
+				}
+			}
+			if err := k.publishKV(topology.BucketWindowerState, prevPrefix(t)+key, data); err != nil {
+				return err
+			}
 		}
 	}
 	if k.crashMid != nil && k.crashMid() {
@@ -614,6 +948,9 @@ func (k *task) flush(ctx context.Context) error {
 		}
 	}
 	k.dirty = k.dirty[:0]
+	for _, t := range k.tables {
+		clear(t.prevDirty)
+	}
 	k.pending = 0
 	k.lastSave = k.now()
 	return nil

@@ -1,23 +1,17 @@
 package windower
 
-// win is one open window of one group.
-type win struct {
-	Start int64   `json:"s"` // epoch ms
-	End   int64   `json:"e"` // exclusive for time windows; the last event (inclusive) for sessions
-	Count int64   `json:"n"`
-	List  []int32 `json:"l,omitempty"`
-	dirty bool    // changed since its row was last written
-}
+import "github.com/jetsuite/jetsuite/shared/sqlrt"
 
 // group is the state of one group key of one table: its open windows and the last input
 // sequence applied to it. It is persisted as one KV entry, so that a session merge (several
 // windows changing at once) is saved atomically, and a replay skips exactly the inputs the
 // saved state already holds.
 type group struct {
-	Key  string   `json:"-"`
-	Cols []Column `json:"c"`
-	Wins []*win   `json:"w"`
-	Seq  uint64   `json:"q"`
+	Key  string        `json:"-"`
+	Cols []Column      `json:"c"`
+	vals []sqlrt.Value // Cols as values (the result row's GROUP BY columns)
+	Wins []*win        `json:"w"`
+	Seq  uint64        `json:"q"`
 	// Closed and ClosedEnd remember the latest end among the group's sessions that have closed
 	// (their final row is out, they left Wins): an event within gap of it would have to merge
 	// into a closed session, so it is late (see applySession). Only the latest end is needed:

@@ -1,6 +1,8 @@
 package windower
 
 import (
+	"github.com/jetsuite/jetsuite/shared/sqlrt"
+
 	"reflect"
 	"testing"
 )
@@ -42,7 +44,7 @@ func TestEscapeKey(t *testing.T) {
 			t.Errorf("escapeKey(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := groupKey([]Column{{"CODE", "404"}, {"DEFINITION", `"Page not found"`}}); got != "404/Page=20not=20found" {
+	if got := groupKey([]sqlrt.Value{sqlrt.IntValue(404), sqlrt.StringValue("Page not found")}); got != "404/Page=20not=20found" {
 		t.Errorf("groupKey = %q", got)
 	}
 }

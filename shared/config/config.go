@@ -516,17 +516,23 @@ func (s *Setting) envNames() []envName {
 }
 
 // set parses, validates and assigns text.
-func (s *Setting) set(text, source string) error {
-	bad := func(err error) error {
-		where, shown := source, text
-		if where == "" {
-			where = "default"
-		}
-		if s.Secret {
-			shown = "(secret)"
-		}
-		return &SettingError{Setting: s.Env(), Source: where, Value: shown, Err: err}
+// Invalid reports the setting's resolved value as invalid for a reason found after Resolve
+// (e.g. a table name the pipeline, compiled later, does not have).
+func (s *Setting) Invalid(err error) *SettingError { return s.errorFor(s.text, s.source, err) }
+
+func (s *Setting) errorFor(text, source string, err error) *SettingError {
+	where, shown := source, text
+	if where == "" {
+		where = "default"
 	}
+	if s.Secret {
+		shown = "(secret)"
+	}
+	return &SettingError{Setting: s.Env(), Source: where, Value: shown, Err: err}
+}
+
+func (s *Setting) set(text, source string) error {
+	bad := func(err error) error { return s.errorFor(text, source, err) }
 	v, err := s.parse(text)
 	if err != nil {
 		var num *strconv.NumError

@@ -119,25 +119,6 @@ func DecodeWebUser(data []byte) (WebUser, error) {
 	return u, nil
 }
 
-// UserClick is a row of USER_CLICKSTREAM: clickstream LEFT JOIN WEB_USERS.
-type UserClick struct {
-	UserID   Int    `json:"USERID"`
-	Username String `json:"USERNAME"`
-	IP       String `json:"IP"`
-	City     String `json:"CITY"`
-	Request  String `json:"REQUEST"`
-	Status   Int    `json:"STATUS"`
-	Bytes    BigInt `json:"BYTES"`
-}
-
-// EnrichedErrorCode is a row of ENRICHED_ERROR_CODES: clickstream LEFT JOIN CLICKSTREAM_CODES.
-// CODE comes from the click's status (ksqlDB projects the join key from the stream side), so it
-// is never NULL; DEFINITION is NULL when the code table has no such code.
-type EnrichedErrorCode struct {
-	Code       Int    `json:"CODE"`
-	Definition String `json:"DEFINITION"`
-}
-
 // Decode decodes any jetsuite row type (used for derived streams, whose producer is jetsuite).
 func Decode(data []byte, v any) error { return decodeObject(data, v) }
 
@@ -157,40 +138,4 @@ func decodeObject(data []byte, v any) error {
 		return fmt.Errorf("%w: %w", ErrWrongType, err)
 	}
 	return nil
-}
-
-// unmarshaler is implemented by Int, BigInt and String.
-type unmarshaler interface{ UnmarshalJSON([]byte) error }
-
-// decodeFields decodes a flat object into the named fields (matched ignoring case), fast.
-func decodeFields(data []byte, names []string, fields []unmarshaler) error {
-	return scanObject(data, func(key, v []byte) error {
-		for i, n := range names {
-			if keyIs(key, n) {
-				if err := fields[i].UnmarshalJSON(v); err != nil {
-					return fmt.Errorf("%w: %s: %w", ErrWrongType, key, err)
-				}
-				return nil
-			}
-		}
-		return nil
-	})
-}
-
-var userClickFields = []string{"USERID", "USERNAME", "IP", "CITY", "REQUEST", "STATUS", "BYTES"}
-
-// DecodeUserClick decodes a USER_CLICKSTREAM row.
-func DecodeUserClick(data []byte) (UserClick, error) {
-	var u UserClick
-	err := decodeFields(data, userClickFields, []unmarshaler{&u.UserID, &u.Username, &u.IP, &u.City, &u.Request, &u.Status, &u.Bytes})
-	return u, err
-}
-
-var enrichedErrorCodeFields = []string{"CODE", "DEFINITION"}
-
-// DecodeEnrichedErrorCode decodes an ENRICHED_ERROR_CODES row.
-func DecodeEnrichedErrorCode(data []byte) (EnrichedErrorCode, error) {
-	var e EnrichedErrorCode
-	err := decodeFields(data, enrichedErrorCodeFields, []unmarshaler{&e.Code, &e.Definition})
-	return e, err
 }

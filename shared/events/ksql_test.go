@@ -1,7 +1,6 @@
 package events
 
 import (
-	"encoding/json"
 	"errors"
 	"testing"
 )
@@ -50,18 +49,5 @@ func BenchmarkDecodeClick(b *testing.B) {
 		if _, err := DecodeClick(data); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-func TestDerivedRowsRoundTrip(t *testing.T) {
-	in := UserClick{UserID: NewInt(3), Username: NewString("akatz1022"), IP: NewString("1.2.3.4"), Status: NewInt(404), Bytes: NewBigInt(278)}
-	data, _ := json.Marshal(in)
-	out, err := DecodeUserClick(data)
-	if err != nil || out != in {
-		t.Fatalf("round trip: %s -> %+v, %v", data, out, err)
-	}
-	e, err := DecodeEnrichedErrorCode([]byte(`{"CODE":500,"DEFINITION":null}`))
-	if err != nil || e.Code != NewInt(500) || e.Definition.Valid {
-		t.Fatalf("enriched error code: %+v %v", e, err)
 	}
 }

@@ -176,3 +176,33 @@ func keyIs(key []byte, name string) bool {
 	}
 	return true
 }
+
+// Exported forms of the scanner and of the ksqlDB coercion helpers, for shared/sqlrt's JSON
+// decoder (which decodes rows of any declared shape with the same rules and the same speed).
+
+// ScanObject calls member for each key (without quotes, unescaped) and raw value of the
+// top-level JSON object in data, checking the syntax as it goes. Errors wrap ErrNotObject or
+// ErrNotJSON, or are member's own, returned unchanged.
+func ScanObject(data []byte, member func(key, value []byte) error) error {
+	return scanObject(data, member)
+}
+
+// SkipSpace returns the index of the first non-whitespace byte of data at or after i.
+func SkipSpace(data []byte, i int) int { return skipSpace(data, i) }
+
+// ValueEnd returns the index after the JSON value starting at data[i], checking its syntax
+// (errors wrap ErrNotJSON).
+func ValueEnd(data []byte, i int) (int, error) { return valueEnd(data, i) }
+
+// KeyIs compares a JSON key with a name, ignoring ASCII case.
+func KeyIs(key []byte, name string) bool { return keyIs(key, name) }
+
+// ParseInteger applies ksqlDB's INT/BIGINT coercion to a raw JSON value: a number (a fraction
+// truncates) or a string holding an integer, within [lo, hi]; ok is false for null. Errors
+// wrap ErrCoercion and name typ.
+func ParseInteger(b []byte, lo, hi int64, typ string) (v int64, ok bool, err error) {
+	return parseInteger(b, lo, hi, typ)
+}
+
+// Unquote decodes a JSON string literal.
+func Unquote(b []byte) (string, error) { return unquote(b) }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/plan"
 )
 
 // Service is one jetsuite service. Run blocks until ctx ends (then drains and returns nil) or a
@@ -34,6 +35,17 @@ type Deps struct {
 	Log    *slog.Logger
 	Health *obs.Health
 	HTTP   *obs.Server
+	// Plan is the compiled pipeline the service executes its part of (nil: the built-in
+	// demos, plan.Demo()).
+	Plan *plan.Plan
+}
+
+// Pipeline returns the plan the service executes: Plan, or the built-in demos.
+func (d Deps) Pipeline() *plan.Plan {
+	if d.Plan != nil {
+		return d.Plan
+	}
+	return plan.Demo()
 }
 
 // Logger returns the service's logger (with a service attribute).
@@ -92,6 +104,9 @@ type Spec struct {
 	// InAll says whether `jetsuite all` runs it by default.
 	InAll bool
 	Bind  func(b Binder) func(Deps) (Service, error)
+	// CheckPlan, when set, checks the bound settings against the pipeline before anything
+	// starts (a table name the pipeline does not have); it returns a *config.SettingError.
+	CheckPlan func(p *plan.Plan) error
 }
 
 // Binder is config.Binder, named here so service packages need one import less.

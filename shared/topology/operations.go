@@ -36,24 +36,29 @@ const (
 	// consumer name, value {"stream": ..., "seq": ...}, the newest input whose effects are
 	// durable.
 	BucketCheckpoints = "JETSUITE_CHECKPOINTS"
+	// BucketPlan holds, per derived stream and table, the fingerprint and SQL of the
+	// definition it was built with: a changed statement is refused unless rebuilt.
+	BucketPlan = "JETSUITE_PLAN"
 )
 
-func operations() Catalog {
+// Operations are the operational streams and the state buckets every plan needs.
+func Operations() Catalog {
 	return Catalog{
 		Streams: []Stream{
 			{Name: StreamDeadLetter, Subjects: []string{DeadLetterPrefix + ">"}, MaxAge: 30 * 24 * time.Hour,
 				Description: "poison input with the reason in headers"},
-			{Name: StreamLateEvents, Subjects: []string{LatePrefix + ">"}, MaxAge: week,
+			{Name: StreamLateEvents, Subjects: []string{LatePrefix + ">"}, MaxAge: 7 * 24 * time.Hour,
 				Description: "events later than their table's grace period"},
-			{Name: StreamWindowsFinal, Subjects: []string{FinalPrefix + ">"}, MaxAge: week,
+			{Name: StreamWindowsFinal, Subjects: []string{FinalPrefix + ">"}, MaxAge: 7 * 24 * time.Hour,
 				Description: "final rows of closed windows"},
 		},
 		Buckets: []Bucket{
-			{Name: BucketWindowerState, State: true, TTL: week, Description: "windower: open windows per group key and input checkpoints"},
+			{Name: BucketWindowerState, State: true, TTL: 7 * 24 * time.Hour, Description: "windower: open windows per group key and input checkpoints"},
 			{Name: BucketGeneratorState, State: true, Description: "generator: iteration counters per quickstart"},
 			{Name: BucketCDCState, State: true, Description: "CDC reader: binlog positions of deleted keys"},
 			{Name: BucketAlertingState, State: true, Description: "alerting: alerts sent, per rating id"},
 			{Name: BucketCheckpoints, State: true, Description: "every processor's checkpoint: the newest input whose effects are durable"},
+			{Name: BucketPlan, State: true, Description: "the definition (fingerprint and SQL) each derived stream and table was built with"},
 		},
 	}
 }

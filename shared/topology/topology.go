@@ -1,8 +1,8 @@
-// Package topology declares, in one place, every JetStream stream and KV bucket jetsuite uses,
-// the way ksqlDB's statements.sql shows a whole pipeline: sources (named like the original Kafka
-// topics), derived streams (named like the ksqlDB STREAMs) and tables (KV buckets named like the
-// ksqlDB TABLEs). Ensure creates or updates all of them; services only ever refer to the names
-// declared here.
+// Package topology is how jetsuite declares JetStream streams and KV buckets (Catalog.Ensure),
+// the names of the built-in pipelines' streams and tables (constants other packages and tests
+// use), and the operational streams and state buckets every pipeline needs (Operations). What
+// a pipeline declares comes from its plan (shared/plan: Plan.Catalog); the constants here are
+// the names the built-in demo files give their objects, checked against them by plan's tests.
 package topology
 
 import (
@@ -41,16 +41,6 @@ type Bucket struct {
 type Catalog struct {
 	Streams []Stream
 	Buckets []Bucket
-}
-
-// Default is jetsuite's topology: both pipelines, the operational streams and the state buckets.
-func Default() Catalog {
-	var c Catalog
-	for _, part := range []Catalog{clickstream(), ratings(), operations()} {
-		c.Streams = append(c.Streams, part.Streams...)
-		c.Buckets = append(c.Buckets, part.Buckets...)
-	}
-	return c
 }
 
 // DefaultDedupWindow is how long JetStream remembers Nats-Msg-Ids unless Options say otherwise.

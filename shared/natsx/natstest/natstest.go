@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/natsx"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -55,7 +56,7 @@ func StartAt(t testing.TB, dir, listen string) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := topology.Default().Ensure(ctx, js, topology.Options{}); err != nil {
+	if err := plan.Demo().Catalog().Ensure(ctx, js, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	e := &Env{Server: ns, NC: nc, JS: js, DataDir: dir}

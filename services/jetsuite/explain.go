@@ -1,0 +1,34 @@
+package main
+
+import (
+	"flag"
+	"io"
+
+	"github.com/jetsuite/jetsuite/shared/plan"
+)
+
+// explain prints the plan of pipeline files (`jetsuite explain FILE...`), or of the built-in
+// demos: what ksqlDB's EXPLAIN shows, for the whole pipeline. A file with an error prints the
+// error (file, line, column) and fails.
+func explain(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("jetsuite explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		io.WriteString(stderr, "usage: jetsuite explain [--names] [FILE...]\n\nprints the plan the statements compile to (default: the built-in demos)\n")
+	}
+	names := fs.Bool("names", false, "print the streams and tables as the README's Markdown tables")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	p := plan.Demo()
+	if fs.NArg() > 0 {
+		var err error
+		if p, err = compileFiles(fs.Args()...); err != nil {
+			return err
+		}
+	}
+	if *names {
+		return p.WriteNames(stdout)
+	}
+	return p.Explain(stdout)
+}
