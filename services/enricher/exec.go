@@ -227,7 +227,8 @@ func coerce(v sqlrt.Value, t sqlrt.Type) sqlrt.Value {
 	return v
 }
 
-// watch runs a view once its loader (if the enricher loads the table) has caught up.
+// watchAfter runs a view once after is closed: when the enricher loads the table itself, once
+// its loader has caught up.
 func watchAfter(ctx context.Context, v *View[tableRow], kv jetstream.KeyValue, after <-chan struct{}) error {
 	select {
 	case <-after:
