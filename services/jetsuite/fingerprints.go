@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsuite/jetsuite/services/windower"
 	"github.com/jetsuite/jetsuite/shared/kvx"
 	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -40,12 +41,11 @@ func checkDefinitions(ctx context.Context, js jetstream.JetStream, p *plan.Plan,
 	want := map[string]bool{}
 	for _, n := range rebuild {
 		obj := p.Object(n)
-		if obj == nil || obj.Producer == nil || obj.Source {
+		switch {
+		case obj != nil && obj.Source:
+			return nil, fmt.Errorf("--rebuild %s: %s is declared over subject %s, its rows are that subject's; there is nothing to rebuild", n, obj.Name, obj.Subject)
+		case obj == nil || obj.Producer == nil:
 			return nil, fmt.Errorf("--rebuild %s: no stream or table of the pipeline derives %s", n, n)
-		}
-		if obj.Bucket != "" {
-			return nil, fmt.Errorf("--rebuild %s: rebuilding a table from the start of its source is not supported yet: %w; give the changed statement a new table name, or remove the table to start it afresh from new input (delete bucket %s, the %s.* keys of %s and key %s of %s)",
-				n, errors.ErrUnsupported, obj.Bucket, obj.Name, topology.BucketWindowerState, obj.Name, topology.BucketPlan)
 		}
 		want[obj.Name] = true
 	}
@@ -91,7 +91,11 @@ func checkDefinitions(ctx context.Context, js jetstream.JetStream, p *plan.Plan,
 			ErrDefinitionChanged, strings.Join(changed, "\n  "), strings.Join(names, ","))
 	}
 	for _, obj := range writes {
-		if want[obj.Name] {
+		if want[obj.Name] && obj.Bucket != "" {
+			if err := windower.RebuildTable(ctx, js, p, obj.Name); err != nil {
+				return nil, fmt.Errorf("--rebuild %s: %w", obj.Name, err)
+			}
+		} else if want[obj.Name] {
 			if err := rebuildObject(ctx, js, obj); err != nil {
 				return nil, fmt.Errorf("--rebuild %s: %w", obj.Name, err)
 			}
@@ -108,7 +112,7 @@ func checkDefinitions(ctx context.Context, js jetstream.JetStream, p *plan.Plan,
 // that reads the step's input forgets its checkpoint on it, so it reads that input again from
 // the start. The step finds its output empty and produces everything again; the processor's
 // other outputs are untouched (shared/flow skips outputs a derived stream already holds).
-// Tables (window state, stream times) cannot be rebuilt this way yet: checkDefinitions refuses.
+// Aggregations are rebuilt by windower.RebuildTable; tables loaded from a topic are refused.
 func rebuildObject(ctx context.Context, js jetstream.JetStream, obj *plan.Object) error {
 	input := obj.Producer.Input.Stream
 	cps, err := js.KeyValue(ctx, topology.BucketCheckpoints)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jetsuite/jetsuite/shared/config"
@@ -213,6 +214,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("state bucket: %w", err)
 	}
+	if err := s.splitRebuilt(ctx, state); err != nil {
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	for _, k := range s.tasks {
 		k.state = state
@@ -222,16 +226,50 @@ func (s *Service) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
+// splitRebuilt gives every table rebuilt with RebuildTable a task of its own: it reads its
+// source from the start while the other tables of that source go on where they are.
+func (s *Service) splitRebuilt(ctx context.Context, state jetstream.KeyValue) error {
+	var out []*task
+	for _, k := range s.tasks {
+		if k.own != "" {
+			out = append(out, k)
+			continue
+		}
+		var kept []*tableState
+		for _, t := range k.tables {
+			_, err := state.Get(ctx, ownKey(t.spec.Name))
+			switch {
+			case errors.Is(err, jetstream.ErrKeyNotFound):
+				kept = append(kept, t)
+				continue
+			case err != nil:
+				return fmt.Errorf("state of %s: %w", t.spec.Name, err)
+			}
+			own := *k
+			own.tables, own.own, own.dirty, own.starts = []*tableState{t}, t.spec.Name, nil, nil
+			own.row = make(sqlrt.Row, len(k.row))
+			own.dec = sqlrt.NewDecoder(t.step.Input.Columns)
+			out = append(out, &own)
+		}
+		if len(kept) > 0 {
+			k.tables = kept
+			out = append(out, k)
+		}
+	}
+	s.tasks = out
+	return nil
+}
+
 func (s *Service) runTask(ctx context.Context, k *task) error {
 	var names []string
 	for _, t := range k.tables {
 		names = append(names, fmt.Sprintf("%s(grace %s)", t.spec.Name, time.Duration(t.grace)*time.Millisecond))
 	}
-	s.log.Info("aggregating", "source", k.source, "tables", strings.Join(names, " "))
+	s.log.Info("aggregating", "source", k.source, "task", k.name(), "tables", strings.Join(names, " "))
 	err := flow.Run(ctx, k.js, flow.Options{
 		Service: "windower",
 		Stream:  k.source,
-		Durable: "windower-" + k.source,
+		Durable: "windower-" + k.name(),
 		Batch:   s.cfg.BatchSize,
 		Tick:    tick(s.cfg),
 		Log:     s.log,

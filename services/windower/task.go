@@ -232,6 +232,8 @@ type task struct {
 	// table's primary key column (filled from the key when the value lacks it).
 	kvPrefix string
 	keyAt    int
+	// own is the table a task runs on its own since it was rebuilt ("" for the source's task).
+	own      string
 	crashed  func() bool // test hook: stop without a final flush
 	crashMid func() bool // test hook: stop after saving groups, before the progress record
 }
@@ -241,7 +243,16 @@ type dirtyGroup struct {
 	g *group
 }
 
-func (k *task) progressKey() string { return "_progress." + k.source }
+func (k *task) progressKey() string { return "_progress." + k.name() }
+
+// name is the task's name: its source, or <source>-<TABLE> for a table rebuilt on its own
+// (RebuildTable). It names the durable consumer (windower-<name>) and the progress record.
+func (k *task) name() string {
+	if k.own != "" {
+		return k.source + "-" + k.own
+	}
+	return k.source
+}
 
 // legacyCheckpointKey is where versions before shared/flow kept the progress record; read
 // once when there is no progress record yet.
