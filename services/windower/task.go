@@ -557,11 +557,11 @@ func (k *task) applyTableRow(t *tableState, key string, del bool, ts int64, seq 
 				w.Rows--
 				w.dirty = true
 				if w.Rows <= 0 {
+					// The window's last row went: its row goes too (always, for the reason
+					// the session merge gives).
 					g.remove(w)
-					if w.Shown {
-						if err := k.publishKV(t.spec.Name, t.rowKey(g.Key, w), nil); err != nil {
-							return err
-						}
+					if err := k.publishKV(t.spec.Name, t.rowKey(g.Key, w), nil); err != nil {
+						return err
 					}
 				}
 			}
@@ -744,11 +744,11 @@ func (k *task) applySession(t *tableState, g *group, key string, m jetstream.Msg
 		}
 		if w != keep {
 			g.remove(w)
-			// The merged-away session's row is deleted, as ksqlDB does.
-			if w.Shown {
-				if err := k.publishKV(t.spec.Name, RowKey(key, w.Start), nil); err != nil {
-					return err
-				}
+			// The merged-away session's row is deleted, as ksqlDB does. Always: after a crash
+			// the row may be in the table although the restored window never showed it
+			// (rows are written before the state that says so).
+			if err := k.publishKV(t.spec.Name, RowKey(key, w.Start), nil); err != nil {
+				return err
 			}
 		}
 	}
