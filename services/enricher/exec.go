@@ -36,7 +36,7 @@ func tableDecoder(o *plan.Object) func(key string, value []byte) (tableRow, erro
 			if err != nil {
 				return tableRow{}, err
 			}
-			v, err := sqlrt.FromJSON([]byte(strconv.Quote(text)), o.Columns[keyAt].Type)
+			v, err := sqlrt.FromText(text, o.Columns[keyAt].Type)
 			if err != nil {
 				return tableRow{}, err
 			}
@@ -221,7 +221,7 @@ func coerce(v sqlrt.Value, t sqlrt.Type) sqlrt.Value {
 	if v.Kind == t.Kind {
 		return v
 	}
-	if c, err := sqlrt.FromJSON([]byte(strconv.Quote(sqlrt.KeyText(v))), t); err == nil {
+	if c, err := sqlrt.FromText(sqlrt.KeyText(v), t); err == nil {
 		return c
 	}
 	return v

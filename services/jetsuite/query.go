@@ -236,7 +236,7 @@ func (q *query) run(ctx context.Context, js jetstream.JetStream, emit func([]byt
 				}
 			}
 			if text, err := kvx.Unescape(k); err == nil {
-				if v, err := sqlrt.FromJSON([]byte(strconv.Quote(text)), q.obj.Columns[q.keyAt].Type); err == nil {
+				if v, err := sqlrt.FromText(text, q.obj.Columns[q.keyAt].Type); err == nil {
 					row[q.keyAt] = v
 				}
 			}

@@ -519,7 +519,7 @@ func (k *task) applyTable(m jetstream.Msg, seq uint64) error {
 		}
 		if k.keyAt >= 0 && k.row[k.keyAt].IsNull() {
 			if text, err := kvx.Unescape(key); err == nil {
-				k.row[k.keyAt], _ = sqlrt.FromJSON([]byte(strconv.Quote(text)), k.tables[0].step.Input.Columns[k.keyAt].Type)
+				k.row[k.keyAt], _ = sqlrt.FromText(text, k.tables[0].step.Input.Columns[k.keyAt].Type)
 			}
 		}
 	}

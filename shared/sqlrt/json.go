@@ -138,6 +138,10 @@ func asciiLower(s string) string {
 	return string(b)
 }
 
+// FromText is the value of type t whose text is s: the inverse of KeyText (a KV key's text, a
+// Jetsuite-Key header), coerced as JSON coerces a string ("302" is the INT 302).
+func FromText(s string, t Type) (Value, error) { return FromJSON([]byte(strconv.Quote(s)), t) }
+
 // FromJSON coerces one JSON value (surrounding whitespace allowed) to t. Errors wrap
 // events.ErrNotJSON or events.ErrCoercion.
 func FromJSON(data []byte, t Type) (Value, error) {
