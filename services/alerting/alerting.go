@@ -284,6 +284,32 @@ func apiName(u string) string {
 	return u
 }
 
+// unhappyOf reads the columns the message blocks show (those of UNHAPPY_PLATINUM_CUSTOMERS)
+// from a row of o; a column o lacks, or of another kind, is NULL.
+func unhappyOf(o *plan.Object, row sqlrt.Row) events.UnhappyPlatinumCustomer {
+	col := func(name string) sqlrt.Value {
+		if i := o.Column(name); i >= 0 {
+			return row[i]
+		}
+		return sqlrt.Value{}
+	}
+	str := func(name string) events.String {
+		if v := col(name); v.Kind == sqlrt.String {
+			return events.NewString(v.S)
+		}
+		return events.String{}
+	}
+	var u events.UnhappyPlatinumCustomer
+	if v := col("RATING_ID"); v.Kind == sqlrt.Integer || v.Kind == sqlrt.BigInt {
+		u.RatingID = events.NewBigInt(v.I)
+	}
+	if v := col("STARS"); v.Kind == sqlrt.Integer || v.Kind == sqlrt.BigInt {
+		u.Stars = events.NewInt(int32(v.I))
+	}
+	u.FullName, u.ClubStatus, u.Email, u.Message = str("FULL_NAME"), str("CLUB_STATUS"), str("EMAIL"), str("MESSAGE")
+	return u
+}
+
 // rowDecoder turns a row of o into an alert: its columns fill the sink's template (the
 // fallback text); rows shaped like UNHAPPY_PLATINUM_CUSTOMERS get its blocks.
 func rowDecoder(o *plan.Object, tmpl template) func(m jetstream.Msg) (*alert, error) {
@@ -293,10 +319,7 @@ func rowDecoder(o *plan.Object, tmpl template) func(m jetstream.Msg) (*alert, er
 		if err := dec.Decode(m.Data(), row); err != nil {
 			return nil, err
 		}
-		var u events.UnhappyPlatinumCustomer
-		if err := events.Decode(m.Data(), &u); err != nil {
-			return nil, err
-		}
+		u := unhappyOf(o, row)
 		a := unhappyAlert(u, events.EventTimeMillis(m))
 		if tmpl != nil {
 			a.text = tmpl.render(o.Columns, row)
