@@ -259,22 +259,10 @@ func waitAckFloor(t testing.TB, js jetstream.JetStream, stream, durable string, 
 // readTable reads a windowed bucket into (key@start) -> (window end, count).
 func readTable(t testing.TB, js jetstream.JetStream, bucket string, keyCols []string, countCol string) map[string][2]int64 {
 	t.Helper()
-	kv, err := js.KeyValue(context.Background(), bucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := kv.WatchAll(context.Background(), jetstream.IgnoreDeletes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
 	out := map[string][2]int64{}
-	for e := range w.Updates() {
-		if e == nil {
-			break
-		}
+	for _, v := range bucketRows(t, js, bucket) {
 		var row map[string]any
-		if err := json.Unmarshal(e.Value(), &row); err != nil {
+		if err := json.Unmarshal([]byte(v), &row); err != nil {
 			t.Fatal(err)
 		}
 		parts := make([]string, len(keyCols))

@@ -264,7 +264,7 @@ func streamBodies(t *testing.T, js jetstream.JetStream, stream string) []string 
 	return out
 }
 
-func bucketRows(t *testing.T, js jetstream.JetStream, bucket string) map[string]string {
+func bucketRows(t testing.TB, js jetstream.JetStream, bucket string) map[string]string {
 	t.Helper()
 	kv, err := js.KeyValue(context.Background(), bucket)
 	if err != nil {
