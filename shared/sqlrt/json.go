@@ -349,11 +349,12 @@ func parseIntFast(raw []byte) (int64, bool) {
 	return v, true
 }
 
-var unknown = &Type{}
+// unknown is the type of a value whose type is not known (kind Null): JSON taken as it is.
+func unknown() *Type { return &Type{} }
 
 func elemType(t *Type) *Type {
 	if t == nil {
-		return unknown
+		return unknown()
 	}
 	return t
 }
@@ -368,9 +369,9 @@ func infer(raw []byte) (Value, error) {
 	case c == '"':
 		return coerce(raw, &Type{Kind: String})
 	case c == '[':
-		return coerce(raw, &Type{Kind: Array, Elem: unknown})
+		return coerce(raw, &Type{Kind: Array, Elem: unknown()})
 	case c == '{':
-		return coerce(raw, &Type{Kind: Map, Value: unknown})
+		return coerce(raw, &Type{Kind: Map, Value: unknown()})
 	}
 	if i, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
 		return Value{Kind: BigInt, I: i}, nil
@@ -518,124 +519,6 @@ func roundDecimal(f float64, scale int) float64 {
 	return r
 }
 
-// FromAny coerces a value decoded by encoding/json (nil, bool, float64, json.Number, string,
-// []any, map[string]any; also Go integers) to t, with the same rules as FromJSON.
-func FromAny(v any, t Type) (Value, error) { return fromAny(v, &t) }
-
-func fromAny(v any, t *Type) (Value, error) {
-	if v == nil {
-		return Value{}, nil
-	}
-	// Scalars go through their JSON text: the rules are FromJSON's by construction.
-	switch x := v.(type) {
-	case bool:
-		if x {
-			return coerce([]byte("true"), t)
-		}
-		return coerce([]byte("false"), t)
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) { // no JSON text; only a DOUBLE holds them
-			switch t.Kind {
-			case Double, Null:
-				return Value{Kind: Double, F: x}, nil
-			case Decimal:
-				return Value{Kind: Decimal, F: x}, nil
-			}
-			return Value{}, fmt.Errorf("%w number %v to %s", events.ErrCoercion, x, t)
-		}
-		b, _ := json.Marshal(x)
-		return coerce(b, t)
-	case json.Number:
-		if _, err := strconv.ParseFloat(string(x), 64); err != nil && !isRange(err) {
-			return Value{}, fmt.Errorf("%w: invalid number %q", events.ErrNotJSON, string(x))
-		}
-		return coerce([]byte(x), t)
-	case int:
-		return coerce(strconv.AppendInt(nil, int64(x), 10), t)
-	case int32:
-		return coerce(strconv.AppendInt(nil, int64(x), 10), t)
-	case int64:
-		return coerce(strconv.AppendInt(nil, x, 10), t)
-	case string:
-		switch t.Kind {
-		case String, Null:
-			return Value{Kind: String, S: x}, nil
-		}
-		return coerce(appendString(nil, x), t)
-	case []any:
-		switch t.Kind {
-		case Array, Null:
-		default:
-			return Value{}, fmt.Errorf("%w array to %s", events.ErrCoercion, t)
-		}
-		elem := elemType(t.Elem)
-		vs := make([]Value, len(x))
-		for i, e := range x {
-			ev, err := fromAny(e, elem)
-			if err != nil {
-				return Value{}, fmt.Errorf("[%d]: %w", i, err)
-			}
-			vs[i] = ev
-		}
-		return Value{Kind: Array, X: vs}, nil
-	case map[string]any:
-		switch t.Kind {
-		case Map, Null:
-			vt := elemType(t.Value)
-			m := make(map[string]Value, len(x))
-			for k, e := range x {
-				ev, err := fromAny(e, vt)
-				if err != nil {
-					return Value{}, fmt.Errorf("[%q]: %w", k, err)
-				}
-				m[k] = ev
-			}
-			return Value{Kind: Map, X: m}, nil
-		case Struct:
-			vs := make([]Value, len(t.Fields))
-			for i := range t.Fields {
-				f := &t.Fields[i]
-				e, ok := structMember(x, f.Name)
-				if !ok {
-					continue
-				}
-				ev, err := fromAny(e, &f.Type)
-				if err != nil {
-					return Value{}, fmt.Errorf(".%s: %w", f.Name, err)
-				}
-				vs[i] = ev
-			}
-			return Value{Kind: Struct, X: vs}, nil
-		}
-		return Value{}, fmt.Errorf("%w object to %s", events.ErrCoercion, t)
-	}
-	return Value{}, fmt.Errorf("%w Go value of type %T to %s", events.ErrCoercion, v, t)
-}
-
-func isRange(err error) bool {
-	ne, ok := err.(*strconv.NumError)
-	return ok && ne.Err == strconv.ErrRange
-}
-
-// structMember finds a struct field's member: the exact name, else the (alphabetically first)
-// key equal to it ignoring ASCII case, so that the choice does not depend on map order.
-func structMember(m map[string]any, name string) (any, bool) {
-	if v, ok := m[name]; ok {
-		return v, true
-	}
-	lower := asciiLower(name)
-	found, best := false, ""
-	for k := range m {
-		if foldEqual([]byte(k), lower) && (!found || k < best) {
-			found, best = true, k
-		}
-	}
-	if !found {
-		return nil, false
-	}
-	return m[best], true
-}
-
 // AppendJSON appends v, a value of type t, as compact JSON. NULL is null; DOUBLE is printed as
 // ksqlDB prints it (2.0, 1.0E10), except NaN and infinities, which JSON cannot hold, are null;
 // DECIMAL has exactly t.Scale fraction digits; MAP keys are sorted; a STRUCT is an object with
@@ -649,7 +532,7 @@ func appendJSON(b []byte, v Value, t *Type) []byte {
 	}
 	k := t.Kind
 	if !fits(v.Kind, k) {
-		k, t = v.Kind, unknown
+		k, t = v.Kind, unknown()
 	}
 	switch k {
 	case Null:
@@ -713,7 +596,7 @@ func appendJSON(b []byte, v Value, t *Type) []byte {
 	case Struct:
 		vs := v.Array()
 		if t.Kind != Struct { // no field names: the fields in order
-			return appendJSON(b, Value{Kind: Array, X: vs}, unknown)
+			return appendJSON(b, Value{Kind: Array, X: vs}, unknown())
 		}
 		b = append(b, '{')
 		for i := range t.Fields {
@@ -764,73 +647,6 @@ func AppendObject(b []byte, cols []Column, row Row) []byte {
 	return append(b, '}')
 }
 
-// ToAny converts v to a plain Go value: nil, bool, int64, float64 (DOUBLE and DECIMAL), string,
-// []any, map[string]any. A STRUCT, whose field names are in its type, becomes []any of its
-// fields in order; ToAnyTyped makes it a map.
-func ToAny(v Value) any { return toAny(v, unknown) }
-
-// ToAnyTyped is ToAny for a value of type t: a STRUCT becomes map[string]any keyed by field name
-// (at any depth), and a DECIMAL is rounded to t's scale.
-func ToAnyTyped(v Value, t Type) any { return toAny(v, &t) }
-
-func toAny(v Value, t *Type) any {
-	if !fits(v.Kind, t.Kind) {
-		t = unknown
-	}
-	switch v.Kind {
-	case Null:
-		return nil
-	case Boolean:
-		return v.I != 0
-	case Integer, BigInt:
-		if t.Kind == Double || t.Kind == Decimal {
-			return float64(v.I)
-		}
-		return v.I
-	case Double:
-		return v.F
-	case Decimal:
-		if t.Kind == Decimal {
-			return roundDecimal(v.F, t.Scale)
-		}
-		return v.F
-	case String:
-		return v.S
-	case Array:
-		elem := elemType(t.Elem)
-		out := make([]any, len(v.Array()))
-		for i, e := range v.Array() {
-			out[i] = toAny(e, elem)
-		}
-		return out
-	case Map:
-		vt := elemType(t.Value)
-		out := make(map[string]any, len(v.Map()))
-		for k, e := range v.Map() {
-			out[k] = toAny(e, vt)
-		}
-		return out
-	case Struct:
-		vs := v.Array()
-		if t.Kind != Struct {
-			out := make([]any, len(vs))
-			for i, e := range vs {
-				out[i] = toAny(e, unknown)
-			}
-			return out
-		}
-		out := make(map[string]any, len(t.Fields))
-		for i := range t.Fields {
-			var fv Value
-			if i < len(vs) {
-				fv = vs[i]
-			}
-			out[t.Fields[i].Name] = toAny(fv, &t.Fields[i].Type)
-		}
-		return out
-	}
-	return nil
-}
 
 const hexDigits = "0123456789abcdef"
 

@@ -470,121 +470,13 @@ func TestRoundTrip(t *testing.T) {
 		if !json.Valid(b) {
 			t.Errorf("AppendJSON(%v, %s) = %s: not valid JSON", tt.v, tt.t, b)
 		}
-		// encoding/json reads it, and FromAny gives the value back too.
+		// encoding/json reads it.
 		var a any
 		dec := json.NewDecoder(strings.NewReader(string(b)))
 		dec.UseNumber()
 		if err := dec.Decode(&a); err != nil {
 			t.Errorf("encoding/json(%s): %v", b, err)
-			continue
 		}
-		got, err = FromAny(a, tt.t)
-		if err != nil || !reflect.DeepEqual(got, tt.v) {
-			t.Errorf("FromAny(%#v, %s) = %#v, %v; want %#v", a, tt.t, got, err, tt.v)
-		}
-	}
-}
-
-func TestFromAny(t *testing.T) {
-	tests := []struct {
-		in   any
-		t    Type
-		want Value
-	}{
-		{nil, tInt, Value{}},
-		{true, tBool, BoolValue(true)},
-		{"False", tBool, BoolValue(false)},
-		{float64(302), tInt, IntValue(302)},
-		{3.9, tInt, IntValue(3)},
-		{"302", tInt, IntValue(302)},
-		{json.Number("302"), tInt, IntValue(302)},
-		{json.Number("9223372036854775807"), tBig, BigIntValue(math.MaxInt64)},
-		{int64(5), tBig, BigIntValue(5)},
-		{1.5, tDouble, DoubleValue(1.5)},
-		{"1.5", tDouble, DoubleValue(1.5)},
-		{math.Inf(1), tDouble, DoubleValue(math.Inf(1))},
-		{1.005, tDec, DecimalValue(1.01)},
-		{"s", tString, StringValue("s")},
-		{float64(302), tString, StringValue("302")},
-		{1e21, tString, StringValue("1e+21")},
-		{json.Number("1.50"), tString, StringValue("1.50")},
-		{true, tString, StringValue("true")},
-		{[]any{float64(1), "2", nil}, tIntArr, ArrayValue([]Value{IntValue(1), IntValue(2), {}})},
-		{map[string]any{"a": float64(1), "b": nil}, tStrMap, MapValue(map[string]Value{"a": StringValue("1"), "b": {}})},
-		{map[string]any{"x": "4", "label": "p", "other": 1.0}, tPoint, StructValue([]Value{IntValue(4), StringValue("p")})},
-		{map[string]any{"x": float64(1), "X": float64(2)}, tPoint, StructValue([]Value{IntValue(2), {}})}, // exact name first
-		{map[string]any{"x": float64(1), "xx": float64(2)}, tPoint, StructValue([]Value{IntValue(1), {}})},
-		{[]any{map[string]any{"p": map[string]any{"x": float64(1)}}}, tNested, ArrayValue([]Value{
-			MapValue(map[string]Value{"p": StructValue([]Value{IntValue(1), {}})}),
-		})},
-		{[]any{json.Number("1"), 2.5, "s"}, Type{}, ArrayValue([]Value{BigIntValue(1), DoubleValue(2.5), StringValue("s")})},
-	}
-	for _, tt := range tests {
-		got, err := FromAny(tt.in, tt.t)
-		if err != nil {
-			t.Errorf("FromAny(%#v, %s): %v", tt.in, tt.t, err)
-			continue
-		}
-		if !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("FromAny(%#v, %s) = %#v, want %#v", tt.in, tt.t, got, tt.want)
-		}
-	}
-
-	refused := []struct {
-		in   any
-		t    Type
-		want error
-	}{
-		{true, tInt, events.ErrCoercion},
-		{float64(2147483648), tInt, events.ErrCoercion},
-		{"abc", tInt, events.ErrCoercion},
-		{map[string]any{"a": 1.0}, tString, events.ErrCoercion},
-		{[]any{1.0}, tString, events.ErrCoercion},
-		{[]any{true}, tIntArr, events.ErrCoercion},
-		{"x", tIntArr, events.ErrCoercion},
-		{math.NaN(), tInt, events.ErrCoercion},
-		{struct{}{}, tString, events.ErrCoercion},
-		{json.Number("1x"), tInt, events.ErrNotJSON},
-	}
-	for _, tt := range refused {
-		if v, err := FromAny(tt.in, tt.t); !errors.Is(err, tt.want) {
-			t.Errorf("FromAny(%#v, %s) = %v, %v; want %v", tt.in, tt.t, v, err, tt.want)
-		}
-	}
-}
-
-func TestToAny(t *testing.T) {
-	v := ArrayValue([]Value{
-		{}, BoolValue(true), IntValue(3), BigIntValue(-4), DoubleValue(1.5), DecimalValue(2.25), StringValue("s"),
-		MapValue(map[string]Value{"k": IntValue(1)}),
-		StructValue([]Value{IntValue(1), StringValue("p")}),
-	})
-	want := []any{nil, true, int64(3), int64(-4), 1.5, 2.25, "s", map[string]any{"k": int64(1)}, []any{int64(1), "p"}}
-	if got := ToAny(v); !reflect.DeepEqual(got, want) {
-		t.Errorf("ToAny = %#v, want %#v", got, want)
-	}
-
-	got := ToAnyTyped(ArrayValue([]Value{
-		MapValue(map[string]Value{"p": StructValue([]Value{IntValue(1), {}})}),
-	}), tNested)
-	wantTyped := []any{map[string]any{"p": map[string]any{"X": int64(1), "LABEL": nil}}}
-	if !reflect.DeepEqual(got, wantTyped) {
-		t.Errorf("ToAnyTyped = %#v, want %#v", got, wantTyped)
-	}
-	if got := ToAnyTyped(DecimalValue(1.005), tDec); got != 1.01 {
-		t.Errorf("ToAnyTyped(DECIMAL 1.005) = %v, want 1.01", got)
-	}
-	if got := ToAnyTyped(IntValue(2), tDouble); got != 2.0 {
-		t.Errorf("ToAnyTyped(INT 2, DOUBLE) = %#v, want 2.0", got)
-	}
-	// What ToAnyTyped gives, encoding/json writes as AppendJSON does (for these types).
-	row := StructValue([]Value{IntValue(7), StringValue("<x>")})
-	b, err := json.Marshal(ToAnyTyped(row, tPoint))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := `{"LABEL":"\u003cx\u003e","X":7}`; string(b) != want {
-		t.Errorf("json.Marshal(ToAnyTyped) = %s, want %s", b, want)
 	}
 }
 
