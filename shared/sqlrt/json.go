@@ -647,7 +647,6 @@ func AppendObject(b []byte, cols []Column, row Row) []byte {
 	return append(b, '}')
 }
 
-
 const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string, escaping exactly as encoding/json does (<, > and &
