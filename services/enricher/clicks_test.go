@@ -202,7 +202,7 @@ func TestTableUpdatesAndDeletes(t *testing.T) {
 	h.publish(topology.SubjectClickstreamUsers, userJSON(testUser{1, "Reeva43", "Raleigh"}))
 	eventually(t, 10*time.Second, func() bool {
 		u, ok := r.svc.views[topology.TableWebUsers].Get("1")
-		return ok && u.vals[2].S == "Reeva43" // USERNAME
+		return ok && u.Vals[2].S == "Reeva43" // USERNAME
 	}, func() string { return "WEB_USERS view never saw the update of user 1" })
 	h.publish(topology.SubjectClickstream, clickJSON(1, "302"))
 	h.waitCount(topology.StreamUserClickstream, 2)

@@ -29,6 +29,7 @@ import (
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
+	"github.com/jetsuite/jetsuite/shared/transform"
 )
 
 // ServiceName is the service's name (metrics label, dead-letter header, consumer prefix).
@@ -110,7 +111,7 @@ type Service struct {
 	loads      []*plan.Step            // tables the enricher loads from their topics
 	transforms map[string][]*plan.Step // CREATE STREAM AS SELECT steps by input stream
 	streams    []string                // the keys of transforms, in statement order
-	views      map[string]*View[tableRow]
+	views      transform.Views
 }
 
 // New builds the enricher for the plan's Load and Transform steps and registers its readiness
@@ -123,7 +124,7 @@ func New(cfg Config, d runner.Deps) (*Service, error) {
 		return nil, errors.New("enricher: no JetStream")
 	}
 	s := &Service{cfg: cfg, js: d.JS, log: d.Logger(ServiceName), plan: d.Pipeline(),
-		transforms: map[string][]*plan.Step{}, views: map[string]*View[tableRow]{}}
+		transforms: map[string][]*plan.Step{}, views: transform.Views{}}
 	for _, st := range s.plan.StepsOf(plan.ServiceEnricher) {
 		switch st.Kind {
 		case plan.Load:
@@ -137,8 +138,8 @@ func New(cfg Config, d runner.Deps) (*Service, error) {
 				s.streams = append(s.streams, in)
 			}
 			s.transforms[in] = append(s.transforms[in], st)
-			if j := st.Join; j != nil && s.views[j.Table.Name] == nil {
-				s.views[j.Table.Name] = NewView(j.Table.Bucket, tableDecoder(j.Table), s.log)
+			if j := st.Join; j != nil {
+				s.views.For(j.Table, s.log)
 			}
 		}
 	}
@@ -193,9 +194,12 @@ func (s *Service) Run(ctx context.Context) error {
 		for _, st := range steps {
 			outs = append(outs, st.Output.Stream)
 		}
-		t := newTransformer(s.stage(durable(steps[0].Input.Name), in, outs...), steps, s.views, s.cfg.MaxBytes)
+		t, err := newTransformer(s.stage(durable(steps[0].Input.Name), in, outs...), steps, s.views, s.cfg.MaxBytes)
+		if err != nil {
+			return err
+		}
 		g.Go(func() error {
-			if WaitLoaded(ctx, t.views()...) != nil {
+			if transform.WaitLoaded(ctx, t.views()...) != nil {
 				return nil
 			}
 			s.log.Info("running statements", "input", in, "outputs", strings.Join(outs, ", "))
@@ -203,7 +207,7 @@ func (s *Service) Run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error {
-		if WaitLoaded(ctx, all...) == nil {
+		if transform.WaitLoaded(ctx, all...) == nil {
 			s.ready.Set()
 		}
 		return nil

@@ -5,9 +5,10 @@ import (
 
 	"context"
 	"fmt"
-	"github.com/jetsuite/jetsuite/shared/sqlrt"
 	"testing"
 	"time"
+
+	"github.com/jetsuite/jetsuite/shared/sqlrt"
 
 	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/pipe"
@@ -145,7 +146,7 @@ func TestRatingsSplitAndJoin(t *testing.T) {
 	eventually(t, 10*time.Second, func() bool {
 		c, ok := run.svc.views[topology.TableCustomers].Get("1")
 		_, gone := run.svc.views[topology.TableCustomers].Get("2")
-		return ok && !gone && slices.ContainsFunc(c.vals, func(v sqlrt.Value) bool { return v.S == "rica@example.com" })
+		return ok && !gone && slices.ContainsFunc(c.Vals, func(v sqlrt.Value) bool { return v.S == "rica@example.com" })
 	}, func() string { return "CUSTOMERS view did not follow" })
 	h.publish(topology.SubjectRatings, ratingJSON(8, 1, 1, "iOS"))
 	h.publish(topology.SubjectRatings, ratingJSON(9, 2, 1, "iOS"))

@@ -1,8 +1,10 @@
-package enricher
+package transform
 
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -38,9 +41,9 @@ func decodeText(_ string, v []byte) (string, error) {
 }
 
 func TestViewLoadsUpdatesAndRewatches(t *testing.T) {
-	h := newHarness(t)
+	env := natstest.Start(t)
 	ctx := context.Background()
-	real, err := h.js.KeyValue(ctx, topology.TableWebUsers)
+	real, err := env.JS.KeyValue(ctx, topology.TableWebUsers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +54,7 @@ func TestViewLoadsUpdatesAndRewatches(t *testing.T) {
 		}
 	}
 	kv := &stoppableKV{KeyValue: real}
-	v := NewView(topology.TableWebUsers, decodeText, quietLog())
+	v := NewView(topology.TableWebUsers, decodeText, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if v.IsLoaded() {
 		t.Fatal("loaded before running")
 	}
@@ -111,5 +114,16 @@ func TestViewLoadsUpdatesAndRewatches(t *testing.T) {
 	}
 	if got := v.Len(); got != n-3+1 {
 		t.Errorf("%d rows, want %d", got, n-3+1)
+	}
+}
+
+func eventually(t testing.TB, timeout time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", what())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
