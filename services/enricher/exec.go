@@ -3,7 +3,6 @@ package enricher
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -15,9 +14,7 @@ import (
 
 // durable is a consumer name for a plan object: "enricher-" and the name in lower case with
 // dashes (WEB_USERS: enricher-web-users).
-func durable(name string) string {
-	return ServiceName + "-" + strings.ReplaceAll(strings.ToLower(name), "_", "-")
-}
+func durable(name string) string { return plan.Durable(ServiceName, name) }
 
 // tableLoader returns the loader row function of a Load step: decode the source record with
 // the table's columns, key it by its primary key, write it as the table's JSON row.

@@ -14,9 +14,10 @@ func explain(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("jetsuite explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		io.WriteString(stderr, "usage: jetsuite explain [--names] [FILE...]\n\nprints the plan the statements compile to (default: the built-in demos)\n")
+		io.WriteString(stderr, "usage: jetsuite explain [--names] [--fuse=false] [FILE...]\n\nprints the plan the statements compile to (default: the built-in demos)\n")
 	}
 	names := fs.Bool("names", false, "print the streams and tables as the README's Markdown tables")
+	fuse := fs.Bool("fuse", true, "show the plan fused, as the services run it by default (see `jetsuite all --fuse`)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -26,6 +27,9 @@ func explain(args []string, stdout, stderr io.Writer) error {
 		if p, err = compileFiles(fs.Args()...); err != nil {
 			return err
 		}
+	}
+	if *fuse {
+		p.Fuse()
 	}
 	if *names {
 		return p.WriteNames(stdout)

@@ -48,6 +48,9 @@ type common struct {
 	topology topology.Options
 	// queriesFile is the user's pipeline ("": the built-in demos).
 	queriesFile string
+	// fuse runs the stateless statements an aggregation depends on in the windower's task
+	// (plan.Plan.Fuse).
+	fuse bool
 	// rebuild names derived objects whose changed definition may replace the stored one.
 	rebuild []string
 }
@@ -72,15 +75,23 @@ func bindCommon(b config.Binder, c *common) {
 	b.String(&c.storage, "storage", "file", "storage of every stream and bucket jetsuite declares: file or memory (memory: lost when NATS restarts)").
 		OneOf("file", "memory")
 	b.List(&c.rebuild, "rebuild", nil, "derived streams and tables whose statement changed since they were built: empty them and compute them again from the start of their sources (without it a changed statement is refused)")
+	b.Bool(&c.fuse, "fuse", true, "the windower evaluates the stateless statements its aggregations read (joins, filters) on the source's messages and publishes their streams itself, instead of re-reading the derived streams (false: every statement reads its input; every service of one pipeline needs the same value)")
 	b.String(&c.queriesFile, "queries-file", "", "a file of ksqlDB statements to run instead of the built-in demos (ksqlDB's headless-mode name; `jetsuite explain FILE` shows what it does)")
 }
 
 // pipeline compiles the user's file, or the built-in demos. A file with any error runs nothing.
 func (c common) pipeline() (*plan.Plan, error) {
-	if c.queriesFile == "" {
-		return plan.Demo(), nil
+	p := plan.Demo()
+	if c.queriesFile != "" {
+		var err error
+		if p, err = compileFiles(c.queriesFile); err != nil {
+			return nil, err
+		}
 	}
-	return compileFiles(c.queriesFile)
+	if c.fuse {
+		p.Fuse()
+	}
+	return p, nil
 }
 
 // compileFiles reads and compiles pipeline files.

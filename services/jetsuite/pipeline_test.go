@@ -17,8 +17,10 @@ import (
 	"github.com/jetsuite/jetsuite/services/enricher"
 	"github.com/jetsuite/jetsuite/services/windower"
 	"github.com/jetsuite/jetsuite/services/windower/reference"
+	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
@@ -162,6 +164,37 @@ func goldenTables() []goldenTable {
 }
 
 func TestGoldenPipeline(t *testing.T) {
+	// The same log through the unfused plan (the enricher joins, the windower re-reads the
+	// joined streams) and the fused one (the windower joins on CLICKSTREAM's messages and
+	// publishes the joined streams itself): the same tables, and the same joined streams.
+	derived := map[bool]map[string][]string{}
+	for _, fuse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fuse=%v", fuse), func(t *testing.T) { derived[fuse] = goldenPipeline(t, fuse) })
+	}
+	if t.Failed() {
+		return
+	}
+	for _, stream := range []string{topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes} {
+		a, b := derived[false][stream], derived[true][stream]
+		if len(a) == 0 {
+			t.Errorf("%s: empty", stream)
+		}
+		if strings.Join(a, "\n") != strings.Join(b, "\n") {
+			t.Errorf("%s differs between the unfused (%d messages) and the fused plan (%d messages)", stream, len(a), len(b))
+			for i := range min(len(a), len(b)) {
+				if a[i] != b[i] {
+					t.Errorf("first difference at %d:\n unfused %s\n fused   %s", i, a[i], b[i])
+					break
+				}
+			}
+		}
+	}
+}
+
+// goldenPipeline runs the golden log through the enricher and the windower and checks the
+// tables against the reference; it returns the joined streams' messages (key, event time,
+// body), in order.
+func goldenPipeline(t *testing.T, fuse bool) map[string][]string {
 	env := natstest.Start(t)
 	users, clicks := goldenLog()
 	for _, u := range users {
@@ -177,7 +210,11 @@ func TestGoldenPipeline(t *testing.T) {
 	waitPublished(t, env.JS)
 
 	nc, js := env.Connect(t)
-	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth()}
+	p := plan.Demo()
+	if fuse {
+		p.Fuse()
+	}
+	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Plan: p}
 	enr, err := enricher.New(enricher.DefaultConfig(), deps)
 	if err != nil {
 		t.Fatal(err)
@@ -189,8 +226,10 @@ func TestGoldenPipeline(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- runner.RunAll(ctx, obs.NewLogger(nil, "text", "warn"), enr, win) }()
-	waitAckFloor(t, env.JS, topology.StreamUserClickstream, "windower-"+topology.StreamUserClickstream, uint64(len(clicks)-1))
-	waitAckFloor(t, env.JS, topology.StreamEnrichedErrorCodes, "windower-"+topology.StreamEnrichedErrorCodes, uint64(len(clicks)-1))
+	if !fuse {
+		waitAckFloor(t, env.JS, topology.StreamUserClickstream, "windower-"+topology.StreamUserClickstream, uint64(len(clicks)-1))
+		waitAckFloor(t, env.JS, topology.StreamEnrichedErrorCodes, "windower-"+topology.StreamEnrichedErrorCodes, uint64(len(clicks)-1))
+	}
 	waitAckFloor(t, env.JS, topology.StreamClickstream, "windower-"+topology.StreamClickstream, uint64(len(clicks)-1))
 	cancel()
 	if err := <-done; err != nil {
@@ -240,6 +279,17 @@ func TestGoldenPipeline(t *testing.T) {
 		}
 		t.Logf("%s: %d rows, %d late, %d NULL keys", tab.name, len(want.Rows), want.Late, want.Null)
 	}
+	out := map[string][]string{}
+	for _, stream := range []string{topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes} {
+		msgs, err := readAll(context.Background(), env.JS, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			out[stream] = append(out[stream], fmt.Sprintf("key=%s time=%s %s", m.Headers().Get(events.HeaderKey), m.Headers().Get(events.HeaderEventTime), m.Data()))
+		}
+	}
+	return out
 }
 
 func waitAckFloor(t testing.TB, js jetstream.JetStream, stream, durable string, seq uint64) {

@@ -7,6 +7,7 @@ package windower
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/sqlrt"
 	"github.com/jetsuite/jetsuite/shared/topology"
+	"github.com/jetsuite/jetsuite/shared/transform"
 )
 
 const serviceName = "windower"
@@ -46,6 +48,9 @@ type Config struct {
 	MaxEventBytes int
 	// BatchSize is the largest pull batch.
 	BatchSize int
+	// InFlight is how many batches may await their outputs' acks while the next one is
+	// aggregated.
+	InFlight int
 
 	// The declared settings that CheckPlan reports on (nil for a Config built in code).
 	tablesSetting, gracesSetting *config.Setting
@@ -78,6 +83,7 @@ func (c *Config) Bind(b config.Binder) {
 	b.Int(&c.MaxEventBytes, "max-bytes", 64<<10, "inputs larger than this (bytes) are dead-lettered").
 		Positive().Was("JETSUITE_MAX_EVENT_BYTES", "max-event-bytes")
 	b.Int(&c.BatchSize, "batch", 1000, "largest pull batch").Positive()
+	b.Int(&c.InFlight, "inflight", 3, "batches whose outputs (rows, fused statements' streams) may await their acks while the next batch is aggregated").Positive()
 }
 
 // defaults fills the settings a Config built in code leaves zero with the declared defaults
@@ -95,6 +101,9 @@ func (c *Config) defaults() {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = d.BatchSize
+	}
+	if c.InFlight <= 0 {
+		c.InFlight = d.InFlight
 	}
 }
 
@@ -149,6 +158,7 @@ type Service struct {
 	deps     runner.Deps
 	log      *slog.Logger
 	tasks    []*task
+	views    transform.Views // the tables the fused statements join
 	crashed  func() bool
 	crashMid func() bool
 }
@@ -179,7 +189,8 @@ func New(cfg Config, deps runner.Deps) (*Service, error) {
 	for _, n := range cfg.Tables {
 		want[strings.ToUpper(n)] = true
 	}
-	s := &Service{cfg: cfg, deps: deps, log: deps.Logger("windower")}
+	s := &Service{cfg: cfg, deps: deps, log: deps.Logger("windower"), views: transform.Views{}}
+	fused, fusedSources := fusedStatements(p)
 	bySource := map[string]*task{}
 	for _, t := range all {
 		if len(want) > 0 && !want[t.Name] {
@@ -191,18 +202,41 @@ func New(cfg Config, deps runner.Deps) (*Service, error) {
 		k := bySource[t.Source]
 		if k == nil {
 			in := t.Step.Input
-			k = &task{source: t.Source, js: deps.JS, cfg: &s.cfg, log: s.log, now: time.Now,
-				dec: sqlrt.NewDecoder(in.Columns), row: make(sqlrt.Row, len(in.Columns)+1), rowTime: len(in.Columns), keyAt: -1}
-			if t.Step.TableInput {
-				k.kvPrefix = "$KV." + in.Bucket + "."
-				k.keyAt = in.Column(in.Key[0])
+			if t.Step.FusedFrom != nil {
+				in = t.Step.FusedFrom
 			}
+			k = s.newTask(t.Source, in, t.Step.TableInput)
 			bySource[t.Source] = k
 			s.tasks = append(s.tasks, k)
 		}
 		k.tables = append(k.tables, newTableState(t, graces[t.Name]))
 	}
+	// A source's fused statements run in its task even when --tables leaves out every table
+	// that reads them: their streams are published for everyone else.
+	for _, src := range fusedSources {
+		if bySource[src] == nil {
+			k := s.newTask(src, fused[src][0].FusedFrom, false)
+			bySource[src] = k
+			s.tasks = append(s.tasks, k)
+		}
+	}
+	for _, k := range s.tasks {
+		if err := k.wire(fused[k.source], s.views, true); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// newTask returns a task reading source, whose messages carry in's rows.
+func (s *Service) newTask(source string, in *plan.Object, tableInput bool) *task {
+	k := &task{source: source, in: in, js: s.deps.JS, cfg: &s.cfg, log: s.log, now: time.Now,
+		dec: sqlrt.NewDecoder(in.Columns), row: make(sqlrt.Row, len(in.Columns)+1), rowTime: len(in.Columns), keyAt: -1}
+	if tableInput {
+		k.kvPrefix = "$KV." + in.Bucket + "."
+		k.keyAt = in.Column(in.Key[0])
+	}
+	return k
 }
 
 // Name implements runner.Service.
@@ -214,16 +248,112 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("state bucket: %w", err)
 	}
+	if err := s.checkPlacement(ctx, state); err != nil {
+		return err
+	}
 	if err := s.splitRebuilt(ctx, state); err != nil {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
+	for name, v := range s.views {
+		o := s.deps.Pipeline().Object(name)
+		kv, err := s.deps.JS.KeyValue(ctx, o.Bucket)
+		if err != nil {
+			return fmt.Errorf("table %s: %w", name, err)
+		}
+		g.Go(func() error {
+			if err := s.waitLoader(ctx, o); err != nil {
+				return nil // ctx ended
+			}
+			return v.Run(ctx, kv)
+		})
+	}
 	for _, k := range s.tasks {
 		k.state = state
 		k.crashed, k.crashMid = s.crashed, s.crashMid
-		g.Go(func() error { return s.runTask(ctx, k) })
+		g.Go(func() error {
+			if k.prog != nil {
+				if transform.WaitLoaded(ctx, k.views()...) != nil {
+					return nil
+				}
+			}
+			return s.runTask(ctx, k)
+		})
 	}
 	return g.Wait()
+}
+
+// waitLoader returns once a table that the enricher loads from a topic holds what the topic
+// held when the windower started (the loader's checkpoint has passed it), so that a fused
+// join's first inputs see those rows, as the enricher's joins do. Tables written by others
+// (the CDC reader, aggregations) are read as they are.
+func (s *Service) waitLoader(ctx context.Context, o *plan.Object) error {
+	st := o.Producer
+	if st == nil || st.Kind != plan.Load || st.Service != plan.ServiceEnricher {
+		return nil
+	}
+	src, err := s.deps.JS.Stream(ctx, st.Input.Stream)
+	if err != nil {
+		return nil // no source stream: nothing to wait for
+	}
+	last := src.CachedInfo().State.LastSeq
+	key := plan.Durable(plan.ServiceEnricher, o.Name)
+	logged := false
+	for {
+		cp, err := flow.Checkpoint(ctx, s.deps.JS, key, st.Input.Stream)
+		if err == nil && cp >= last {
+			return nil
+		}
+		if !logged {
+			s.log.Info("waiting for the enricher to load a table the fused statements join", "table", o.Name, "source", st.Input.Stream, "up_to_seq", last)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// checkPlacement refuses to run a table whose saved state was built by the other arrangement
+// (fused, or reading its derived input stream): its groups count the inputs of another stream,
+// by that stream's sequence numbers.
+func (s *Service) checkPlacement(ctx context.Context, state jetstream.KeyValue) error {
+	for _, k := range s.tasks {
+		for _, t := range k.tables {
+			other := ""
+			switch {
+			case t.step.FusedFrom != nil:
+				other = t.step.Input.Stream
+			case !t.step.TableInput && t.step.Input.Producer != nil && t.step.Input.Producer.Kind == plan.Transform:
+				other = plan.RootOf(t.step.Input).Stream
+			}
+			if other == "" || other == k.source {
+				continue
+			}
+			e, err := state.Get(ctx, "_progress."+other)
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("progress of %s: %w", other, err)
+			}
+			var cp progress
+			if json.Unmarshal(e.Value(), &cp) != nil {
+				continue
+			}
+			if _, ok := cp.Tables[t.spec.Name]; ok {
+				want := "--fuse=false"
+				if t.step.FusedFrom == nil {
+					want = "--fuse=true"
+				}
+				return fmt.Errorf("table %s: its saved state was built reading stream %s, and this plan reads %s for it (fusion changed); run with %s, or rebuild the table (--rebuild %s)",
+					t.spec.Name, other, k.source, want, t.spec.Name)
+			}
+		}
+	}
+	return nil
 }
 
 // splitRebuilt gives every table rebuilt with RebuildTable a task of its own: it reads its
@@ -248,11 +378,19 @@ func (s *Service) splitRebuilt(ctx context.Context, state jetstream.KeyValue) er
 			own := *k
 			own.tables, own.own, own.dirty, own.starts = []*tableState{t}, t.spec.Name, nil, nil
 			own.row = make(sqlrt.Row, len(k.row))
-			own.dec = sqlrt.NewDecoder(t.step.Input.Columns)
+			own.dec = sqlrt.NewDecoder(k.in.Columns)
+			// Its own program (a Program is not shared between goroutines); it publishes
+			// nothing: the source's task does.
+			if err := own.wire(k.steps, s.views, false); err != nil {
+				return err
+			}
 			out = append(out, &own)
 		}
-		if len(kept) > 0 {
+		if len(kept) > 0 || k.steps != nil {
 			k.tables = kept
+			if err := k.wire(k.steps, s.views, true); err != nil {
+				return err
+			}
 			out = append(out, k)
 		}
 	}
@@ -267,12 +405,14 @@ func (s *Service) runTask(ctx context.Context, k *task) error {
 	}
 	s.log.Info("aggregating", "source", k.source, "task", k.name(), "tables", strings.Join(names, " "))
 	err := flow.Run(ctx, k.js, flow.Options{
-		Service: "windower",
-		Stream:  k.source,
-		Durable: "windower-" + k.name(),
-		Batch:   s.cfg.BatchSize,
-		Tick:    tick(s.cfg),
-		Log:     s.log,
+		Service:  "windower",
+		Stream:   k.source,
+		Durable:  "windower-" + k.name(),
+		Ordered:  k.ordered(),
+		Batch:    s.cfg.BatchSize,
+		InFlight: s.cfg.InFlight,
+		Tick:     tick(s.cfg),
+		Log:      s.log,
 	}, k)
 	if errors.Is(err, errCrashed) {
 		return nil

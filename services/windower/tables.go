@@ -15,7 +15,7 @@ import (
 // table's rows to its KV bucket.
 type Table struct {
 	Name   string // KV bucket, = the table's name
-	Source string // the JetStream stream it reads
+	Source string // the JetStream stream its task reads
 	Step   *plan.Step
 }
 
@@ -30,6 +30,10 @@ func Tables(p *plan.Plan) []Table {
 			continue
 		}
 		src := st.Input.Stream
+		if st.FusedFrom != nil {
+			// Fused (plan.Plan.Fuse): the task on the source computes the input's rows.
+			src = st.FusedFrom.Stream
+		}
 		if st.TableInput {
 			// A table's changes: the stream behind its KV bucket (every producer of a table,
 			// the enricher, the CDC reader and the windower, writes its rows there).
@@ -170,4 +174,22 @@ func (p *prevRow) decode(aggs []sqlrt.Aggregate) error {
 		}
 	}
 	return nil
+}
+
+// fusedStatements returns the stateless statements the plan fused into the windower, by the
+// source stream whose task runs them (in statement order), and the sources in plan order.
+func fusedStatements(p *plan.Plan) (map[string][]*plan.Step, []string) {
+	out := map[string][]*plan.Step{}
+	var order []string
+	for _, st := range p.StepsOf(plan.ServiceWindower) {
+		if st.Kind != plan.Transform || st.FusedFrom == nil {
+			continue
+		}
+		src := st.FusedFrom.Stream
+		if _, ok := out[src]; !ok {
+			order = append(order, src)
+		}
+		out[src] = append(out[src], st)
+	}
+	return out, order
 }

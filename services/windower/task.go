@@ -24,6 +24,7 @@ import (
 	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/sqlrt"
 	"github.com/jetsuite/jetsuite/shared/topology"
+	"github.com/jetsuite/jetsuite/shared/transform"
 )
 
 // Headers on late-event messages.
@@ -233,9 +234,112 @@ type task struct {
 	kvPrefix string
 	keyAt    int
 	// own is the table a task runs on its own since it was rebuilt ("" for the source's task).
-	own      string
+	own string
+	// in is the object whose rows the source's messages carry.
+	in *plan.Object
+
+	// Fused statements (plan.Plan.Fuse): the program that evaluates them on every source
+	// message, the tables that aggregate each one's output, and the tables that read the
+	// source itself. emit: the task publishes the statements' outputs (a rebuilt table's own
+	// task does not: the source's task does).
+	steps  []*plan.Step
+	prog   *transform.Program
+	fused  map[*plan.Step]*fusedOutput
+	direct []*tableState
+	emit   bool
+	emitFn func(*transform.Step) error
+	cur    jetstream.Msg // the input the program runs on, its sequence and event time
+	curSeq uint64
+	curTS  int64
+	arena  []byte // the batch's output bodies (see flow.Out.Arena)
+
 	crashed  func() bool // test hook: stop without a final flush
 	crashMid func() bool // test hook: stop after saving groups, before the progress record
+}
+
+// fusedOutput is one fused statement's output as the tables reading it see it: the statement's
+// columns, then ROWTIME.
+type fusedOutput struct {
+	tables []*tableState
+	row    sqlrt.Row
+}
+
+// wire compiles the task's fused statements (nil: none) and sorts its tables into those that
+// read the source and those that read a statement's output.
+func (k *task) wire(steps []*plan.Step, views transform.Views, emit bool) error {
+	k.steps, k.emit, k.prog, k.fused, k.direct = steps, emit, nil, nil, nil
+	if len(steps) == 0 {
+		k.direct = k.tables
+		return nil
+	}
+	prog, err := transform.NewProgram(k.in, steps, views, k.log)
+	if err != nil {
+		return err
+	}
+	k.prog, k.fused = prog, map[*plan.Step]*fusedOutput{}
+	byOutput := map[*plan.Object]*fusedOutput{}
+	for _, st := range steps {
+		f := &fusedOutput{row: make(sqlrt.Row, len(st.Output.Columns)+1)}
+		k.fused[st], byOutput[st.Output] = f, f
+	}
+	for _, t := range k.tables {
+		if f := byOutput[t.step.Input]; f != nil && t.step.FusedFrom != nil {
+			f.tables = append(f.tables, t)
+		} else {
+			k.direct = append(k.direct, t)
+		}
+	}
+	k.emitFn = k.emitFused
+	return nil
+}
+
+// ordered are the streams the task publishes (its fused statements' outputs): it is their
+// only writer, so shared/flow chains and resumes them.
+func (k *task) ordered() []string {
+	if !k.emit {
+		return nil
+	}
+	var out []string
+	for _, st := range k.steps {
+		out = append(out, st.Output.Stream)
+	}
+	return out
+}
+
+// views are the tables the task's fused joins read.
+func (k *task) views() []interface{ Loaded() <-chan struct{} } {
+	var vs []interface{ Loaded() <-chan struct{} }
+	if k.prog != nil {
+		for _, v := range k.prog.Views() {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+// emitFused publishes one output row of a fused statement, with the id, key and event time the
+// enricher would give it, and aggregates it into the tables that read that statement.
+func (k *task) emitFused(s *transform.Step) error {
+	f := k.fused[s.Plan]
+	start := len(k.arena)
+	k.arena = sqlrt.AppendObject(k.arena, s.Plan.Output.Columns, s.Out)
+	body := k.arena[start:len(k.arena):len(k.arena)]
+	if k.emit {
+		if err := k.out.Emit(s.Plan.Output.Subject, body, s.Key, k.cur); err != nil {
+			return err
+		}
+	}
+	if len(f.tables) == 0 {
+		return nil
+	}
+	n := copy(f.row, s.Out)
+	f.row[n] = sqlrt.BigIntValue(k.curTS)
+	for _, t := range f.tables {
+		if err := k.applyTo(t, f.row, k.cur, body, k.curTS, k.curSeq); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type dirtyGroup struct {
@@ -350,8 +454,8 @@ func (k *task) Handle(ctx context.Context, in []jetstream.Msg, out *flow.Out) er
 	if k.crashed != nil && k.crashed() {
 		return errCrashed
 	}
-	k.out = out
-	defer func() { k.out = nil }()
+	k.out, k.arena = out, out.Arena()
+	defer func() { out.SetArena(k.arena); k.out = nil }()
 	for _, m := range in {
 		if err := k.apply(m); err != nil {
 			return err
@@ -400,10 +504,14 @@ func (k *task) apply(m jetstream.Msg) error {
 		return err
 	}
 	ts := k.row[k.rowTime].I
-	for _, t := range k.tables {
-		if err := k.applyTo(t, m, ts, seq); err != nil {
+	for _, t := range k.direct {
+		if err := k.applyTo(t, k.row, m, nil, ts, seq); err != nil {
 			return err
 		}
+	}
+	if k.prog != nil {
+		k.cur, k.curSeq, k.curTS = m, seq, ts
+		return k.prog.Run(k.row, k.prog.InputKey(k.row, m.Headers()), k.emitFn)
 	}
 	return nil
 }
@@ -427,8 +535,9 @@ func (t *tableState) selects(r sqlrt.Row) bool {
 	return true
 }
 
-func (k *task) applyTo(t *tableState, m jetstream.Msg, ts int64, seq uint64) error {
-	r := k.row
+// applyTo aggregates row r (the table's input columns, then ROWTIME) of input m into t; body is
+// the row's JSON when it is not m's own (a fused statement's output; nil: m's body).
+func (k *task) applyTo(t *tableState, r sqlrt.Row, m jetstream.Msg, body []byte, ts int64, seq uint64) error {
 	if !t.selects(r) {
 		return nil
 	}
@@ -447,7 +556,7 @@ func (k *task) applyTo(t *tableState, m jetstream.Msg, ts int64, seq uint64) err
 		return nil // replay after a restart: the saved state already holds this input
 	}
 	if t.session() {
-		return k.applySession(t, g, key, m, ts, seq)
+		return k.applySession(t, g, key, m, body, ts, seq)
 	}
 	if t.win.kind == "" {
 		k.starts = append(k.starts[:0], 0)
@@ -480,7 +589,7 @@ func (k *task) applyTo(t *tableState, m jetstream.Msg, ts int64, seq uint64) err
 		k.markDirty(t, g)
 	}
 	if len(late) > 0 {
-		return k.publishLate(t, m, ts, fmt.Sprintf("event time %d is past the end + grace (%d ms) of %d window(s) starting %s at stream time %d",
+		return k.publishLate(t, m, body, ts, fmt.Sprintf("event time %d is past the end + grace (%d ms) of %d window(s) starting %s at stream time %d",
 			ts, t.grace, len(late), joinInts(late), t.st))
 	}
 	return nil
@@ -697,7 +806,7 @@ func (t *tableState) revive(g *group) error {
 //
 // An event before every session of its key forms a session of its own unless ts < closeTime.
 // Otherwise the event and the open sessions it touches merge into one.
-func (k *task) applySession(t *tableState, g *group, key string, m jetstream.Msg, ts int64, seq uint64) error {
+func (k *task) applySession(t *tableState, g *group, key string, m jetstream.Msg, body []byte, ts int64, seq uint64) error {
 	closeTime := t.sessionCloseTime()
 	start, end := ts, ts
 	var merged []*win
@@ -720,11 +829,11 @@ func (k *task) applySession(t *tableState, g *group, key string, m jetstream.Msg
 		}
 	}
 	if end < closeTime {
-		return k.publishLate(t, m, ts, fmt.Sprintf("event time %d: its session would end at %d, older than stream time %d minus gap %d ms minus grace %d ms",
+		return k.publishLate(t, m, body, ts, fmt.Sprintf("event time %d: its session would end at %d, older than stream time %d minus gap %d ms minus grace %d ms",
 			ts, end, t.st, t.win.gap, t.grace))
 	}
 	if closed && ts <= closedEnd+t.win.gap {
-		return k.publishLate(t, m, ts, fmt.Sprintf("event time %d is within gap %d ms of a closed session ending at %d (stream time %d)",
+		return k.publishLate(t, m, body, ts, fmt.Sprintf("event time %d is within gap %d ms of a closed session ending at %d (stream time %d)",
 			ts, t.win.gap, closedEnd, t.st))
 	}
 	if g == nil {
@@ -773,8 +882,9 @@ func joinInts(v []int64) string {
 }
 
 // publishLate sends a late input to late.<TABLE>: the original body and headers, plus the table
-// and the reason. Its Nats-Msg-Id makes a replay publish nothing new.
-func (k *task) publishLate(t *tableState, m jetstream.Msg, ts int64, reason string) error {
+// and the reason. Its Nats-Msg-Id makes a replay publish nothing new. body, when not nil, is
+// the table's input row in place of m's body (a fused statement's output).
+func (k *task) publishLate(t *tableState, m jetstream.Msg, body []byte, ts int64, reason string) error {
 	t.late.Inc()
 	out := nats.NewMsg(t.lateSubject)
 	events.CopyHeaders(out.Header, m.Headers())
@@ -783,6 +893,9 @@ func (k *task) publishLate(t *tableState, m jetstream.Msg, ts int64, reason stri
 	out.Header.Set(events.HeaderEventTime, strconv.FormatInt(ts, 10))
 	out.Header.Set(events.HeaderMsgID, "late:"+t.spec.Name+":"+events.SourceID(m))
 	out.Data = m.Data()
+	if body != nil {
+		out.Data = body
+	}
 	return k.out.Publish(out)
 }
 

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	"github.com/nats-io/nats.go"
@@ -158,11 +159,26 @@ func (o *Out) Hold() { o.hold = true }
 
 // Sync waits until everything added so far is durable (a stateful handler's flush writes its
 // rows, syncs, then writes the state that says they are written).
+//
+// With InFlight > 1, the outputs of earlier batches may still be awaiting their acks: Sync
+// waits for those batches too, and fails with ErrUnconfirmed if any of them failed, so that
+// what a handler writes after Sync never claims an output that is not stored.
 func (o *Out) Sync(ctx context.Context) error {
-	if err := o.sl.pub.wait(ctx); err != nil {
-		return err
+	for _, sl := range o.p.slots {
+		if sl == o.sl {
+			continue
+		}
+		select {
+		case <-sl.free:
+			sl.free <- struct{}{}
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for earlier batches: %w", ErrUnconfirmed, ctx.Err())
+		}
 	}
-	return nil
+	if o.p.ackFailed.Load() {
+		return fmt.Errorf("%w: an earlier batch's outputs", ErrUnconfirmed)
+	}
+	return o.sl.pub.wait(ctx)
 }
 
 // Pending is the number of outputs added and not yet confirmed.

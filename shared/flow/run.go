@@ -32,6 +32,9 @@ type processor struct {
 	// rechained is set (by the acker) when a batch's chained outputs were refused and
 	// repaired; the next batch waits until the batches in flight are complete (see handle).
 	rechained atomic.Bool
+	// ackFailed is set (by the acker) when a batch's outputs could not be confirmed: the
+	// batches after it are not confirmed either (Out.Sync reports it).
+	ackFailed atomic.Bool
 }
 
 // slot is one batch in flight: its outputs and inputs.
@@ -72,6 +75,7 @@ func (p *processor) session(ctx context.Context) error {
 	}
 	p.lastSeq, p.lastMsg, p.heldFrom = cp, nil, 0
 	p.rechained.Store(false)
+	p.ackFailed.Store(false)
 	p.slots = p.slots[:0]
 	for range o.InFlight {
 		sl := &slot{pub: &publisher{js: p.js, service: o.Service, stream: o.Stream, timeout: o.PublishTimeout, log: o.Log, rechained: &p.rechained},
@@ -97,6 +101,7 @@ func (p *processor) session(ctx context.Context) error {
 			if !failed {
 				if err := p.complete(work, sl); err != nil {
 					failed = true
+					p.ackFailed.Store(true)
 					ackErr <- err
 				}
 			}

@@ -46,6 +46,9 @@ func (p *Plan) Explain(w io.Writer) error {
 			ew.printf("      write bucket %s (upsert; a delete removes the row)\n", s.Output.Bucket)
 		case Transform:
 			ew.printf("      read  stream %s\n", s.Input.Stream)
+			if s.FusedFrom != nil {
+				ew.printf("      fused into the windower's task on stream %s (evaluated on its messages; the output is published, not read back)\n", s.FusedFrom.Stream)
+			}
 			if s.Join != nil {
 				ew.printf("      join  %s JOIN table %s ON %s = %s (in-memory view of bucket %s)\n", s.Join.Type, s.Join.Table.Name, s.Join.On.Text, s.Join.Table.Key[0], s.Join.Table.Bucket)
 			}
@@ -65,6 +68,9 @@ func (p *Plan) Explain(w io.Writer) error {
 				src = "table " + s.Input.Name + " (changes undo the old row)"
 			}
 			ew.printf("      read  %s\n", src)
+			if s.FusedFrom != nil {
+				ew.printf("      fused: rows computed from stream %s's messages in the same task\n", s.FusedFrom.Stream)
+			}
 			if s.Where != nil {
 				ew.printf("      where %s\n", s.Where.Text)
 			}

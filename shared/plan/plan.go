@@ -21,6 +21,7 @@
 package plan
 
 import (
+	"strings"
 	"time"
 
 	"github.com/jetsuite/jetsuite/shared/ksql"
@@ -60,6 +61,8 @@ type Plan struct {
 	External []Sink
 	// Files are the files the plan was compiled from.
 	Files []string
+	// Fused: Fuse ran (the windower runs the stateless statements its aggregations depend on).
+	Fused bool
 }
 
 // Setting is one SET 'key' = 'value'.
@@ -208,6 +211,11 @@ type Step struct {
 	// Load: KeyColumn is the position (in Row) of the primary key column.
 	KeyColumn int
 
+	// FusedFrom, set by Fuse, is the source stream whose windower task runs the step: a
+	// Transform fused into that task, or an Aggregate over a stream a fused Transform derives
+	// (nil: the step reads its input itself).
+	FusedFrom *Object
+
 	Pos Position
 	SQL string
 }
@@ -253,6 +261,13 @@ func (p *Plan) Object(name string) *Object {
 		}
 	}
 	return nil
+}
+
+// Durable is the consumer (and checkpoint) name under which a service reads the input of the
+// statement that creates object name: the service and the name in lower case with dashes
+// (enricher-web-users).
+func Durable(service, name string) string {
+	return service + "-" + strings.ReplaceAll(strings.ToLower(name), "_", "-")
 }
 
 // StepsOf returns the steps the named service runs.
