@@ -23,6 +23,7 @@ type chaosCheck struct {
 	js    jetstream.JetStream
 	plan  *chaosPlan
 	slack *chaosSlack
+	fuse  bool // the services run the fused plan
 
 	byID                                     map[string]chaosInput // first publication of each id
 	clickIDs, ratingIDs                      int                   // distinct ids published per source
@@ -30,8 +31,8 @@ type chaosCheck struct {
 	garbageClicks, garbageRatings            int
 }
 
-func newChaosCheck(t *testing.T, js jetstream.JetStream, plan *chaosPlan, slack *chaosSlack) *chaosCheck {
-	c := &chaosCheck{t: t, js: js, plan: plan, slack: slack, byID: map[string]chaosInput{}}
+func newChaosCheck(t *testing.T, js jetstream.JetStream, plan *chaosPlan, slack *chaosSlack, fuse bool) *chaosCheck {
+	c := &chaosCheck{t: t, js: js, plan: plan, slack: slack, fuse: fuse, byID: map[string]chaosInput{}}
 	for _, in := range plan.inputs {
 		if _, ok := c.byID[in.id]; ok {
 			continue
@@ -68,16 +69,41 @@ func newChaosCheck(t *testing.T, js jetstream.JetStream, plan *chaosPlan, slack 
 }
 
 // consumersExpected are the durable consumers the running services must have, by stream.
-var consumersExpected = map[string][]string{
-	topology.StreamClickstream:              {"enricher-clickstream", "windower-" + topology.StreamClickstream},
-	topology.StreamClickstreamUsers:         {"enricher-web-users"},
-	topology.StreamClickstreamCodes:         {"enricher-clickstream-codes"},
-	topology.StreamUserClickstream:          {"windower-" + topology.StreamUserClickstream},
-	topology.StreamEnrichedErrorCodes:       {"windower-" + topology.StreamEnrichedErrorCodes},
-	topology.StreamRatings:                  {"enricher-ratings"},
-	topology.StreamRatingsWithCustomerData:  {"enricher-ratings-with-customer-data", "windower-" + topology.StreamRatingsWithCustomerData},
-	topology.StreamUnhappyPlatinumCustomers: {"alerting-slack"},
-	topology.StreamDebezium:                 {"cdc"},
+func (c *chaosCheck) consumersExpected() map[string][]string {
+	if c.fuse {
+		return map[string][]string{
+			topology.StreamClickstream:              {"windower-" + topology.StreamClickstream},
+			topology.StreamClickstreamUsers:         {"enricher-web-users"},
+			topology.StreamClickstreamCodes:         {"enricher-clickstream-codes"},
+			topology.StreamRatings:                  {"windower-" + topology.StreamRatings},
+			topology.StreamUnhappyPlatinumCustomers: {"alerting-slack"},
+			topology.StreamDebezium:                 {"cdc"},
+		}
+	}
+	return map[string][]string{
+		topology.StreamClickstream:              {"enricher-clickstream", "windower-" + topology.StreamClickstream},
+		topology.StreamClickstreamUsers:         {"enricher-web-users"},
+		topology.StreamClickstreamCodes:         {"enricher-clickstream-codes"},
+		topology.StreamUserClickstream:          {"windower-" + topology.StreamUserClickstream},
+		topology.StreamEnrichedErrorCodes:       {"windower-" + topology.StreamEnrichedErrorCodes},
+		topology.StreamRatings:                  {"enricher-ratings"},
+		topology.StreamRatingsWithCustomerData:  {"enricher-ratings-with-customer-data", "windower-" + topology.StreamRatingsWithCustomerData},
+		topology.StreamUnhappyPlatinumCustomers: {"alerting-slack"},
+		topology.StreamDebezium:                 {"cdc"},
+	}
+}
+
+// garbageReaders are the services that read (and dead-letter) garbage clicks and ratings.
+func (c *chaosCheck) garbageReaders() (clicks, ratings []string) {
+	if c.fuse {
+		return []string{"windower"}, []string{"windower"}
+	}
+	return []string{"enricher", "windower"}, []string{"enricher"}
+}
+
+func (c *chaosCheck) deadLettersExpected() int {
+	clicks, ratings := c.garbageReaders()
+	return len(clicks)*c.garbageClicks + len(ratings)*c.garbageRatings
 }
 
 // unsettled lists what is not yet at its end state: outputs short of their count, consumers
@@ -94,7 +120,7 @@ func (c *chaosCheck) unsettled(ctx context.Context) []string {
 		{topology.StreamRatingsTest, c.test},
 		{topology.StreamRatingsWithCustomerData, c.joined},
 		{topology.StreamUnhappyPlatinumCustomers, c.unhappy},
-		{topology.StreamDeadLetter, 2*c.garbageClicks + c.garbageRatings},
+		{topology.StreamDeadLetter, c.deadLettersExpected()},
 	}
 	for _, x := range counts {
 		s, err := c.js.Stream(ctx, x.stream)
@@ -113,7 +139,8 @@ func (c *chaosCheck) unsettled(ctx context.Context) []string {
 		out = append(out, fmt.Sprintf("Slack got %d of %d messages", n, c.unhappy))
 	}
 	var streams []string
-	for s := range consumersExpected {
+	expected := c.consumersExpected()
+	for s := range expected {
 		streams = append(streams, s)
 	}
 	sort.Strings(streams)
@@ -129,7 +156,7 @@ func (c *chaosCheck) unsettled(ctx context.Context) []string {
 		}
 	}
 	for _, s := range streams {
-		for _, name := range consumersExpected[s] {
+		for _, name := range expected[s] {
 			if !have[s+"/"+name] {
 				out = append(out, fmt.Sprintf("consumer %s/%s does not exist", s, name))
 			}
@@ -353,12 +380,16 @@ func (c *chaosCheck) deadLetters(ctx context.Context, clicks, ratings map[uint64
 		seq             uint64
 	}
 	want := map[key]string{}
+	clickReaders, ratingReaders := c.garbageReaders()
 	for seq, in := range clicks {
-		want[key{"enricher", topology.StreamClickstream, seq}] = in.reason
-		want[key{"windower", topology.StreamClickstream, seq}] = in.reason
+		for _, svc := range clickReaders {
+			want[key{svc, topology.StreamClickstream, seq}] = in.reason
+		}
 	}
 	for seq, in := range ratings {
-		want[key{"enricher", topology.StreamRatings, seq}] = in.reason
+		for _, svc := range ratingReaders {
+			want[key{svc, topology.StreamRatings, seq}] = in.reason
+		}
 	}
 	got := map[key][]string{}
 	for _, m := range msgs {

@@ -40,12 +40,21 @@ import (
 // JETSUITE_CHAOS_SEED picks another seed (inputs, kill points and the restart point derive from
 // it); the seed is logged.
 func TestChaos(t *testing.T) {
+	// The fused plan (the default: the windower runs the joins on CLICKSTREAM and RATINGS and
+	// publishes the joined streams) and the unfused one: the same end state.
+	for _, fuse := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fuse=%v", fuse), func(t *testing.T) { chaos(t, fuse) })
+	}
+}
+
+func chaos(t *testing.T, fuse bool) {
 	cfg := chaosConfig{clicks: 20_000, ratings: 3_000, publishFor: 20 * time.Second,
 		kills: map[string]int{"enricher": 4, "windower": 4, "alerting": 3}, seed: 20261201}
 	if testing.Short() {
 		cfg = chaosConfig{clicks: 5_000, ratings: 800, publishFor: 8 * time.Second,
 			kills: map[string]int{"enricher": 2, "windower": 2, "alerting": 1}, seed: cfg.seed}
 	}
+	cfg.fuse = fuse
 	if s := os.Getenv("JETSUITE_CHAOS_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
@@ -88,6 +97,7 @@ func TestChaos(t *testing.T) {
 		// Stream time follows event time only: a service that is down for a moment must not
 		// let the wall clock close windows (the reference knows no wall clock).
 		"JETSUITE_WINDOWER_IDLE_TIMEOUT": "0s",
+		"JETSUITE_FUSE":                  strconv.FormatBool(fuse),
 		"SLACK_BOT_TOKEN":                "xoxb-chaos-test",
 		"SLACK_CHANNEL":                  slackChannel,
 		"SLACK_API_URL":                  slack.srv.GetAPIURL(),
@@ -148,7 +158,7 @@ func TestChaos(t *testing.T) {
 
 	// Nothing may wait out an ack wait: within settleWithin of the last input every kill is
 	// done, every output is there and every consumer has nothing pending.
-	check := newChaosCheck(t, js, plan, slack)
+	check := newChaosCheck(t, js, plan, slack, fuse)
 	const settleWithin = 20 * time.Second
 	settled, last := waitSettled(ctx, check, monkey, monkeyDone, end.Add(settleWithin))
 	if settled {
@@ -190,6 +200,7 @@ type chaosConfig struct {
 	publishFor      time.Duration
 	kills           map[string]int
 	seed            uint64
+	fuse            bool // the services run the fused plan
 }
 
 // chaosInput is one message the test publishes.
@@ -564,6 +575,18 @@ func newChaosMonkey(t *testing.T, cfg chaosConfig, plan *chaosPlan, js jetstream
 		return c.Info(ctx)
 	}
 	m := &chaosMonkey{t: t, procs: procs, quit: make(chan struct{}), start: start}
+	windowerProgress := func(stream string) func(ctx context.Context) (uint64, int, error) {
+		return func(ctx context.Context) (uint64, int, error) {
+			info, err := consumer(ctx, stream, "windower-"+stream)
+			if err != nil {
+				return 0, 0, err
+			}
+			if info.Created.Before(procs["windower"].startedAt()) {
+				return info.Delivered.Stream, 0, nil
+			}
+			return info.Delivered.Stream, info.NumAckPending, nil
+		}
+	}
 	m.victims = []*victim{
 		// The enricher is busy when it holds input whose outputs are not out yet: delivered
 		// beyond the source of the newest USER_CLICKSTREAM message, and unacked.
@@ -588,16 +611,7 @@ func newChaosMonkey(t *testing.T, cfg chaosConfig, plan *chaosPlan, js jetstream
 		}},
 		// The windower recreates its consumer at start: one older than the incarnation is stale.
 		{name: "windower", up: "source=USER_CLICKSTREAM", measure: "USER_CLICKSTREAM seq delivered to windower-USER_CLICKSTREAM",
-			progress: func(ctx context.Context) (uint64, int, error) {
-				info, err := consumer(ctx, topology.StreamUserClickstream, "windower-"+topology.StreamUserClickstream)
-				if err != nil {
-					return 0, 0, err
-				}
-				if info.Created.Before(procs["windower"].startedAt()) {
-					return info.Delivered.Stream, 0, nil
-				}
-				return info.Delivered.Stream, info.NumAckPending, nil
-			}},
+			progress: windowerProgress(topology.StreamUserClickstream)},
 		{name: "alerting", up: "sending alerts to Slack", measure: "Slack messages received", progress: func(ctx context.Context) (uint64, int, error) {
 			n := uint64(slack.count())
 			info, err := consumer(ctx, topology.StreamUnhappyPlatinumCustomers, "alerting-slack")
@@ -606,6 +620,21 @@ func newChaosMonkey(t *testing.T, cfg chaosConfig, plan *chaosPlan, js jetstream
 			}
 			return n, info.NumAckPending, nil
 		}},
+	}
+	if cfg.fuse {
+		// Fused, the enricher only loads WEB_USERS and CLICKSTREAM_CODES (published first):
+		// it is killed idle and must come back without disturbing anything. The windower
+		// reads CLICKSTREAM and publishes the joined streams.
+		m.victims[0] = &victim{name: "enricher", up: "stage=enricher-web-users stream=CLICKSTREAM_USERS", measure: "CLICKSTREAM_USERS seq delivered to enricher-web-users",
+			progress: func(ctx context.Context) (uint64, int, error) {
+				info, err := consumer(ctx, topology.StreamClickstreamUsers, "enricher-web-users")
+				if err != nil {
+					return 0, 0, err
+				}
+				return info.Delivered.Stream, info.NumAckPending, nil
+			}}
+		m.victims[1] = &victim{name: "windower", up: "source=CLICKSTREAM task=CLICKSTREAM", measure: "CLICKSTREAM seq delivered to windower-CLICKSTREAM",
+			progress: windowerProgress(topology.StreamClickstream)}
 	}
 	for _, v := range m.victims {
 		// One point in each of k equal slices of 8 %..92 % of the inputs.
