@@ -341,3 +341,45 @@ func publishForeign(t *testing.T, js jetstream.JetStream, id string) {
 		t.Fatal(err)
 	}
 }
+
+// TestChainedOutputsRefusedMidBatch: chained outputs ask for one ack per batch; the others
+// are confirmed by it. Here OUT refuses every output past its 300th (DiscardNew at MaxMsgs):
+// the refused ones were sent without an ack, so only the last output's refusal reports them.
+// The processor must republish from the first refused one, in order, once OUT accepts again.
+func TestChainedOutputsRefusedMidBatch(t *testing.T) {
+	env := natstest.Start(t)
+	setupStreams(t, env.JS, 0)
+	ctx := context.Background()
+	s, err := env.JS.Stream(ctx, outStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.MaxMsgs, cfg.Discard = 300, jetstream.DiscardNew
+	if _, err := env.JS.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	publishInputs(t, env.JS, 1, n)
+	records := &logRecords{}
+	o := options(t)
+	o.Log = testLogger(t, records)
+	r := start(t, env.JS, o, &handler{})
+	waitFor(t, time.Minute, "the refusal reported", func() error {
+		if !records.has("resuming from the checkpoint") {
+			return errors.New("no refusal logged yet")
+		}
+		return nil
+	})
+	cfg.MaxMsgs = -1
+	if _, err := env.JS.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, env.JS, n, time.Minute)
+	if err := checkOutputs(readStream(t, env.JS, outStream, ""), wantOutputs(n)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -84,18 +84,29 @@ func parseOutputID(id, stream string) (position, bool) {
 	return pos, true
 }
 
-// pending is one published output awaiting its ack.
+// pending is one published output awaiting its ack. A chained output published without an
+// ack (noAck) is confirmed by the ack of a later output of its chain (see publisher).
 type pending struct {
 	msg   *nats.Msg
 	fut   jetstream.PubAckFuture
 	chain *chain
 	pos   position
 	err   error
+	noAck bool
 }
 
 // publisher publishes a batch's outputs asynchronously and waits until JetStream has them all,
 // republishing what failed (in order, so chained outputs stay in order). Not safe for
 // concurrent use: each in-flight batch owns one.
+//
+// Chained outputs ask for one ack per chain and batch, not one per message. Each of them names
+// its predecessor (Nats-Expected-Last-Msg-Id), so the server stores it only right after that
+// predecessor: when the batch's last output of a chain is stored, every output before it in
+// the chain is too. The publisher therefore holds back the newest output of each chain, sends
+// the one it replaces as a plain NATS publish (no reply: no ack to build, route and parse),
+// and sends the held ones with an ack when the batch ends (flushHeld). A lost or refused
+// output makes every later one of its chain refused, the last one included, and the usual
+// repair (rechain) finds what the stream holds and republishes the rest.
 type publisher struct {
 	js      jetstream.JetStream
 	service string
@@ -103,6 +114,9 @@ type publisher struct {
 	timeout time.Duration
 	log     *slog.Logger
 	items   []pending
+	// held: the newest output of each chain, not sent yet (see the type's doc).
+	held    []pending
+	results []error // collect's scratch
 	// rechained, when set, is set whenever a refused chain is repaired.
 	rechained *atomic.Bool
 }
@@ -116,6 +130,21 @@ func (p *publisher) publish(m *nats.Msg, c *chain, pos position) error {
 			delete(m.Header, HeaderExpectedLastMsgID)
 		}
 		c.last = m.Header.Get(events.HeaderMsgID)
+		for i := range p.held {
+			if p.held[i].chain != c {
+				continue
+			}
+			prev := p.held[i]
+			if err := p.js.Conn().PublishMsg(prev.msg); err != nil {
+				return fmt.Errorf("publish %s: %w", prev.msg.Subject, err)
+			}
+			prev.noAck = true
+			p.items = append(p.items, prev)
+			p.held[i] = pending{msg: m, chain: c, pos: pos}
+			return nil
+		}
+		p.held = append(p.held, pending{msg: m, chain: c, pos: pos})
+		return nil
 	}
 	f, err := p.send(m)
 	if err != nil {
@@ -142,8 +171,24 @@ func (p *publisher) send(m *nats.Msg) (jetstream.PubAckFuture, error) {
 	}
 }
 
+// flushHeld sends the held outputs, each the last of its chain in the batch, with an ack.
+// It runs in the handler's goroutine when a batch ends, before the next batch publishes.
+func (p *publisher) flushHeld() error {
+	for _, h := range p.held {
+		f, err := p.send(h.msg)
+		if err != nil {
+			p.held = p.held[:0]
+			return fmt.Errorf("%w: %w", ErrUnconfirmed, err)
+		}
+		h.fut = f
+		p.items = append(p.items, h)
+	}
+	p.held = p.held[:0]
+	return nil
+}
+
 // pendingCount is the number of outputs not yet confirmed.
-func (p *publisher) pendingCount() int { return len(p.items) }
+func (p *publisher) pendingCount() int { return len(p.items) + len(p.held) }
 
 // ErrUnconfirmed reports outputs that JetStream did not confirm (NATS away, a stream that
 // refuses them): transient, Run resumes from the checkpoint. Out.Sync returns it too, so a
@@ -156,6 +201,10 @@ const maxRounds = 8
 
 // wait returns once every output is confirmed (stored, or a duplicate of a stored one).
 func (p *publisher) wait(ctx context.Context) error {
+	if err := p.flushHeld(); err != nil {
+		p.items = nil
+		return err
+	}
 	backoff := 50 * time.Millisecond
 	for round := 0; ; round++ {
 		failed, err := p.collect(ctx)
@@ -208,18 +257,21 @@ func (p *publisher) collect(ctx context.Context) ([]pending, error) {
 	// Once the round's time is up, what has not answered yet counts as failed without waiting;
 	// an answer already there always counts first.
 	var expired <-chan time.Time = timeout.C
+	results := p.results[:0]
 	for _, it := range items {
 		var err error
+		if it.noAck {
+			results = append(results, nil) // decided below, by its chain's next ack
+			continue
+		}
 		select {
 		case ack := <-it.fut.Ok():
 			p.count(ack)
-			continue
 		case err = <-it.fut.Err():
 		default:
 			select {
 			case ack := <-it.fut.Ok():
 				p.count(ack)
-				continue
 			case err = <-it.fut.Err():
 			case <-expired:
 				expired = closedTime
@@ -228,10 +280,60 @@ func (p *publisher) collect(ctx context.Context) ([]pending, error) {
 				return nil, fmt.Errorf("%w: waiting for publish acks: %w", ErrUnconfirmed, ctx.Err())
 			}
 		}
-		it.err = err
-		failed = append(failed, it)
+		results = append(results, err)
+	}
+	p.results = results[:0]
+	// An output sent without an ack shares the outcome of the next acked output of its chain
+	// (the chain makes the server store that one only after it).
+	var next []chainOutcome
+	for i := len(items) - 1; i >= 0; i-- {
+		it := items[i]
+		if it.chain == nil {
+			continue
+		}
+		o := outcomeOf(&next, it.chain)
+		switch {
+		case !it.noAck:
+			o.err, o.found = results[i], true
+		case !o.found:
+			results[i] = errors.New("no acked output after it in its chain")
+		case o.err != nil:
+			results[i] = o.err
+		default:
+			o.confirmed++
+		}
+	}
+	for _, o := range next {
+		if o.confirmed > 0 {
+			obs.Published.WithLabelValues(p.service, o.chain.stream).Add(float64(o.confirmed))
+		}
+	}
+	for i, it := range items {
+		if results[i] != nil {
+			it.err, it.noAck = results[i], false
+			failed = append(failed, it)
+		}
 	}
 	return failed, nil
+}
+
+// chainOutcome is, while collect walks a batch backwards, the outcome of the next acked
+// output of one chain, and how many outputs sent without an ack it confirmed.
+type chainOutcome struct {
+	chain     *chain
+	err       error
+	found     bool
+	confirmed int
+}
+
+func outcomeOf(next *[]chainOutcome, c *chain) *chainOutcome {
+	for i := range *next {
+		if (*next)[i].chain == c {
+			return &(*next)[i]
+		}
+	}
+	*next = append(*next, chainOutcome{chain: c})
+	return &(*next)[len(*next)-1]
 }
 
 // closedTime is a channel that is always ready (a round whose time is up).

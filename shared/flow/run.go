@@ -191,6 +191,10 @@ func (p *processor) handle(ctx context.Context, batch []jetstream.Msg, acks chan
 		}
 	}
 	err := call(ctx, in, &sl.out)
+	// The batch's last output of each chain goes out now, before the next batch chains after it.
+	if ferr := sl.pub.flushHeld(); ferr != nil && err == nil {
+		err = ferr
+	}
 	var retry *RetryError
 	switch {
 	case err == nil:
