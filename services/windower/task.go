@@ -487,11 +487,10 @@ func (k *task) Flush(ctx context.Context, out *flow.Out) error {
 var errCrashed = errors.New("windower crashed (test)")
 
 func (k *task) apply(m jetstream.Msg) error {
-	md, err := m.Metadata()
-	if err != nil {
-		return fmt.Errorf("message metadata: %w", err)
+	seq := flow.Seq(m)
+	if seq == 0 {
+		return fmt.Errorf("input without a stream sequence (subject %s)", m.Subject())
 	}
-	seq := md.Sequence.Stream
 	if seq <= k.lastSeq {
 		return nil // a redelivery of an input already applied in memory
 	}

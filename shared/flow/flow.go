@@ -42,6 +42,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -244,6 +246,40 @@ type fatal struct{ err error }
 
 func (f fatal) Error() string { return f.err.Error() }
 func (f fatal) Unwrap() error { return f.err }
+
+// Seq is an input's stream sequence, read from its reply subject without the allocations of
+// Metadata (0 when it has none): "$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...",
+// or with a domain and account hash, "$JS.ACK.<domain>.<hash>.<stream>.<consumer>...".
+func Seq(m jetstream.Msg) uint64 {
+	r := m.Reply()
+	if !strings.HasPrefix(r, "$JS.ACK.") {
+		return seqOf(m)
+	}
+	var tokens [12]string
+	n := 0
+	for n < len(tokens) {
+		i := strings.IndexByte(r, '.')
+		if i < 0 {
+			tokens[n] = r
+			n++
+			break
+		}
+		tokens[n], r = r[:i], r[i+1:]
+		n++
+	}
+	at := 5 // the stream sequence, in the 9-token form
+	if n >= 11 {
+		at = 7
+	}
+	if n < 9 {
+		return seqOf(m)
+	}
+	v, err := strconv.ParseUint(tokens[at], 10, 64)
+	if err != nil {
+		return seqOf(m)
+	}
+	return v
+}
 
 // seqOf is an input's stream sequence (0 when it has no metadata).
 func seqOf(m jetstream.Msg) uint64 {

@@ -383,3 +383,33 @@ func TestChainedOutputsRefusedMidBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSeq: the sequence read from the reply subject is Metadata's, for real deliveries.
+func TestSeq(t *testing.T) {
+	env := natstest.Start(t)
+	setupStreams(t, env.JS, 0)
+	publishInputs(t, env.JS, 1, 50)
+	ctx := context.Background()
+	c, err := env.JS.OrderedConsumer(ctx, inStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Fetch(50, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for m := range b.Messages() {
+		md, err := m.Metadata()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := flow.Seq(m); got != md.Sequence.Stream {
+			t.Fatalf("Seq %d, Metadata says %d (reply %s)", got, md.Sequence.Stream, m.Reply())
+		}
+		n++
+	}
+	if n != 50 {
+		t.Fatalf("%d messages, want 50", n)
+	}
+}

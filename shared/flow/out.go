@@ -26,16 +26,16 @@ type Out struct {
 	nmsg int
 	// the current input of Emit (its metadata parsed once) and the subjects it has emitted to,
 	// for inputs with several outputs to one subject.
-	lastIn jetstream.Msg
-	lastMd *jetstream.MsgMetadata
-	seen   []string
-	arena  []byte
+	lastIn  jetstream.Msg
+	lastSeq uint64
+	seen    []string
+	arena   []byte
 }
 
 func (o *Out) reset() {
 	o.hold = false
 	o.nmsg = 0
-	o.lastIn, o.lastMd = nil, nil
+	o.lastIn, o.lastSeq = nil, 0
 	o.seen = o.seen[:0]
 	o.arena = o.arena[:0]
 }
@@ -74,15 +74,13 @@ func (o *Out) Msg(subject string) *nats.Msg {
 // it (see the package doc). body must stay untouched until the batch is confirmed.
 func (o *Out) Emit(subject string, body []byte, key string, in jetstream.Msg) error {
 	if in != o.lastIn {
-		md, err := in.Metadata()
-		if err != nil {
-			return err
+		o.lastIn, o.lastSeq = in, Seq(in)
+		if o.lastSeq == 0 {
+			return fmt.Errorf("flow: input without a stream sequence (subject %s)", in.Subject())
 		}
-		o.lastIn, o.lastMd = in, md
 		o.seen = o.seen[:0]
 	}
-	md := o.lastMd
-	pos := position{seq: md.Sequence.Stream}
+	pos := position{seq: o.lastSeq}
 	for _, s := range o.seen {
 		if s == subject {
 			pos.n++
@@ -97,12 +95,12 @@ func (o *Out) Emit(subject string, body []byte, key string, in jetstream.Msg) er
 	}
 	m := o.Msg(subject)
 	m.Data = body
-	setHeader(m.Header, events.HeaderMsgID, outputID(subject, md.Stream, pos))
+	setHeader(m.Header, events.HeaderMsgID, outputID(subject, o.p.o.Stream, pos))
 	h := in.Headers()
 	if _, ok := events.HeaderMillis(h); ok {
 		setHeader(m.Header, events.HeaderEventTime, h.Get(events.HeaderEventTime))
 	} else {
-		setHeader(m.Header, events.HeaderEventTime, strconv.FormatInt(md.Timestamp.UnixMilli(), 10))
+		setHeader(m.Header, events.HeaderEventTime, strconv.FormatInt(events.EventTimeMillis(in), 10))
 	}
 	if key != "" {
 		setHeader(m.Header, events.HeaderKey, key)

@@ -150,7 +150,7 @@ func (p *processor) handle(ctx context.Context, batch []jetstream.Msg, acks chan
 	// a redelivery (an ack wait ran out) and was handled.
 	in := batch[:0:0]
 	for i, m := range batch {
-		if seqOf(m) > p.lastSeq {
+		if Seq(m) > p.lastSeq {
 			in = batch[i:]
 			break
 		}
@@ -185,9 +185,9 @@ func (p *processor) handle(ctx context.Context, batch []jetstream.Msg, acks chan
 	sl.out.reset()
 	sl.n = len(in)
 	if len(in) > 0 {
-		p.lastMsg, p.lastSeq = in[len(in)-1], seqOf(in[len(in)-1])
+		p.lastMsg, p.lastSeq = in[len(in)-1], Seq(in[len(in)-1])
 		if p.heldFrom == 0 {
-			p.heldFrom = seqOf(in[0])
+			p.heldFrom = Seq(in[0])
 		}
 	}
 	err := call(ctx, in, &sl.out)
@@ -203,7 +203,7 @@ func (p *processor) handle(ctx context.Context, batch []jetstream.Msg, acks chan
 		// A batch that holds commits nothing, Done or not: its inputs (and the held ones
 		// before it) live in the handler's memory only.
 		if retry.Done > 0 && retry.Done <= len(in) && !sl.out.hold {
-			sl.last, sl.lastSeq = in[retry.Done-1], seqOf(in[retry.Done-1])
+			sl.last, sl.lastSeq = in[retry.Done-1], Seq(in[retry.Done-1])
 			sl.n = retry.Done
 			p.heldFrom = 0
 			acks <- sl
