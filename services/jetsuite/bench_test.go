@@ -3,19 +3,24 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsuite/jetsuite/services/alerting"
+	"github.com/jetsuite/jetsuite/services/cdc"
 	"github.com/jetsuite/jetsuite/services/enricher"
 	"github.com/jetsuite/jetsuite/services/generator"
 	"github.com/jetsuite/jetsuite/services/windower"
+	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/plan"
@@ -203,4 +208,370 @@ func BenchmarkRatingsEnrichment(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*pipelineEvents)/total.Seconds(), "ratings/s")
+}
+
+// ratingsToSlackPipelines are the pipelines BenchmarkRatingsToSlack measures, one sub-benchmark
+// each. Every service of a run is built from the same plan, so that a variant which moves
+// statements between services (a fused plan) is measured by adding one line here.
+var ratingsToSlackPipelines = []struct {
+	name string
+	plan func() *plan.Plan
+}{
+	{"unfused", plan.Demo},
+}
+
+// BenchmarkRatingsToSlack measures the ratings path end to end (issue 10: "RATINGS → Slack call
+// p99 under 25 ms at 1,000 ratings/s"): the CDC reader materialises the demo's CUSTOMERS first;
+// then the enricher, the windower and the alerting service run together on an embedded server
+// while the demo's ratings (the generator's, a mix of happy and unhappy, customers and
+// strangers) are published to RATINGS at 1,000/s (BENCH_RATE overrides). Per unhappy platinum
+// rating it measures the time from its publish to the chat.postMessage request carrying it
+// arriving at a local Slack server, and fails unless every such rating, and no other, got
+// exactly one message. Slack pacing is off, as in BenchmarkSlackLatency: a local server has no
+// limit, and this measures the pipeline, not Slack's one message per second. Run with
+// go test -run XXX -bench RatingsToSlack -benchtime 3000x ./services/jetsuite/
+// (b.N is the number of ratings; about one in eight is an unhappy platinum one).
+func BenchmarkRatingsToSlack(b *testing.B) {
+	for _, p := range ratingsToSlackPipelines {
+		b.Run(p.name, func(b *testing.B) { benchRatingsToSlack(b, p.plan()) })
+	}
+}
+
+// ratingsPath are the streams on the way from a rating to Slack, upstream first.
+var ratingsPath = []string{topology.StreamRatings, topology.StreamRatingsWithCustomerData, topology.StreamUnhappyPlatinumCustomers}
+
+func benchRatingsToSlack(b *testing.B, p *plan.Plan) {
+	perSecond := 1000
+	if v, err := strconv.Atoi(os.Getenv("BENCH_RATE")); err == nil && v > 0 {
+		perSecond = v
+	}
+	env := natstest.Start(b)
+	ctx := context.Background()
+	nc, js := env.Connect(b)
+	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Log: obs.NewLogger(nil, "text", "warn"), Plan: p}
+	customers := seedCustomers(b, env, deps)
+
+	const channel = "C0BENCH0001"
+	slack := newChaosSlack(b, channel)
+	enr, err := enricher.New(enricher.DefaultConfig(), deps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The windower with its production settings: should a plan make it run a ratings statement
+	// on the way to Slack, its flush interval is part of the latency.
+	win, err := windower.New(windower.DefaultConfig(), deps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	alerts := alerting.New(deps, alerting.Config{SlackToken: "xoxb-bench", Channel: channel, APIURL: slack.srv.GetAPIURL(), Rate: 0})
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- runner.RunAll(rctx, deps.Log, enr, win, alerts) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				b.Error(err)
+			}
+		case <-time.After(30 * time.Second):
+			b.Error("the services did not stop within 30 s")
+		}
+	}
+	// Before the server's cleanup (cleanups run last-in first-out), also after a Fatal.
+	b.Cleanup(stop)
+
+	// When each UNHAPPY_PLATINUM_CUSTOMERS row goes by on the wire (a core subscription sees what
+	// the stream stores), by RATING_ID: it splits the latency into the statements' part and the
+	// alerter's.
+	var rowMu sync.Mutex
+	rowAt := map[int64]time.Time{}
+	obsNC, _ := env.Connect(b)
+	sub, err := obsNC.Subscribe(p.Object(topology.StreamUnhappyPlatinumCustomers).Subject, func(m *nats.Msg) {
+		at := time.Now()
+		var row struct {
+			RatingID int64 `json:"RATING_ID"`
+		}
+		if json.Unmarshal(m.Data, &row) != nil {
+			return
+		}
+		rowMu.Lock()
+		if _, ok := rowAt[row.RatingID]; !ok {
+			rowAt[row.RatingID] = at
+		}
+		rowMu.Unlock()
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+
+	// Warm up (consumers created, CUSTOMERS loaded, alerter state loaded, first post done) with an
+	// unhappy rating of a platinum customer whose id no generated rating has.
+	const warmupID = int64(1) << 40
+	var platinum int
+	for id, c := range customers {
+		if c.ClubStatus != nil && *c.ClubStatus == "platinum" && (platinum == 0 || id < platinum) {
+			platinum = id
+		}
+	}
+	warm := generator.Rating(42, 0)
+	warm.RatingID, warm.UserID, warm.Stars = warmupID, platinum, 1
+	body, _ := json.Marshal(warm)
+	publishJSON(b, env.JS, topology.SubjectRatings, "bench:warmup", time.Now().UnixMilli(), string(body))
+	waitPublished(b, env.JS)
+	// No drain check here: consumers a service has not created yet would not hold it up.
+	waitSlackIDs(b, slack, []string{alertID(warmupID)}, time.Minute, env.JS)
+
+	// The ratings and which of them must alert: a rating joins when its user is a customer with a
+	// first name (the WHERE of RATINGS_WITH_CUSTOMER_DATA) and alerts when that customer is
+	// platinum and it has fewer than 3 stars (UNHAPPY_PLATINUM_CUSTOMERS).
+	n := b.N
+	msgs := make([]*nats.Msg, n)
+	unhappy := map[int64]int{} // RATING_ID -> index in msgs
+	for i := range msgs {
+		r := generator.Rating(42, uint64(i))
+		m := nats.NewMsg(topology.SubjectRatings)
+		m.Header.Set(jetstream.MsgIDHeader, "bench:"+strconv.Itoa(i))
+		m.Data, _ = json.Marshal(r)
+		msgs[i] = m
+		if c, ok := customers[r.UserID]; ok && c.FirstName != nil && c.ClubStatus != nil && *c.ClubStatus == "platinum" && r.Stars < 3 {
+			unhappy[r.RatingID] = i
+		}
+	}
+	sent := make([]time.Time, n)
+
+	b.ResetTimer()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	start := time.Now()
+	for i, m := range msgs {
+		// On schedule: sleep on the ticker until this one is due.
+		for time.Until(start.Add(time.Duration(i)*time.Second/time.Duration(perSecond))) > 0 {
+			<-tick.C
+		}
+		now := time.Now()
+		m.Header.Set(events.HeaderEventTime, strconv.FormatInt(now.UnixMilli(), 10))
+		sent[i] = now
+		if _, err := env.JS.PublishMsgAsync(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	publishing := time.Since(start)
+	want := []string{alertID(warmupID)}
+	for id := range unhappy {
+		want = append(want, alertID(id))
+	}
+	// Every rating stored before the wait below: its drain check must not see RATINGS drained
+	// while publishes are still on their way.
+	waitPublished(b, env.JS)
+	waitSlackIDs(b, slack, want, 2*time.Minute, env.JS, ratingsPath...)
+	b.StopTimer()
+
+	// Exactly once: wait until every ratings statement and the alerter have processed and acked
+	// everything upstream of them (each acks only after its outputs, or its Slack post, are
+	// done), so that no message is still on its way; then count.
+	waitDrained(b, env.JS, ratingsPath...)
+	posts := slack.snapshot()
+	stop()
+	perID := map[string]int{}
+	for _, post := range posts {
+		for _, id := range post.ids {
+			perID[id]++
+		}
+	}
+	wanted := map[string]bool{}
+	for _, id := range want {
+		wanted[id] = true
+		if c := perID[id]; c != 1 {
+			b.Errorf("%s: %d Slack messages, want exactly 1", id, c)
+		}
+	}
+	for id, c := range perID {
+		if !wanted[id] {
+			b.Errorf("%s: %d Slack messages for a rating that is no unhappy platinum one", id, c)
+		}
+	}
+
+	// Latency per unhappy rating: publish -> its post arrives (first post, should the check
+	// above have failed), and publish -> its UNHAPPY_PLATINUM_CUSTOMERS row.
+	arrived := map[string]time.Time{}
+	for _, post := range posts {
+		for _, id := range post.ids {
+			if _, ok := arrived[id]; !ok {
+				arrived[id] = post.at
+			}
+		}
+	}
+	var total, toRow []time.Duration
+	rowMu.Lock()
+	for id, i := range unhappy {
+		total = append(total, arrived[alertID(id)].Sub(sent[i]))
+		if at, ok := rowAt[id]; ok {
+			toRow = append(toRow, at.Sub(sent[i]))
+		}
+	}
+	rowMu.Unlock()
+	b.ReportMetric(float64(n)/publishing.Seconds(), "ratings/s")
+	b.ReportMetric(float64(len(unhappy)), "alerts")
+	if len(total) > 0 {
+		b.ReportMetric(quantileMs(total, 0.50), "p50-ms")
+		b.ReportMetric(quantileMs(total, 0.99), "p99-ms")
+		b.ReportMetric(quantileMs(total, 1), "max-ms")
+	}
+	if len(toRow) > 0 {
+		b.ReportMetric(quantileMs(toRow, 0.50), "to-unhappy-p50-ms")
+		b.ReportMetric(quantileMs(toRow, 0.99), "to-unhappy-p99-ms")
+	}
+}
+
+// seedCustomers publishes the generator's demo.CUSTOMERS change events (the demo's 20 rows as a
+// Debezium snapshot, then its scripted changes: Rick Astley inserted and promoted, customer 2
+// demoted and promoted again), runs the CDC reader until the CUSTOMERS bucket holds the final
+// rows, and returns those rows by id.
+func seedCustomers(b *testing.B, env *natstest.Env, deps runner.Deps) map[int]generator.CustomerRow {
+	b.Helper()
+	ctx := context.Background()
+	c := &generator.Customers{Seed: 42}
+	now := time.Now()
+	for n := range uint64(generator.CustomerEvents) {
+		e := c.Next(n, now)
+		body, err := generator.EncodeDebezium(e, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		publishJSON(b, env.JS, topology.SubjectCustomersCDC, "bench:customers:"+strconv.FormatUint(n, 10), now.UnixMilli(), string(body))
+	}
+	waitPublished(b, env.JS)
+	reader := cdc.New(deps, cdc.Config{Stream: topology.StreamDebezium, Subjects: []string{topology.SubjectCustomersCDC}, Table: topology.TableCustomers})
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- reader.Run(rctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}()
+	kv, err := env.JS.KeyValue(ctx, topology.TableCustomers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		missing := 0
+		for id, want := range c.Rows {
+			var row map[string]any
+			if e, err := kv.Get(ctx, strconv.Itoa(id)); err == nil {
+				_ = json.Unmarshal(e.Value(), &row)
+			}
+			club, _ := row["CLUB_STATUS"].(string)
+			if row == nil || want.ClubStatus == nil && row["CLUB_STATUS"] != nil || want.ClubStatus != nil && club != *want.ClubStatus {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return c.Rows
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("CUSTOMERS: %d of %d rows not (yet) as published after a minute", missing, len(c.Rows))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// alertID is the alert id a rating's Slack message carries in its metadata.
+func alertID(ratingID int64) string { return "rating." + strconv.FormatInt(ratingID, 10) }
+
+// waitSlackIDs waits until the Slack server has a message for every id in want. Given streams,
+// it gives up early when they are drained (see drained) with ids still missing: those will not
+// come. Only once every stage has its consumers: a stream without any counts as drained.
+func waitSlackIDs(b *testing.B, s *chaosSlack, want []string, within time.Duration, js jetstream.JetStream, streams ...string) {
+	b.Helper()
+	deadline := time.Now().Add(within)
+	// wasDrained: the pipeline was drained before the snapshot below was taken, so the snapshot
+	// holds every post there will be.
+	wasDrained, lastCheck := false, time.Now()
+	for {
+		seen := map[string]bool{}
+		for _, p := range s.snapshot() {
+			for _, id := range p.ids {
+				seen[id] = true
+			}
+		}
+		var missing []string
+		for _, id := range want {
+			if !seen[id] {
+				missing = append(missing, id)
+			}
+		}
+		switch {
+		case len(missing) == 0:
+			return
+		case wasDrained:
+			b.Fatalf("%d of %d alerts never reached Slack although every stage is done (%d messages), e.g. %v", len(missing), len(want), s.count(), head(missing, 5))
+		case time.Now().After(deadline):
+			b.Fatalf("%d of %d alerts never reached Slack within %s (%d messages), e.g. %v", len(missing), len(want), within, s.count(), head(missing, 5))
+		}
+		// The drain check asks the server about every consumer: not on every round.
+		if len(streams) > 0 && time.Since(lastCheck) > 500*time.Millisecond {
+			wasDrained, _ = drained(js, streams...)
+			lastCheck = time.Now()
+			continue
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// drained reports whether every consumer of the streams has been delivered and has acknowledged
+// all the stream holds, checked stream after stream in the given order (upstream first): a
+// consumer acks only after its outputs (or its Slack post) are done, so when each stream is
+// drained at the moment it is checked, nothing is on its way any more. Otherwise it says which
+// consumers are behind.
+func drained(js jetstream.JetStream, streams ...string) (bool, []string) {
+	ctx := context.Background()
+	for _, s := range streams {
+		states, err := consumerStates(ctx, js, []string{s})
+		if err != nil {
+			return false, []string{err.Error()}
+		}
+		var behind []string
+		for _, c := range states {
+			if c.pending > 0 || c.ackPending > 0 || c.ackFloor < c.end {
+				behind = append(behind, c.String())
+			}
+		}
+		if len(behind) > 0 {
+			return false, behind
+		}
+	}
+	return true, nil
+}
+
+// waitDrained waits until drained says so.
+func waitDrained(b *testing.B, js jetstream.JetStream, streams ...string) {
+	b.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		ok, behind := drained(js, streams...)
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the pipeline did not drain within 2 minutes: %v", behind)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// quantileMs is the q-quantile of d (nearest rank) in milliseconds; d is sorted in place.
+func quantileMs(d []time.Duration, q float64) float64 {
+	slices.Sort(d)
+	i := max(int(math.Ceil(q*float64(len(d))))-1, 0)
+	return float64(d[i].Microseconds()) / 1000
 }

@@ -208,7 +208,8 @@ func (p *proc) count(s string) int {
 }
 
 // chaosSlack is slack-go's slacktest server answering chat.postMessage (recording each post's
-// alert ids from its message metadata, in arrival order) and conversations.history (the alerter
+// alert ids from its message metadata and when the request arrived, in arrival order; the
+// latency benchmark reads the arrival times) and conversations.history (the alerter
 // reads it after a crash to find posts whose "sent" record it did not write), both like Slack.
 type chaosSlack struct {
 	srv     *slacktest.Server
@@ -222,9 +223,11 @@ type chaosPost struct {
 	ids  []string
 	ts   string
 	text string
+	// at is when the handler was called: the request has arrived, its body is not yet parsed.
+	at time.Time
 }
 
-func newChaosSlack(t *testing.T, channel string) *chaosSlack {
+func newChaosSlack(t testing.TB, channel string) *chaosSlack {
 	s := &chaosSlack{channel: channel}
 	s.srv = slacktest.NewTestServer(func(c slacktest.Customize) {
 		c.Handle("/chat.postMessage", s.postMessage)
@@ -236,6 +239,7 @@ func newChaosSlack(t *testing.T, channel string) *chaosSlack {
 }
 
 func (s *chaosSlack) postMessage(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -248,7 +252,7 @@ func (s *chaosSlack) postMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = json.Unmarshal([]byte(r.Form.Get("metadata")), &md)
 	s.mu.Lock()
-	p := chaosPost{ids: md.EventPayload.IDs, text: r.Form.Get("text"), ts: fmt.Sprintf("%d.%06d", time.Now().Unix(), len(s.posts)+1)}
+	p := chaosPost{ids: md.EventPayload.IDs, text: r.Form.Get("text"), at: at, ts: fmt.Sprintf("%d.%06d", time.Now().Unix(), len(s.posts)+1)}
 	s.posts = append(s.posts, p)
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
