@@ -210,7 +210,6 @@ func BenchmarkRatingsEnrichment(b *testing.B) {
 	b.ReportMetric(float64(b.N*pipelineEvents)/total.Seconds(), "ratings/s")
 }
 
-
 // BenchmarkRatingsToSlack measures the ratings path end to end (issue 10: "RATINGS → Slack call
 // p99 under 25 ms at 1,000 ratings/s"): the CDC reader materialises the demo's CUSTOMERS first;
 // then the enricher, the windower and the alerting service run together on an embedded server
