@@ -2,7 +2,6 @@ package windower
 
 import (
 	"strconv"
-	"strings"
 
 	"github.com/jetsuite/jetsuite/shared/kvx"
 	"github.com/jetsuite/jetsuite/shared/sqlrt"
@@ -13,15 +12,23 @@ import (
 var escapeKey = kvx.Escape
 
 // groupKey builds the escaped group key from the GROUP BY values.
-func groupKey(vals []sqlrt.Value) string {
-	if len(vals) == 1 {
-		return escapeKey(sqlrt.KeyText(vals[0]))
-	}
-	parts := make([]string, len(vals))
+func groupKey(vals []sqlrt.Value) string { return string(appendGroupKey(nil, vals)) }
+
+// appendGroupKey appends the escaped group key to dst: the hot path's form, which allocates
+// nothing for integer and string keys.
+func appendGroupKey(dst []byte, vals []sqlrt.Value) []byte {
 	for i, v := range vals {
-		parts[i] = escapeKey(sqlrt.KeyText(v))
+		if i > 0 {
+			dst = append(dst, '/')
+		}
+		switch v.Kind {
+		case sqlrt.Integer, sqlrt.BigInt:
+			dst = strconv.AppendInt(dst, v.I, 10) // digits and '-' need no escaping
+		default:
+			dst = kvx.AppendEscape(dst, sqlrt.KeyText(v))
+		}
 	}
-	return strings.Join(parts, "/")
+	return dst
 }
 
 // RowKey is the KV key of a windowed row.

@@ -52,10 +52,11 @@ type tableState struct {
 
 	// Per-event scratch: the group values, each aggregate's arguments, the result row and the
 	// output row.
-	vals []sqlrt.Value
-	args [][]sqlrt.Value
-	res  sqlrt.Row
-	out  sqlrt.Row
+	vals   []sqlrt.Value
+	args   [][]sqlrt.Value
+	res    sqlrt.Row
+	out    sqlrt.Row
+	keyBuf []byte
 
 	// Over a TABLE: what each input row added (by input key), and the keys whose entry must be
 	// saved (or deleted) at the next flush.
@@ -252,6 +253,9 @@ type task struct {
 	curSeq uint64
 	curTS  int64
 	arena  []byte // the batch's output bodies (see flow.Out.Arena)
+	// batchNow is the wall clock when the batch began: an input's arrival time, for the idle
+	// timeout (one clock read per batch, not one per input and table).
+	batchNow time.Time
 
 	crashed  func() bool // test hook: stop without a final flush
 	crashMid func() bool // test hook: stop after saving groups, before the progress record
@@ -454,7 +458,7 @@ func (k *task) Handle(ctx context.Context, in []jetstream.Msg, out *flow.Out) er
 	if k.crashed != nil && k.crashed() {
 		return errCrashed
 	}
-	k.out, k.arena = out, out.Arena()
+	k.out, k.arena, k.batchNow = out, out.Arena(), k.now()
 	defer func() { out.SetArena(k.arena); k.out = nil }()
 	for _, m := range in {
 		if err := k.apply(m); err != nil {
@@ -545,14 +549,21 @@ func (k *task) applyTo(t *tableState, r sqlrt.Row, m jetstream.Msg, body []byte,
 			t.args[i][j] = e.Eval(r)
 		}
 	}
-	t.lastArrival, t.lastAdvance = k.now(), time.Time{}
+	t.lastArrival, t.lastAdvance = k.batchNow, time.Time{}
 	if !t.hasST || ts > t.st {
 		t.st, t.hasST = ts, true
 	}
-	key := groupKey(t.vals)
-	g := t.groups[key]
+	// The group is looked up by the key's bytes: its string is made only for a new group.
+	t.keyBuf = appendGroupKey(t.keyBuf[:0], t.vals)
+	g := t.groups[string(t.keyBuf)]
 	if g != nil && seq <= g.Seq {
 		return nil // replay after a restart: the saved state already holds this input
+	}
+	key := ""
+	if g != nil {
+		key = g.Key
+	} else {
+		key = string(t.keyBuf)
 	}
 	if t.session() {
 		return k.applySession(t, g, key, m, body, ts, seq)
@@ -708,7 +719,7 @@ func (k *task) addTableRow(t *tableState, undone *group, del bool, ts int64, seq
 			p.args[i][j] = e.Eval(r)
 		}
 	}
-	t.lastArrival, t.lastAdvance = k.now(), time.Time{}
+	t.lastArrival, t.lastAdvance = k.batchNow, time.Time{}
 	if t.win.kind != "" && (!t.hasST || ts > t.st) {
 		t.st, t.hasST = ts, true
 	}

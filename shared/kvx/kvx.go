@@ -47,6 +47,23 @@ func Load(ctx context.Context, js jetstream.JetStream, bucket, filter string, f 
 	}
 }
 
+// AppendEscape appends Escape(s) to dst.
+func AppendEscape(dst []byte, s string) []byte {
+	if s == "" {
+		return append(dst, '=')
+	}
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if plain(c) {
+			dst = append(dst, c)
+			continue
+		}
+		dst = append(dst, '=', hex[c>>4], hex[c&15])
+	}
+	return dst
+}
+
 // Escape maps any text onto KV key characters reversibly and readably: letters, digits, '-'
 // and '_' stay, every other byte becomes =XX (hex), the empty string becomes "=". Escaped
 // parts can be joined with '.' or '/' (which Escape never produces on its own).
