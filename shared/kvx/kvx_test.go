@@ -94,7 +94,7 @@ func TestLoadReturnsWhatTheBucketHeld(t *testing.T) {
 // TestAppendEscape: the appending form escapes exactly as Escape does.
 func TestAppendEscape(t *testing.T) {
 	for _, s := range []string{"", "plain-Key_09", "a b", "x/y.z", "é", "=", "-12", "Page not found"} {
-		if got, want := string(AppendEscape([]byte("pre"), s)), "pre"+Escape(s); got != want {
+		if got, want := string(kvx.AppendEscape([]byte("pre"), s)), "pre"+kvx.Escape(s); got != want {
 			t.Errorf("AppendEscape(%q) = %q, want %q", s, got, want)
 		}
 	}
