@@ -32,9 +32,9 @@ func TestAllAppliesLimits(t *testing.T) {
 	js := connectAll(t, addr, logs)
 	ctx := context.Background()
 	want := map[string]jetstream.StreamConfig{
-		topology.StreamClickstream:     {MaxBytes: 3 << 20, Duplicates: 40 * time.Second, Discard: jetstream.DiscardOld},
-		topology.StreamUserClickstream: {MaxBytes: 3 << 20, Duplicates: 3 * time.Second, Discard: jetstream.DiscardOld},
-		topology.StreamDeadLetter:      {MaxBytes: 3 << 20, Duplicates: 40 * time.Second, Discard: jetstream.DiscardOld},
+		topology.StreamClickstream:         {MaxBytes: 3 << 20, Duplicates: 40 * time.Second, Discard: jetstream.DiscardOld},
+		topology.StreamUserClickstream:     {MaxBytes: 3 << 20, Duplicates: 3 * time.Second, Discard: jetstream.DiscardOld},
+		topology.StreamDeadLetter:          {MaxBytes: 3 << 20, Duplicates: 40 * time.Second, Discard: jetstream.DiscardOld},
 		"KV_" + topology.TableEventsPerMin: {MaxBytes: 2 << 20, Discard: jetstream.DiscardOld},
 		"KV_" + topology.TableWebUsers:     {MaxBytes: 2 << 20, Discard: jetstream.DiscardNew},
 		"KV_" + topology.BucketCheckpoints: {MaxBytes: 2 << 20, Discard: jetstream.DiscardNew},
