@@ -328,7 +328,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			log.Error("HTTP endpoints unavailable (--http-listen picks another address)", "err", err)
 		}
 	}()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		// One process watches the limits: `all` (single services would each report the same).
+		if cmd == "all" {
+			newLimitWatch(deps.JS, pipeline.Catalog(), log).run(watchCtx)
+		}
+	}()
 	err = runner.RunAll(ctx, log, services...)
+	stopWatch()
+	<-watchDone
 	stopHTTP()
 	<-httpDone
 	if drainErr := deps.NC.Drain(); drainErr != nil && err == nil && !errors.Is(drainErr, context.Canceled) {
