@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -326,7 +325,7 @@ func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
 	deadline := time.Now().Add(within)
 	for !ok() {
 		if time.Now().After(deadline) {
-			t.Fatal(fmt.Sprintf("waited %s for %s", within, what))
+			t.Fatalf("waited %s for %s", within, what)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
