@@ -272,11 +272,10 @@ func TestProcessorStallsOnFullBucket(t *testing.T) {
 		done <- flow.Run(ctx, js, flow.Options{Service: "test", Stream: "IN", Durable: "writer", PublishTimeout: time.Second,
 			Log: slog.New(slog.NewTextHandler(logs, nil))},
 			flow.HandlerFunc(func(_ context.Context, in []jetstream.Msg, out *flow.Out) error {
-				for _, m := range in {
+				for range in {
 					if err := out.Put("TABLE", "new", body(0), ""); err != nil {
 						return err
 					}
-					_ = m
 				}
 				return nil
 			}))
