@@ -22,7 +22,7 @@ const nearlyFull = 0.9
 
 // limitWatch reports what the byte limits do, which JetStream itself does silently: how full
 // every stream and bucket is (jetsuite_stream_fill_ratio), input a processor lost because its
-// stream dropped messages it had not acknowledged yet (jetsuite_discarded_unread_total and a
+// stream dropped messages before delivering them to it (jetsuite_discarded_unread_total and a
 // warning), and buckets nearing the limit at which they refuse new keys (a warning).
 type limitWatch struct {
 	js      jetstream.JetStream
@@ -100,9 +100,12 @@ func (w *limitWatch) info(ctx context.Context, name string) (*jetstream.StreamIn
 }
 
 // consumers counts, for every durable consumer of the stream, the messages the stream removed
-// before the consumer acknowledged them: those between its ack floor and the oldest message
-// left. Each is counted once. A consumer seen for the first time with nothing acknowledged
-// (a processor starting, or rebuilding, from the oldest message left) has lost nothing.
+// before they were delivered to it: those between the last one it was delivered and the oldest
+// message left. (Messages delivered and not yet acknowledged when removed are still being
+// processed; a processor that restarts from a checkpoint before them gets a new consumer,
+// delivered up to the checkpoint, and they count then.) Each is counted once. A consumer seen
+// for the first time with nothing delivered (a processor starting, or rebuilding, from the
+// oldest message left) has lost nothing.
 func (w *limitWatch) consumers(ctx context.Context, stream string, first uint64) {
 	s, err := w.js.Stream(ctx, stream)
 	if err != nil {
@@ -110,16 +113,17 @@ func (w *limitWatch) consumers(ctx context.Context, stream string, first uint64)
 	}
 	l := s.ListConsumers(ctx)
 	for ci := range l.Info() {
-		if ci.Config.Durable == "" || first <= ci.AckFloor.Stream+1 {
+		delivered := ci.Delivered.Stream
+		if ci.Config.Durable == "" || first <= delivered+1 {
 			continue
 		}
 		key := stream + "/" + ci.Name
 		counted, seen := w.counted[key]
-		if !seen && ci.AckFloor.Stream == 0 {
+		if !seen && delivered == 0 {
 			w.counted[key] = first
 			continue
 		}
-		from := max(ci.AckFloor.Stream+1, counted)
+		from := max(delivered+1, counted)
 		if first <= from {
 			continue
 		}
@@ -127,7 +131,7 @@ func (w *limitWatch) consumers(ctx context.Context, stream string, first uint64)
 		w.counted[key] = first
 		obs.DiscardedUnread.WithLabelValues(stream, ci.Name).Add(float64(lost))
 		w.log.Warn("the stream dropped input this consumer had not processed: it reached its byte (or age) limit while the consumer lagged behind; it goes on from the oldest message left (raise --stream-max-bytes or the stream's RETENTION_BYTES)",
-			"stream", stream, "consumer", ci.Name, "lost", lost, "acked_up_to", ci.AckFloor.Stream, "oldest_left", first)
+			"stream", stream, "consumer", ci.Name, "lost", lost, "delivered_up_to", delivered, "oldest_left", first)
 	}
 	if err := l.Err(); err != nil && ctx.Err() == nil {
 		w.log.Debug("list consumers", "stream", stream, "err", err)
