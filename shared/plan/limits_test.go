@@ -123,7 +123,7 @@ func TestExplainShowsLimits(t *testing.T) {
 	}
 	reserved, _ := Demo().Catalog().Reserved(o)
 	for _, want := range []string{
-		"      stream CLICKSTREAM, subject clickstream, format JSON\n      keeps 7d, up to 256MiB (then the oldest messages are dropped), Nats-Msg-Id window 2m0s\n",
+		"      stream CLICKSTREAM, subject clickstream, format JSON\n      keeps 7d, up to 256MiB (then the oldest messages are dropped), Nats-Msg-Id window 1m0s\n",
 		"keeps 7d, up to 256MiB (then the oldest messages are dropped), Nats-Msg-Id window 5s (derived: chained outputs)",
 		"      bucket EVENTS_PER_MIN, up to 32MiB (then the oldest windows are dropped), rows expire after 1d\n",
 		"      bucket WEB_USERS, up to 32MiB (then new keys are refused: its writer stalls)\n",

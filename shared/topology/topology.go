@@ -61,12 +61,14 @@ type Catalog struct {
 const NoLimit = -1
 
 // DefaultDedupWindow is how long JetStream remembers Nats-Msg-Ids of streams others write
-// (sources) unless Options say otherwise. It must outlast the longest time between a publish
-// and its retry by a publisher outside jetsuite (an ack wait plus a restart: a Kafka bridge's
-// session timeout, a k6 or Debezium retry); the server keeps every id of the window in memory,
-// about 130 bytes each, so at 10,000 msgs/s a 1-minute window costs ~80 MB per stream.
+// (sources) unless Options say otherwise. It must outlast the time between a publish and its
+// retry by a publisher outside jetsuite: the Kafka bridge replays its uncommitted batch after
+// its session timeout (15 s) and a restart, k6 and Debezium Server retry within seconds.
 // jetsuite's own generator does not need it: it continues after the newest message it finds.
-const DefaultDedupWindow = 2 * time.Minute
+// The server keeps every id of the window in memory, about 150 bytes each: at 20,000 msgs/s a
+// 1-minute window holds ~180 MB per stream, a 2-minute one (the default before) ~360 MB, more
+// than the whole memory budget of `jetsuite all` (docs/FOOTPRINT.md).
+const DefaultDedupWindow = time.Minute
 
 // DefaultDerivedDedupWindow is the Nats-Msg-Id window of Derived streams. Their chain already
 // refuses every copy but one: the first output of a session into an empty stream carries no
