@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -46,6 +47,8 @@ type common struct {
 	storage    string
 	// topology holds the replicas and dedup window; Storage comes from storage.
 	topology topology.Options
+	// memoryLimit is the process's soft memory limit in bytes (0: none).
+	memoryLimit int64
 	// queriesFile is the user's pipeline ("": the built-in demos).
 	queriesFile string
 	// fuse runs the stateless statements an aggregation depends on in the windower's task
@@ -65,6 +68,19 @@ func bindCommon(b config.Binder, c *common) {
 	b.String(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error").OneOf("debug", "info", "warn", "error")
 	b.Duration(&c.topology.DedupWindow, "dedup-window", topology.DefaultDedupWindow, "how long JetStream remembers Nats-Msg-Ids (longer: safer late retries, more server memory)").
 		Positive()
+	b.Duration(&c.topology.DerivedDedupWindow, "derived-dedup-window", topology.DefaultDerivedDedupWindow, "Nats-Msg-Id window of derived streams (CREATE STREAM ... AS SELECT: chained outputs, so a copy is refused without it; see docs/FOOTPRINT.md)").
+		Positive()
+	b.Bytes(&c.topology.StreamMaxBytes, "stream-max-bytes", topology.DefaultStreamMaxBytes, "byte limit of every stream without RETENTION_BYTES: beyond it the oldest messages are dropped, read or not (-1: none)").
+		Check(checkLimit)
+	b.Bytes(&c.topology.BucketMaxBytes, "bucket-max-bytes", topology.DefaultBucketMaxBytes, "byte limit of every bucket without RETENTION_BYTES: beyond it a windowed table drops its oldest windows, other tables and state refuse new keys and their writer waits (-1: none)").
+		Check(checkLimit)
+	b.Bytes(&c.memoryLimit, "memory-limit", defaultMemoryLimit, "soft memory limit of the process, embedded NATS server included (Go's GOMEMLIMIT, which wins when set; 0: none)").
+		Check(func(n int64) error {
+			if n != 0 && n < 64<<20 {
+				return errors.New("must be 0 (none) or at least 64MiB")
+			}
+			return nil
+		})
 	b.Int(&c.topology.Replicas, "replicas", 1, "replicas of every stream and bucket jetsuite declares (3 on a 3-node NATS cluster)").
 		Check(func(n int) error {
 			if n < 1 || n > 5 {
@@ -77,6 +93,18 @@ func bindCommon(b config.Binder, c *common) {
 	b.List(&c.rebuild, "rebuild", nil, "derived streams and tables whose statement changed since they were built: empty them and compute them again from the start of their sources (without it a changed statement is refused)")
 	b.Bool(&c.fuse, "fuse", true, "the windower evaluates the stateless statements its aggregations read (joins, filters) on the source's messages and publishes their streams itself, instead of re-reading the derived streams (false: every statement reads its input; every service of one pipeline needs the same value)")
 	b.String(&c.queriesFile, "queries-file", "", "a file of ksqlDB statements to run instead of the built-in demos (ksqlDB's headless-mode name; `jetsuite explain FILE` shows what it does)")
+}
+
+// defaultMemoryLimit is the soft memory limit of a jetsuite process: with the embedded server,
+// `all` then peaks below 500 MB (docs/FOOTPRINT.md has the measurements).
+const defaultMemoryLimit int64 = 400 << 20
+
+// checkLimit validates a byte limit: -1 (none), or room for a few of the largest messages.
+func checkLimit(n int64) error {
+	if n != topology.NoLimit && n < plan.MinRetentionBytes {
+		return errors.New("must be -1 (no limit) or at least 1MiB")
+	}
+	return nil
 }
 
 // pipeline compiles the user's file, or the built-in demos. A file with any error runs nothing.
@@ -230,6 +258,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := obs.NewLogger(stderr, c.logFormat, c.logLevel)
 	slog.SetDefault(log)
 	reg.LogDeprecations(log)
+	setMemoryLimit(c.memoryLimit, os.Getenv("GOMEMLIMIT"), log)
 
 	ctx, stop := runner.SignalContext(ctx, log)
 	defer stop()
@@ -244,7 +273,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cancelStart()
 	switch {
 	case c.natsURL == "" && cmd == "all":
-		ns, err := natsx.StartEmbedded(natsx.EmbeddedOptions{DataDir: c.dataDir, Listen: c.natsListen, Logger: log.With("component", "nats-server")})
+		maxStore, maxMemory := embeddedLimits(pipeline.Catalog(), c.topologyOptions())
+		ns, err := natsx.StartEmbedded(natsx.EmbeddedOptions{DataDir: c.dataDir, Listen: c.natsListen, Logger: log.With("component", "nats-server"),
+			MaxStore: maxStore, MaxMemory: maxMemory})
 		if err != nil {
 			return err
 		}
@@ -253,7 +284,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if c.natsListen != "none" && c.natsListen != "" {
 			where = "nats://" + ns.Addr().String()
 		}
-		log.Info("embedded NATS JetStream server started", "data_dir", c.dataDir, "clients", where)
+		log.Info("embedded NATS JetStream server started", "data_dir", c.dataDir, "clients", where,
+			"max_store", config.FormatBytes(maxStore), "max_memory", config.FormatBytes(maxMemory))
 		deps.NC, err = natsx.ConnectInProcess(startCtx, ns, "jetsuite", log)
 		if err != nil {
 			return err
@@ -307,13 +339,65 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			log.Error("HTTP endpoints unavailable (--http-listen picks another address)", "err", err)
 		}
 	}()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		// One process watches the limits: `all` (single services would each report the same).
+		if cmd == "all" {
+			newLimitWatch(deps.JS, pipeline.Catalog(), log).run(watchCtx)
+		}
+	}()
 	err = runner.RunAll(ctx, log, services...)
+	stopWatch()
+	<-watchDone
 	stopHTTP()
 	<-httpDone
 	if drainErr := deps.NC.Drain(); drainErr != nil && err == nil && !errors.Is(drainErr, context.Canceled) {
 		log.Warn("drain NATS connection", "err", drainErr)
 	}
 	return err
+}
+
+// setMemoryLimit sets the process's soft memory limit (runtime/debug.SetMemoryLimit: the
+// garbage collector works harder as the process nears it, instead of letting the heap double
+// between collections). GOMEMLIMIT, which the Go runtime has applied already, wins.
+func setMemoryLimit(n int64, gomemlimit string, log *slog.Logger) {
+	switch {
+	case gomemlimit != "":
+		log.Info("memory limit from GOMEMLIMIT", "limit", gomemlimit)
+	case n > 0:
+		debug.SetMemoryLimit(n)
+		log.Debug("memory limit", "limit", config.FormatBytes(n))
+	}
+}
+
+// Headroom of the embedded server's store beyond the catalog's byte limits: consumers' state,
+// other clients' streams (a k6 run's), and the bridge's embedded Kafka files when they share
+// the disk.
+const (
+	storeHeadroom  int64 = 1 << 30
+	memoryHeadroom int64 = 64 << 20
+	// unboundedStore is the store limit when something has no byte limit (then the
+	// catalog's sum bounds nothing): the embedded server's default before limits.
+	unboundedStore int64 = 10 << 30
+)
+
+// embeddedLimits are the embedded server's JetStream limits: room for every byte limit of
+// the catalog (JetStream reserves their sum when the streams are created and refuses a
+// stream that does not fit) and little more, so that the data directory stays within what
+// `jetsuite explain` reports. Nothing of jetsuite's is in memory storage unless --storage
+// memory asks for it, so the memory store is only headroom otherwise.
+func embeddedLimits(c topology.Catalog, o topology.Options) (maxStore, maxMemory int64) {
+	reserved, unbounded := c.Reserved(o)
+	need := reserved + storeHeadroom
+	if unbounded {
+		need = max(need, unboundedStore)
+	}
+	if o.Storage == jetstream.MemoryStorage {
+		return storeHeadroom, need - storeHeadroom + memoryHeadroom
+	}
+	return need, memoryHeadroom
 }
 
 // embeddedKafkaDemo: `all --bridge-kafka-embedded` puts the Kafka bridge into the embedded

@@ -287,7 +287,7 @@ func (s *Setting) alias(a Alias) *Setting {
 }
 
 // Check adds a validation: f is a func(T) error where T is the setting's Go type (string,
-// int, uint64, float64, bool, time.Duration, []string).
+// int, uint64, float64, bool, time.Duration, []string; int64 for a size).
 func (s *Setting) Check(f any) *Setting {
 	if s.reg == nil {
 		return s
@@ -307,6 +307,8 @@ func (s *Setting) Check(f any) *Setting {
 		kind, check = KindBool, func(v any) error { return f(v.(bool)) }
 	case func(time.Duration) error:
 		kind, check = KindDuration, func(v any) error { return f(v.(time.Duration)) }
+	case func(int64) error:
+		kind, check = KindBytes, func(v any) error { return f(v.(int64)) }
 	case func([]string) error:
 		kind, check = KindList, func(v any) error { return f(v.([]string)) }
 	default:

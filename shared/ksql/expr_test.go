@@ -120,6 +120,8 @@ func TestStatementRoundTrip(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"drop stream if exists s delete topic", "DROP STREAM IF EXISTS S DELETE TOPIC"},
 		{"DROP TABLE t", "DROP TABLE T"},
+		{"create stream s (a int) with (kafka_topic='s', retention_ms=-1, retention_bytes = - 2.5)",
+			"CREATE STREAM S (A INT) WITH (KAFKA_TOPIC = 's', RETENTION_MS = -1, RETENTION_BYTES = -2.5)"},
 		{"insert into s select * from t where a > 1 emit changes",
 			"INSERT INTO S SELECT * FROM T WHERE A > 1 EMIT CHANGES"},
 		{"create or replace stream if not exists s (id int key, m map<string, array<bigint>>, p struct<x double, `y z` decimal(4,2)>, b bytes, ts timestamp, d date, t time, n integer, ok boolean, st string) with (kafka_topic='s', partitions=3, wrap_single_value=false)",

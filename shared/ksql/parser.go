@@ -500,6 +500,15 @@ func (p *parser) properties(connector bool) ([]Property, error) {
 
 func (p *parser) literal(context string) (Expr, error) {
 	t := p.tok()
+	if isOp(t, "-") {
+		// A negative number (ksqlDB's grammar allows one: RETENTION_MS=-1, Kafka's "no
+		// limit").
+		if n := p.peekN(1); n.Kind == Integer || n.Kind == Decimal || n.Kind == Double {
+			p.next()
+			p.next()
+			return &NumberLit{Text: "-" + n.Value, Kind: n.Kind}, nil
+		}
+	}
 	switch {
 	case t.Kind == String:
 		p.next()

@@ -46,9 +46,17 @@ const DefaultWindowRetention = 24 * time.Hour
 
 // Catalog is every stream and bucket the plan needs: the streams its objects are read from and
 // written to, the tables' buckets, and the operational streams and state buckets.
+//
+// Limits: a stream keeps its messages for RETENTION_MS (default a week) and up to
+// RETENTION_BYTES (default: topology.Options' global limit); a bucket holds up to its table's
+// RETENTION_BYTES. Objects that share a stream (declared over one subject) combine theirs: a
+// given value wins over none, the larger of two given ones wins (-1, no limit, above all).
+// A stream that only a CREATE STREAM ... AS SELECT writes is Derived (a short de-duplication
+// window, see topology.Stream).
 func (p *Plan) Catalog() topology.Catalog {
 	var c topology.Catalog
 	index := map[string]int{}
+	ages := map[string]time.Duration{} // RETENTION_MS given per stream
 	for _, o := range p.Objects {
 		if o.Stream != "" {
 			subjects := []string{o.Subject}
@@ -59,23 +67,27 @@ func (p *Plan) Catalog() topology.Catalog {
 				prefix, _, _ := strings.Cut(o.Subject, ".")
 				subjects = []string{prefix, prefix + ".>"}
 			}
-			if i, ok := index[o.Stream]; ok {
-				for _, s := range subjects {
-					if !contains(c.Streams[i].Subjects, s) {
-						c.Streams[i].Subjects = append(c.Streams[i].Subjects, s)
-					}
+			derived := o.Producer != nil && o.Producer.Kind == Transform && !o.Source
+			i, ok := index[o.Stream]
+			if !ok {
+				i = len(c.Streams)
+				index[o.Stream] = i
+				c.Streams = append(c.Streams, topology.Stream{Name: o.Stream, Derived: derived, Description: describe(o)})
+			}
+			s := &c.Streams[i]
+			for _, subj := range subjects {
+				if !contains(s.Subjects, subj) {
+					s.Subjects = append(s.Subjects, subj)
 				}
-				continue
 			}
-			maxAge := week
-			if o.Retention > 0 && o.Kind == ksql.Stream {
-				maxAge = o.Retention
-			}
-			index[o.Stream] = len(c.Streams)
-			c.Streams = append(c.Streams, topology.Stream{Name: o.Stream, Subjects: subjects, MaxAge: maxAge, Description: describe(o)})
+			// Written by something besides its one processor (a source declared over the
+			// same subject): it needs the full window.
+			s.Derived = s.Derived && derived
+			s.MaxBytes = larger(s.MaxBytes, o.RetentionBytes, topology.NoLimit)
+			ages[o.Stream] = larger(ages[o.Stream], o.Retention, NoRetentionLimit)
 		}
 		if o.Bucket != "" {
-			b := topology.Bucket{Name: o.Bucket, Windowed: o.Windowed(), Description: describe(o)}
+			b := topology.Bucket{Name: o.Bucket, Windowed: o.Windowed(), MaxBytes: o.RetentionBytes, Description: describe(o)}
 			if o.Windowed() {
 				b.TTL = DefaultWindowRetention
 				if o.Window.Retention > 0 {
@@ -85,10 +97,34 @@ func (p *Plan) Catalog() topology.Catalog {
 			c.Buckets = append(c.Buckets, b)
 		}
 	}
+	for i := range c.Streams {
+		switch age := ages[c.Streams[i].Name]; age {
+		case 0:
+			c.Streams[i].MaxAge = week // ksqlDB's default retention of a new topic
+		case NoRetentionLimit:
+			c.Streams[i].MaxAge = 0
+		default:
+			c.Streams[i].MaxAge = age
+		}
+	}
 	ops := topology.Operations()
 	c.Streams = append(c.Streams, ops.Streams...)
 	c.Buckets = append(c.Buckets, ops.Buckets...)
 	return c
+}
+
+// larger combines two limits of which 0 means "not given" and none means "no limit": a given
+// one wins over 0, none over everything, else the larger.
+func larger[T int64 | time.Duration](a, b, none T) T {
+	switch {
+	case a == none || b == none:
+		return none
+	case a == 0:
+		return b
+	case b == 0:
+		return a
+	}
+	return max(a, b)
 }
 
 func contains(xs []string, x string) bool {

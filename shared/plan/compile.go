@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/ksql"
 	"github.com/jetsuite/jetsuite/shared/sqlrt"
 )
@@ -117,9 +118,22 @@ var knownProps = map[string]string{
 	"KAFKA_TOPIC": "subject", "SUBJECT": "subject", "VALUE_FORMAT": "format", "FORMAT": "format",
 	"KEY_FORMAT": "ignored", "PARTITIONS": "ignored", "REPLICAS": "ignored",
 	"VALUE_DELIMITER": "ignored", "WRAP_SINGLE_VALUE": "ignored", "RETENTION_MS": "retention",
+	"RETENTION_BYTES": "retention-bytes",
 }
 
-func (c *compiler) with(pos ksql.Pos, with []ksql.Property, kind string) (subject, format string, retention time.Duration, err error) {
+// storage is what a statement's WITH says about where its messages go and how long they stay.
+type storage struct {
+	subject, format string
+	// retention is RETENTION_MS (0: not given; NoRetentionLimit: -1, keep without an age limit).
+	retention time.Duration
+	// retentionBytes is RETENTION_BYTES (0: not given; topology.NoLimit: -1, no byte limit).
+	retentionBytes int64
+}
+
+// NoRetentionLimit is RETENTION_MS=-1 (Kafka's retention.ms=-1): no age limit.
+const NoRetentionLimit time.Duration = -1
+
+func (c *compiler) with(pos ksql.Pos, with []ksql.Property, kind string) (st storage, err error) {
 	m := props(with)
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -130,38 +144,55 @@ func (c *compiler) with(pos ksql.Pos, with []ksql.Property, kind string) (subjec
 		switch knownProps[k] {
 		case "":
 			if k == "TIMESTAMP" || k == "TIMESTAMP_FORMAT" {
-				return "", "", 0, unsupportedAt(pos, k, "WITH ("+k+"=...)", "jetsuite's event time is the Jetsuite-Event-Time header (else the publish time); set it when publishing")
+				return st, unsupportedAt(pos, k, "WITH ("+k+"=...)", "jetsuite's event time is the Jetsuite-Event-Time header (else the publish time); set it when publishing")
 			}
-			return "", "", 0, errAt(pos, k, "unknown property "+k+" in WITH of "+kind,
-				"properties are KAFKA_TOPIC (or SUBJECT), VALUE_FORMAT, KEY_FORMAT, PARTITIONS, REPLICAS, RETENTION_MS")
+			return st, errAt(pos, k, "unknown property "+k+" in WITH of "+kind,
+				"properties are KAFKA_TOPIC (or SUBJECT), VALUE_FORMAT, KEY_FORMAT, PARTITIONS, REPLICAS, RETENTION_MS, RETENTION_BYTES")
 		case "retention":
+			// ksqlDB's RETENTION_MS (the backing topic's retention.ms): the age limit of
+			// the object's stream; -1 keeps messages without one, as in Kafka.
 			ms, perr := strconv.ParseInt(m[k], 10, 64)
-			if perr != nil || ms < 0 {
-				return "", "", 0, errAt(pos, m[k], "RETENTION_MS must be a number of milliseconds", "")
+			if perr != nil || ms == 0 || ms < -1 {
+				return st, errAt(pos, m[k], "RETENTION_MS must be a positive number of milliseconds, or -1 (no age limit)", "")
 			}
-			retention = time.Duration(ms) * time.Millisecond
+			st.retention = time.Duration(ms) * time.Millisecond
+			if ms == -1 {
+				st.retention = NoRetentionLimit
+			}
+		case "retention-bytes":
+			// jetsuite's RETENTION_BYTES, after Kafka's retention.bytes: the byte limit of the
+			// object's stream and of its bucket; -1 lifts it.
+			n, perr := config.ParseBytes(m[k])
+			if perr != nil || n < -1 || (n >= 0 && n < MinRetentionBytes) {
+				return st, errAt(pos, m[k], "RETENTION_BYTES must be a size of at least 1MiB (a number of bytes, or '512MiB', '2GB'), or -1 (no byte limit)", "")
+			}
+			st.retentionBytes = n
 		}
 	}
-	subject = m["KAFKA_TOPIC"]
+	st.subject = m["KAFKA_TOPIC"]
 	if s := m["SUBJECT"]; s != "" {
-		subject = s
+		st.subject = s
 	}
-	format = strings.ToUpper(m["VALUE_FORMAT"])
+	st.format = strings.ToUpper(m["VALUE_FORMAT"])
 	if f := m["FORMAT"]; f != "" {
-		format = strings.ToUpper(f)
+		st.format = strings.ToUpper(f)
 	}
-	switch format {
+	switch st.format {
 	case "", FormatJSON:
-		format = FormatJSON
+		st.format = FormatJSON
 	case FormatDebeziumJSON:
 	case "AVRO", "PROTOBUF", "JSON_SR", "PROTOBUF_NOSR", "DELIMITED", "KAFKA":
-		return "", "", 0, unsupportedAt(pos, format, "VALUE_FORMAT '"+format+"'",
+		return st, unsupportedAt(pos, st.format, "VALUE_FORMAT '"+st.format+"'",
 			"use VALUE_FORMAT='JSON' with the columns declared, or 'DEBEZIUM_JSON' for Debezium change events")
 	default:
-		return "", "", 0, errAt(pos, format, "unknown VALUE_FORMAT '"+format+"'", "use 'JSON' or 'DEBEZIUM_JSON'")
+		return st, errAt(pos, st.format, "unknown VALUE_FORMAT '"+st.format+"'", "use 'JSON' or 'DEBEZIUM_JSON'")
 	}
-	return subject, format, retention, nil
+	return st, nil
 }
+
+// MinRetentionBytes is the smallest RETENTION_BYTES: a stream must hold a few of the largest
+// messages (the embedded server accepts up to 8 MiB, for dead letters of oversized input).
+const MinRetentionBytes = 1 << 20
 
 func (c *compiler) declare(o *Object, pos ksql.Pos) error {
 	if prev := c.plan.Object(o.Name); prev != nil {
@@ -191,15 +222,16 @@ const DebeziumStream = "DebeziumStream"
 
 func (c *compiler) createSource(s *ksql.CreateSource) error {
 	kind := strings.ToLower(string(s.Kind))
-	subject, format, retention, err := c.with(s.Pos, s.With, kind)
+	st, err := c.with(s.Pos, s.With, kind)
 	if err != nil {
 		return err
 	}
+	subject, format := st.subject, st.format
 	if subject == "" {
 		return errAt(s.Pos, s.Name, kind+" "+s.Name+" needs WITH (KAFKA_TOPIC='subject')", "name the subject its messages arrive on")
 	}
 	o := &Object{Name: s.Name, Kind: s.Kind, Subject: subject, Format: format, Source: true,
-		Retention: retention, Pos: c.pos(s.Pos), SQL: s.String()}
+		Retention: st.retention, RetentionBytes: st.retentionBytes, Pos: c.pos(s.Pos), SQL: s.String()}
 	seen := map[string]bool{}
 	for _, col := range s.Columns {
 		if seen[col.Name] {

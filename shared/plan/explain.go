@@ -4,15 +4,22 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
+	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/sqlrt"
+	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
 // Explain writes the plan the way ksqlDB's EXPLAIN describes a query: every object with its
-// columns, key, stream, subject and bucket; every step with the service that runs it, its
-// input, join, filter, projection or aggregation and its output; every sink.
-func (p *Plan) Explain(w io.Writer) error {
+// columns, key, stream, subject and bucket, and their limits as o resolves them; every step
+// with the service that runs it, its input, join, filter, projection or aggregation and its
+// output; every sink; the operational streams and state buckets, and the most disk it all
+// may take.
+func (p *Plan) Explain(w io.Writer, o topology.Options) error {
 	ew := &errWriter{w: w}
+	cat := p.Catalog()
+	opts := o
 	ew.printf("Pipeline: %s\n\n", strings.Join(p.Files, ", "))
 	ew.printf("Objects\n")
 	for _, o := range p.Objects {
@@ -23,9 +30,16 @@ func (p *Plan) Explain(w io.Writer) error {
 		ew.printf("  [%s]\n", o.Pos)
 		if o.Stream != "" {
 			ew.printf("      stream %s, subject %s, format %s\n", o.Stream, o.Subject, o.Format)
+			if s, err := cat.Stream(o.Stream); err == nil {
+				ew.printf("      keeps %s\n", streamLimits(s, opts))
+			}
 		}
 		if o.Bucket != "" {
-			ew.printf("      bucket %s\n", o.Bucket)
+			ew.printf("      bucket %s", o.Bucket)
+			if b, err := cat.Bucket(o.Bucket); err == nil {
+				ew.printf(", %s", bucketLimits(b, opts))
+			}
+			ew.printf("\n")
 		}
 		ew.printf("      key %s\n", orNone(strings.Join(o.Key, ", ")))
 		ew.printf("      columns %s\n", columns(o.Columns))
@@ -124,7 +138,64 @@ func (p *Plan) Explain(w io.Writer) error {
 			ew.printf("  [%s] %s\n", q.Pos, q.SQL)
 		}
 	}
+	ops := topology.Operations()
+	ew.printf("\nOperational streams and state buckets\n")
+	for _, s := range ops.Streams {
+		ew.printf("  stream %s (%s): keeps %s\n", s.Name, strings.Join(s.Subjects, ", "), streamLimits(s, opts))
+	}
+	for _, b := range ops.Buckets {
+		ew.printf("  bucket %s: %s\n", b.Name, bucketLimits(b, opts))
+	}
+	reserved, unbounded := cat.Reserved(opts)
+	ew.printf("\nStorage: %d streams and %d buckets take at most %s per replica", len(cat.Streams), len(cat.Buckets), config.FormatBytes(reserved))
+	if unbounded {
+		ew.printf(", plus those without a byte limit")
+	}
+	ew.printf("\n")
 	return ew.err
+}
+
+// streamLimits says how long and how much a stream keeps, and its de-duplication window.
+func streamLimits(s topology.Stream, o topology.Options) string {
+	cfg := o.StreamConfig(s)
+	size := "no byte limit"
+	if cfg.MaxBytes > 0 {
+		size = "up to " + config.FormatBytes(cfg.MaxBytes) + " (then the oldest messages are dropped)"
+	}
+	window := "Nats-Msg-Id window " + age(cfg.Duplicates)
+	if s.Derived {
+		window += " (derived: chained outputs)"
+	}
+	return age(cfg.MaxAge) + ", " + size + ", " + window
+}
+
+// bucketLimits says how much a bucket holds, what happens when it is full, and when rows expire.
+func bucketLimits(b topology.Bucket, o topology.Options) string {
+	n := o.BucketLimit(b)
+	out := "no byte limit"
+	switch {
+	case n > 0 && b.Windowed:
+		out = "up to " + config.FormatBytes(n) + " (then the oldest windows are dropped)"
+	case n > 0:
+		out = "up to " + config.FormatBytes(n) + " (then new keys are refused: its writer stalls)"
+	}
+	if b.TTL > 0 {
+		out += ", rows expire after " + age(b.TTL)
+	}
+	return out
+}
+
+// age writes a duration in days when it is whole days ("7d"), else as Go does; 0 (no age
+// limit) is "forever".
+func age(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == 0:
+		return "forever"
+	case d%day == 0:
+		return fmt.Sprintf("%dd", d/day)
+	}
+	return d.String()
 }
 
 type errWriter struct {

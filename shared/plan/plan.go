@@ -101,9 +101,13 @@ type Object struct {
 	Key []string
 	// Window is set for windowed tables.
 	Window *Window
-	// Retention is how long rows (windowed tables) or messages (streams) are kept; 0: the
-	// default.
+	// Retention is RETENTION_MS: how long the messages of the object's stream are kept (0:
+	// the default, a week; NoRetentionLimit: no age limit). A table's rows do not expire by
+	// it (a windowed table's rows expire by its WINDOW ... RETENTION).
 	Retention time.Duration
+	// RetentionBytes is RETENTION_BYTES: the byte limit of the object's stream and of its
+	// bucket, each (0: the global default; -1: none).
+	RetentionBytes int64
 	// Source: declared over a subject something outside the plan writes (no step derives it,
 	// except the loading of a source table).
 	Source bool

@@ -194,7 +194,7 @@ func TestCatalogNames(t *testing.T) {
 
 func TestExplain(t *testing.T) {
 	var b bytes.Buffer
-	if err := Demo().Explain(&b); err != nil {
+	if err := Demo().Explain(&b, topology.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()

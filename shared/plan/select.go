@@ -11,10 +11,11 @@ import (
 func (c *compiler) createAsSelect(s *ksql.CreateAsSelect) error {
 	q := s.Query
 	kind := strings.ToLower(string(s.Kind))
-	subject, format, retention, err := c.with(s.Pos, s.With, kind)
+	ws, err := c.with(s.Pos, s.With, kind)
 	if err != nil {
 		return err
 	}
+	subject, format := ws.subject, ws.format
 	if format != FormatJSON {
 		return unsupportedAt(s.Pos, format, "VALUE_FORMAT '"+format+"' for a query's output", "leave VALUE_FORMAT out (JSON)")
 	}
@@ -50,7 +51,7 @@ func (c *compiler) createAsSelect(s *ksql.CreateAsSelect) error {
 		}
 		st.Where = &w
 	}
-	out := &Object{Name: s.Name, Kind: s.Kind, Format: FormatJSON, Retention: retention, Pos: st.Pos, SQL: st.SQL, Producer: st}
+	out := &Object{Name: s.Name, Kind: s.Kind, Format: FormatJSON, Retention: ws.retention, RetentionBytes: ws.retentionBytes, Pos: st.Pos, SQL: st.SQL, Producer: st}
 	st.Output = out
 	if len(q.GroupBy) > 0 {
 		if s.Kind != ksql.Table {
