@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,6 +71,9 @@ func BenchmarkPipeline(b *testing.B) {
 }
 
 func benchPipeline(b *testing.B, fuse bool) {
+	// The memory settings `jetsuite all` runs with (setMemoryLimit).
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(defaultMemoryLimit))
+	defer debug.SetGCPercent(debug.SetGCPercent(limitedGCPercent))
 	env := natstest.Start(b)
 	ctx := context.Background()
 	for n := range 39 {

@@ -89,18 +89,26 @@ func TestEmbeddedLimits(t *testing.T) {
 // runtime applied that one already); 0 leaves it alone.
 func TestMemoryLimit(t *testing.T) {
 	prev := debug.SetMemoryLimit(-1)
-	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	prevGC := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev); debug.SetGCPercent(prevGC) })
 	var log strings.Builder
 	l := slog.New(slog.NewTextHandler(&log, nil))
-	setMemoryLimit(123<<20, "", l)
+	setMemoryLimit(123<<20, "", "", l)
 	if got := debug.SetMemoryLimit(-1); got != 123<<20 {
 		t.Errorf("limit %d after --memory-limit=123MiB", got)
 	}
-	setMemoryLimit(456<<20, "1GiB", l)
+	if got := debug.SetGCPercent(100); got != limitedGCPercent {
+		t.Errorf("GOGC %d under a memory limit, want %d", got, limitedGCPercent)
+	}
+	setMemoryLimit(123<<20, "", "150", l)
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC set: the collector's percent changed to %d", got)
+	}
+	setMemoryLimit(456<<20, "1GiB", "", l)
 	if got := debug.SetMemoryLimit(-1); got != 123<<20 || !strings.Contains(log.String(), "memory limit from GOMEMLIMIT") {
 		t.Errorf("GOMEMLIMIT set: limit %d, log %q; want it untouched and said", got, log.String())
 	}
-	setMemoryLimit(0, "", l)
+	setMemoryLimit(0, "", "", l)
 	if got := debug.SetMemoryLimit(-1); got != 123<<20 {
 		t.Errorf("--memory-limit=0 changed the limit to %d", got)
 	}
