@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,19 +17,6 @@ import (
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TestLimitWatch: a processor that was delivered 10 messages of a 1 MiB stream (and acknowledged
 // 5: the others are in flight), which then takes 3 MiB, has lost every message between the last
@@ -86,7 +72,7 @@ func TestLimitWatch(t *testing.T) {
 		}
 	}
 
-	logs := &lockedBuffer{}
+	logs := &syncBuffer{}
 	w := newLimitWatch(js, topology.Catalog{Streams: []topology.Stream{{Name: "SMALL"}}, Buckets: []topology.Bucket{bucket}}, slog.New(slog.NewTextHandler(logs, nil)))
 	w.check(ctx) // sees "fresh" with nothing acknowledged and nothing lost yet
 	for range 3 * limit / size {
