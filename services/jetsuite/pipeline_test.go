@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -323,4 +324,59 @@ func readTable(t testing.TB, js jetstream.JetStream, bucket string, keyCols []st
 		out[reference.ID(strings.Join(parts, "|"), start)] = [2]int64{int64(row["WINDOW_END"].(float64)), int64(row[countCol].(float64))}
 	}
 	return out
+}
+
+// TestFusionSwitchRefused: a table's saved state belongs to the arrangement that built it (its
+// groups count the inputs of one stream, by that stream's sequences). After a fused run, an
+// unfused windower refuses to start, naming the way out, instead of mixing sequences.
+func TestFusionSwitchRefused(t *testing.T) {
+	env := natstest.Start(t)
+	users, clicks := goldenLog()
+	for _, u := range users {
+		publishJSON(t, env.JS, topology.SubjectClickstreamUsers, "user-"+strconv.Itoa(u.id), goldenT0,
+			fmt.Sprintf(`{"user_id":%d,"username":%q,"city":%q}`, u.id, u.username, u.city))
+	}
+	for _, c := range clicks[:200] {
+		publishJSON(t, env.JS, topology.SubjectClickstream, c.id, c.ts, c.body())
+	}
+	waitPublished(t, env.JS)
+	nc, js := env.Connect(t)
+	run := func(p *plan.Plan, withEnricher bool) error {
+		deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Plan: p, Log: obs.NewLogger(nil, "text", "warn")}
+		win, err := windower.New(windower.Config{Grace: 30 * time.Second, FlushInterval: 20 * time.Millisecond}, deps)
+		if err != nil {
+			return err
+		}
+		svcs := []runner.Service{win}
+		if withEnricher {
+			enr, err := enricher.New(enricher.DefaultConfig(), deps)
+			if err != nil {
+				return err
+			}
+			svcs = append(svcs, enr)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- runner.RunAll(ctx, deps.Log, svcs...) }()
+		if !withEnricher {
+			select {
+			case err := <-done:
+				return err
+			case <-time.After(time.Minute):
+				return errors.New("the unfused windower did not stop")
+			}
+		}
+		waitAckFloor(t, env.JS, topology.StreamClickstream, "windower-"+topology.StreamClickstream, 150)
+		cancel()
+		return <-done
+	}
+	if err := run(plan.Demo().Fuse(), true); err != nil {
+		t.Fatal(err)
+	}
+	err := run(plan.Demo(), false)
+	if err == nil || !strings.Contains(err.Error(), "--fuse=true") {
+		t.Fatalf("unfused windower on fused state: %v; want a refusal naming --fuse=true", err)
+	}
+	t.Log(err)
 }

@@ -348,8 +348,8 @@ func (s *Service) checkPlacement(ctx context.Context, state jetstream.KeyValue) 
 				if t.step.FusedFrom == nil {
 					want = "--fuse=true"
 				}
-				return fmt.Errorf("table %s: its saved state was built reading stream %s, and this plan reads %s for it (fusion changed); run with %s, or rebuild the table (--rebuild %s)",
-					t.spec.Name, other, k.source, want, t.spec.Name)
+				return fmt.Errorf("table %s: its saved state was built reading stream %s, and this plan reads %s for it (fusion changed); run with %s, the arrangement that built it (moving a table's state between the two is not supported)",
+					t.spec.Name, other, k.source, want)
 			}
 		}
 	}
