@@ -13,9 +13,10 @@ import (
 )
 
 // limitWatchEvery is how often `all` looks at the streams' and buckets' limits. What a consumer
-// lost between two checks is seen at the next one (see consumers), so the interval only delays
-// the report.
-const limitWatchEvery = 30 * time.Second
+// lost between two checks is seen at the next one (see consumers), so the interval mostly
+// delays the report; what a consumer skipped and then lost to a restart of its processor
+// before a check goes unseen, so it is short. A check costs two requests per stream.
+const limitWatchEvery = 10 * time.Second
 
 // nearlyFull is the fill above which a bucket that refuses new keys at its limit is reported.
 const nearlyFull = 0.9
@@ -47,6 +48,7 @@ func newLimitWatch(js jetstream.JetStream, c topology.Catalog, log *slog.Logger)
 func (w *limitWatch) run(ctx context.Context) {
 	t := time.NewTicker(limitWatchEvery)
 	defer t.Stop()
+	w.check(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -112,10 +114,8 @@ type consumerMark struct {
 //   - while the consumer fetches, the server skips what was removed, so its delivered stream
 //     sequence advances by more than its delivered consumer sequence: the difference, within
 //     the sequences removed since the last check, was skipped;
-//   - a consumer that lags without fetching (or a processor's new consumer, which resumes
-//     from its checkpoint) has lost everything between its delivered position and the oldest
-//     message left. One seen first with nothing delivered (starting, or rebuilding, from the
-//     oldest message left) has lost nothing.
+//   - a consumer that lags without fetching has lost everything between its delivered
+//     position and the oldest message left.
 //
 // Messages delivered and being processed when removed are not lost (the processor acks them as
 // usual). Consumers that read some subjects of a stream (the CDC reader's) are left out: the
@@ -133,23 +133,30 @@ func (w *limitWatch) consumers(ctx context.Context, stream string, first uint64)
 		key := stream + "/" + ci.Name
 		m, seen := w.marks[key]
 		d := ci.Delivered.Stream
+		if !seen || !m.created.Equal(ci.Created) {
+			// A consumer not seen before, or recreated (a processor resuming from its
+			// checkpoint). One that starts at a given sequence is judged from there: what
+			// the server skipped since is lost (the stream had dropped it before the
+			// processor came back for it). Of one that starts at the oldest message left, the
+			// start is unknown: only what it lost past its position counts.
+			m = consumerMark{created: ci.Created, stream: d, consumer: ci.Delivered.Consumer, judged: max(m.judged, first)}
+			if ci.Config.DeliverPolicy == jetstream.DeliverByStartSequencePolicy && ci.Config.OptStartSeq > 0 {
+				m.stream, m.consumer, m.judged = ci.Config.OptStartSeq-1, 0, max(w.marks[key].judged, ci.Config.OptStartSeq)
+			} else if d > 0 {
+				m.judged = w.marks[key].judged
+			}
+		}
 		var lost uint64
-		switch {
-		case !seen && d == 0:
-		case seen && m.created.Equal(ci.Created):
-			// Skipped while fetching: within (the last check's position, now], below first.
-			if ds, dc := d-m.stream, ci.Delivered.Consumer-m.consumer; d >= m.stream && ci.Delivered.Consumer >= m.consumer && ds > dc {
-				lo, hi := max(m.stream+1, m.judged), min(first-1, d)
-				if hi >= lo {
-					lost += min(ds-dc, hi-lo+1)
-				}
+		// Skipped while fetching: within (the last check's position, now], below first.
+		if ds, dc := d-m.stream, ci.Delivered.Consumer-m.consumer; d >= m.stream && ci.Delivered.Consumer >= m.consumer && ds > dc {
+			lo, hi := max(m.stream+1, m.judged), min(first-1, d)
+			if hi >= lo {
+				lost += min(ds-dc, hi-lo+1)
 			}
-			fallthrough
-		default:
-			// Removed past what it was delivered.
-			if lo := max(d+1, m.judged); first > lo {
-				lost += first - lo
-			}
+		}
+		// Removed past what it was delivered.
+		if lo := max(d+1, m.judged); first > lo {
+			lost += first - lo
 		}
 		w.marks[key] = consumerMark{created: ci.Created, stream: d, consumer: ci.Delivered.Consumer, judged: max(m.judged, first)}
 		if lost == 0 {

@@ -36,8 +36,10 @@ func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); retur
 // the server skips what was removed, and the watch counts those (between the last check's
 // position and the oldest message left); "stuck" fetches nothing more and "idle" never fetched:
 // everything between their position and the oldest message left is lost; "fresh", created after
-// the drop with nothing read, starts at the oldest message left and lost nothing. Messages
-// delivered and not yet acknowledged when removed are not lost. Each loss is counted once (jetsuite_discarded_unread_total), with one
+// the drop with nothing read, starts at the oldest message left and lost nothing; "resumed",
+// created after the drop to start after a checkpoint at 5 (as a processor resuming does), lost
+// 6 up to the oldest message left. Messages delivered and not yet acknowledged when removed are
+// not lost. Each loss is counted once (jetsuite_discarded_unread_total), with one
 // warning per consumer. A bucket that refuses new keys at its limit is reported once when
 // nearly full.
 func TestLimitWatch(t *testing.T) {
@@ -121,12 +123,21 @@ func TestLimitWatch(t *testing.T) {
 	if _, err := js.CreateOrUpdateConsumer(ctx, "SMALL", jetstream.ConsumerConfig{Durable: "fresh", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
+	resumed, err := js.CreateOrUpdateConsumer(ctx, "SMALL", jetstream.ConsumerConfig{Durable: "resumed", AckPolicy: jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumers["resumed"] = resumed
+	if got := fetch("resumed", 1); got != first {
+		t.Fatalf("resumed's first message is %d, want the oldest left, %d", got, first)
+	}
 	// proc goes on: the server skips to the oldest message left.
 	if got := fetch("proc", 3); got != first+2 {
 		t.Fatalf("proc's third message after the drop is %d, want %d", got, first+2)
 	}
 	counter := func(name string) float64 { return value(obs.DiscardedUnread.WithLabelValues("SMALL", name)) }
-	want := map[string]float64{"proc": float64(first - 11), "stuck": float64(first - 11), "idle": float64(first - 1), "fresh": 0}
+	want := map[string]float64{"proc": float64(first - 11), "stuck": float64(first - 11), "idle": float64(first - 1), "fresh": 0, "resumed": float64(first - 6)}
 	before := map[string]float64{}
 	for name := range want {
 		before[name] = counter(name)
@@ -139,7 +150,7 @@ func TestLimitWatch(t *testing.T) {
 		}
 	}
 	out := logs.String()
-	if n := strings.Count(out, "the stream dropped input this consumer had not processed"); n != 3 ||
+	if n := strings.Count(out, "the stream dropped input this consumer had not processed"); n != 4 ||
 		!strings.Contains(out, "consumer=proc lost="+strconv.FormatUint(first-11, 10)) || !strings.Contains(out, "consumer=stuck lost="+strconv.FormatUint(first-11, 10)) ||
 		!strings.Contains(out, "consumer=idle lost="+strconv.FormatUint(first-1, 10)) {
 		t.Errorf("want one warning each for proc and stuck (lost=%d) and idle (lost=%d):\n%s", first-11, first-1, out)
