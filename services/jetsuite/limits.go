@@ -12,10 +12,11 @@ import (
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
-// limitWatchEvery is how often `all` looks at the streams' and buckets' limits. A loss is seen
-// as long as the consumer lags behind the oldest message left, so a sample every half minute
-// catches a processor that keeps falling behind; a short blip between samples can go unseen.
-const limitWatchEvery = 30 * time.Second
+// limitWatchEvery is how often `all` looks at the streams' and buckets' limits. What a consumer
+// lost between two checks is seen at the next one (see consumers), so the interval mostly
+// delays the report; what a consumer skipped and then lost to a restart of its processor
+// before a check goes unseen, so it is short. A check costs two requests per stream.
+const limitWatchEvery = 10 * time.Second
 
 // nearlyFull is the fill above which a bucket that refuses new keys at its limit is reported.
 const nearlyFull = 0.9
@@ -29,14 +30,14 @@ type limitWatch struct {
 	log     *slog.Logger
 	streams []string
 	buckets []topology.Bucket
-	// counted: per stream and consumer, the sequence up to which losses were counted.
-	counted map[string]uint64
+	// marks: per stream and consumer, what the last check saw.
+	marks map[string]consumerMark
 	// warned: buckets reported nearly full (until they are no longer).
 	warned map[string]bool
 }
 
 func newLimitWatch(js jetstream.JetStream, c topology.Catalog, log *slog.Logger) *limitWatch {
-	w := &limitWatch{js: js, log: log, buckets: c.Buckets, counted: map[string]uint64{}, warned: map[string]bool{}}
+	w := &limitWatch{js: js, log: log, buckets: c.Buckets, marks: map[string]consumerMark{}, warned: map[string]bool{}}
 	for _, s := range c.Streams {
 		w.streams = append(w.streams, s.Name)
 	}
@@ -47,6 +48,7 @@ func newLimitWatch(js jetstream.JetStream, c topology.Catalog, log *slog.Logger)
 func (w *limitWatch) run(ctx context.Context) {
 	t := time.NewTicker(limitWatchEvery)
 	defer t.Stop()
+	w.check(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -99,13 +101,25 @@ func (w *limitWatch) info(ctx context.Context, name string) (*jetstream.StreamIn
 	return info, true
 }
 
-// consumers counts, for every durable consumer of the stream, the messages the stream removed
-// before they were delivered to it: those between the last one it was delivered and the oldest
-// message left. (Messages delivered and not yet acknowledged when removed are still being
-// processed; a processor that restarts from a checkpoint before them gets a new consumer,
-// delivered up to the checkpoint, and they count then.) Each is counted once. A consumer seen
-// for the first time with nothing delivered (a processor starting, or rebuilding, from the
-// oldest message left) has lost nothing.
+// consumerMark is what the watch saw of a consumer at its last check.
+type consumerMark struct {
+	created          time.Time // tells a recreated consumer (a processor resuming) apart
+	stream, consumer uint64    // its delivered stream and consumer sequences
+	judged           uint64    // stream sequences below this one were judged (lost or not)
+}
+
+// consumers counts, for every durable consumer that reads the whole stream, the messages the
+// stream removed before delivering them to it, once each:
+//
+//   - while the consumer fetches, the server skips what was removed, so its delivered stream
+//     sequence advances by more than its delivered consumer sequence: the difference, within
+//     the sequences removed since the last check, was skipped;
+//   - a consumer that lags without fetching has lost everything between its delivered
+//     position and the oldest message left.
+//
+// Messages delivered and being processed when removed are not lost (the processor acks them as
+// usual). Consumers that read some subjects of a stream (the CDC reader's) are left out: the
+// server skips the other subjects' messages too.
 func (w *limitWatch) consumers(ctx context.Context, stream string, first uint64) {
 	s, err := w.js.Stream(ctx, stream)
 	if err != nil {
@@ -113,25 +127,44 @@ func (w *limitWatch) consumers(ctx context.Context, stream string, first uint64)
 	}
 	l := s.ListConsumers(ctx)
 	for ci := range l.Info() {
-		delivered := ci.Delivered.Stream
-		if ci.Config.Durable == "" || first <= delivered+1 {
+		if ci.Config.Durable == "" || ci.Config.FilterSubject != "" || len(ci.Config.FilterSubjects) > 0 {
 			continue
 		}
 		key := stream + "/" + ci.Name
-		counted, seen := w.counted[key]
-		if !seen && delivered == 0 {
-			w.counted[key] = first
+		m, seen := w.marks[key]
+		d := ci.Delivered.Stream
+		if !seen || !m.created.Equal(ci.Created) {
+			// A consumer not seen before, or recreated (a processor resuming from its
+			// checkpoint). One that starts at a given sequence is judged from there: what
+			// the server skipped since is lost (the stream had dropped it before the
+			// processor came back for it). Of one that starts at the oldest message left, the
+			// start is unknown: only what it lost past its position counts.
+			m = consumerMark{created: ci.Created, stream: d, consumer: ci.Delivered.Consumer, judged: max(m.judged, first)}
+			if ci.Config.DeliverPolicy == jetstream.DeliverByStartSequencePolicy && ci.Config.OptStartSeq > 0 {
+				m.stream, m.consumer, m.judged = ci.Config.OptStartSeq-1, 0, max(w.marks[key].judged, ci.Config.OptStartSeq)
+			} else if d > 0 {
+				m.judged = w.marks[key].judged
+			}
+		}
+		var lost uint64
+		// Skipped while fetching: within (the last check's position, now], below first.
+		if ds, dc := d-m.stream, ci.Delivered.Consumer-m.consumer; d >= m.stream && ci.Delivered.Consumer >= m.consumer && ds > dc {
+			lo, hi := max(m.stream+1, m.judged), min(first-1, d)
+			if hi >= lo {
+				lost += min(ds-dc, hi-lo+1)
+			}
+		}
+		// Removed past what it was delivered.
+		if lo := max(d+1, m.judged); first > lo {
+			lost += first - lo
+		}
+		w.marks[key] = consumerMark{created: ci.Created, stream: d, consumer: ci.Delivered.Consumer, judged: max(m.judged, first)}
+		if lost == 0 {
 			continue
 		}
-		from := max(delivered+1, counted)
-		if first <= from {
-			continue
-		}
-		lost := first - from
-		w.counted[key] = first
 		obs.DiscardedUnread.WithLabelValues(stream, ci.Name).Add(float64(lost))
 		w.log.Warn("the stream dropped input this consumer had not processed: it reached its byte (or age) limit while the consumer lagged behind; it goes on from the oldest message left (raise --stream-max-bytes or the stream's RETENTION_BYTES)",
-			"stream", stream, "consumer", ci.Name, "lost", lost, "delivered_up_to", delivered, "oldest_left", first)
+			"stream", stream, "consumer", ci.Name, "lost", lost, "delivered_up_to", d, "oldest_left", first)
 	}
 	if err := l.Err(); err != nil && ctx.Err() == nil {
 		w.log.Debug("list consumers", "stream", stream, "err", err)
