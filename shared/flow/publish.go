@@ -37,6 +37,10 @@ const (
 type chain struct {
 	stream string
 	last   string
+	// lastSeq is the stream's last sequence when the session started: the first output, when
+	// the newest message carries no id (an empty stream), expects it instead, so that even a
+	// chain's first output cannot be stored twice.
+	lastSeq uint64
 	// resumeAfter: outputs caused by inputs of the processor's own stream up to this position
 	// are in the stream already.
 	resumeAfter position
@@ -126,8 +130,10 @@ func (p *publisher) publish(m *nats.Msg, c *chain, pos position) error {
 	if c != nil {
 		if c.last != "" {
 			setHeader(m.Header, HeaderExpectedLastMsgID, c.last)
+			delete(m.Header, HeaderExpectedLastSeq)
 		} else {
 			delete(m.Header, HeaderExpectedLastMsgID)
+			setHeader(m.Header, HeaderExpectedLastSeq, strconv.FormatUint(c.lastSeq, 10))
 		}
 		c.last = m.Header.Get(events.HeaderMsgID)
 		for i := range p.held {

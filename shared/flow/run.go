@@ -309,11 +309,11 @@ func (p *processor) openChains(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("ordered output stream %s: %w", name, err)
 		}
-		last, _, err := lastMsgID(ctx, p.js, name)
+		last, lastSeq, err := lastMsgID(ctx, p.js, name)
 		if err != nil {
 			return err
 		}
-		c := &chain{stream: name, last: last}
+		c := &chain{stream: name, last: last, lastSeq: lastSeq}
 		if pos, ok := parseOutputID(last, p.o.Stream); ok {
 			c.resumeAfter = pos
 		}
