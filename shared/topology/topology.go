@@ -65,10 +65,12 @@ const NoLimit = -1
 // retry by a publisher outside jetsuite: the Kafka bridge replays its uncommitted batch after
 // its session timeout (15 s) and a restart, k6 and Debezium Server retry within seconds.
 // jetsuite's own generator does not need it: it continues after the newest message it finds.
-// The server keeps every id of the window in memory, about 150 bytes each: at 20,000 msgs/s a
-// 1-minute window holds ~180 MB per stream, a 2-minute one (the default before) ~360 MB, more
-// than the whole memory budget of `jetsuite all` (docs/FOOTPRINT.md).
-const DefaultDedupWindow = time.Minute
+// The server keeps every id of the window in memory, about 150 bytes each, and the collector
+// scans them all on every cycle: at 20,000 msgs/s a 30 s window holds ~90 MB per stream, a
+// 2-minute one (the default before) ~360 MB, more than the whole memory budget of `jetsuite
+// all`; under that budget a 1-minute window cut what `all --rate 20000` processes to a third of
+// what it processes with 30 s (docs/FOOTPRINT.md). 30 s is twice the bridge's session timeout.
+const DefaultDedupWindow = 30 * time.Second
 
 // DefaultDerivedDedupWindow is the Nats-Msg-Id window of Derived streams. Their chain already
 // refuses every copy but one: the first output of a session into an empty stream carries no
