@@ -117,13 +117,13 @@ func TestRetentionPropertyErrors(t *testing.T) {
 // and the total the catalog may take.
 func TestExplainShowsLimits(t *testing.T) {
 	var b bytes.Buffer
-	o := topology.Options{StreamMaxBytes: 256 << 20, BucketMaxBytes: 32 << 20, DerivedDedupWindow: 5 * time.Second}
+	o := topology.Options{StreamMaxBytes: 256 << 20, BucketMaxBytes: 32 << 20, DedupWindow: 45 * time.Second, DerivedDedupWindow: 5 * time.Second}
 	if err := Demo().Explain(&b, o); err != nil {
 		t.Fatal(err)
 	}
 	reserved, _ := Demo().Catalog().Reserved(o)
 	for _, want := range []string{
-		"      stream CLICKSTREAM, subject clickstream, format JSON\n      keeps 7d, up to 256MiB (then the oldest messages are dropped), Nats-Msg-Id window 1m0s\n",
+		"      stream CLICKSTREAM, subject clickstream, format JSON\n      keeps 7d, up to 256MiB (then the oldest messages are dropped), Nats-Msg-Id window 45s\n",
 		"keeps 7d, up to 256MiB (then the oldest messages are dropped), Nats-Msg-Id window 5s (derived: chained outputs)",
 		"      bucket EVENTS_PER_MIN, up to 32MiB (then the oldest windows are dropped), rows expire after 1d\n",
 		"      bucket WEB_USERS, up to 32MiB (then new keys are refused: its writer stalls)\n",
