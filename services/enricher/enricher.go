@@ -199,7 +199,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		g.Go(func() error {
-			if transform.WaitLoaded(ctx, t.views()...) != nil {
+			if t.prog.WaitLoaded(ctx) != nil {
 				return nil
 			}
 			s.log.Info("running statements", "input", in, "outputs", strings.Join(outs, ", "))

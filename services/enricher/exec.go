@@ -64,15 +64,6 @@ func newTransformer(st *stage, steps []*plan.Step, views transform.Views, maxByt
 	return t, nil
 }
 
-// views are the tables the transformer's joins read.
-func (t *transformer) views() []interface{ Loaded() <-chan struct{} } {
-	var vs []interface{ Loaded() <-chan struct{} }
-	for _, v := range t.prog.Views() {
-		vs = append(vs, v)
-	}
-	return vs
-}
-
 func (t *transformer) one(msg jetstream.Msg) error {
 	data := msg.Data()
 	if len(data) > t.max {

@@ -47,7 +47,7 @@ func RebuildTable(ctx context.Context, js jetstream.JetStream, p *plan.Plan, nam
 		}
 	}
 	own := t.Source + "-" + t.Name
-	keys = append(keys, "_progress."+own)
+	keys = append(keys, progressKey(own))
 	for _, k := range keys {
 		if err := state.Purge(ctx, k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			return err

@@ -273,7 +273,7 @@ func (s *Service) Run(ctx context.Context) error {
 		k.crashed, k.crashMid = s.crashed, s.crashMid
 		g.Go(func() error {
 			if k.prog != nil {
-				if transform.WaitLoaded(ctx, k.views()...) != nil {
+				if k.prog.WaitLoaded(ctx) != nil {
 					return nil
 				}
 			}
@@ -332,7 +332,7 @@ func (s *Service) checkPlacement(ctx context.Context, state jetstream.KeyValue) 
 			if other == "" || other == k.source {
 				continue
 			}
-			e, err := state.Get(ctx, "_progress."+other)
+			e, err := state.Get(ctx, progressKey(other))
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				continue
 			}

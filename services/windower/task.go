@@ -310,17 +310,6 @@ func (k *task) ordered() []string {
 	return out
 }
 
-// views are the tables the task's fused joins read.
-func (k *task) views() []interface{ Loaded() <-chan struct{} } {
-	var vs []interface{ Loaded() <-chan struct{} }
-	if k.prog != nil {
-		for _, v := range k.prog.Views() {
-			vs = append(vs, v)
-		}
-	}
-	return vs
-}
-
 // emitFused publishes one output row of a fused statement, with the id, key and event time the
 // enricher would give it, and aggregates it into the tables that read that statement.
 func (k *task) emitFused(s *transform.Step) error {
@@ -351,7 +340,10 @@ type dirtyGroup struct {
 	g *group
 }
 
-func (k *task) progressKey() string { return "_progress." + k.name() }
+func (k *task) progressKey() string { return progressKey(k.name()) }
+
+// progressKey is where the task named name keeps its progress record in WINDOWER_STATE.
+func progressKey(name string) string { return "_progress." + name }
 
 // name is the task's name: its source, or <source>-<TABLE> for a table rebuilt on its own
 // (RebuildTable). It names the durable consumer (windower-<name>) and the progress record.

@@ -73,25 +73,9 @@ func Escape(s string) string {
 		clean = plain(s[i])
 	}
 	if clean {
-		return s
+		return s // the common case, without a copy
 	}
-	if s == "" {
-		return "="
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	const hex = "0123456789ABCDEF"
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if plain(c) {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('=')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
-	}
-	return b.String()
+	return string(AppendEscape(make([]byte, 0, len(s)+8), s))
 }
 
 // Unescape inverts Escape.

@@ -6,6 +6,7 @@
 package transform
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -144,6 +145,18 @@ func (p *Program) Views() []*View[TableRow] {
 		}
 	}
 	return vs
+}
+
+// WaitLoaded blocks until every table the program's joins read is loaded, or ctx ends.
+func (p *Program) WaitLoaded(ctx context.Context) error {
+	for _, v := range p.Views() {
+		select {
+		case <-v.Loaded():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // InputKey is the key of an input whose columns are in (from its key column, or its
