@@ -96,11 +96,9 @@ func (p *processor) session(ctx context.Context) error {
 	defer stopDrain()
 	go func() {
 		defer close(ackerDone)
-		failed := false
 		for sl := range acks {
-			if !failed {
+			if !p.ackFailed.Load() {
 				if err := p.complete(work, sl); err != nil {
-					failed = true
 					p.ackFailed.Store(true)
 					ackErr <- err
 				}
