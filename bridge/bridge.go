@@ -199,6 +199,7 @@ type Service struct {
 	js     jetstream.JetStream
 	log    *slog.Logger
 	health *obs.Health
+	deps   runner.Deps
 	from   []route
 	to     []route
 	keys   map[string]string
@@ -270,7 +271,7 @@ func New(c Config, d runner.Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: JETSUITE_BRIDGE_KEY_FIELDS: %w", err)
 	}
-	s := &Service{cfg: c, js: d.JS, log: d.Logger("bridge"), health: d.Health, from: from, to: to,
+	s := &Service{cfg: c, js: d.JS, log: d.Logger("bridge"), health: d.Health, deps: d, from: from, to: to,
 		keys: map[string]string{}, ready: obs.NewReadyFlag("bridge starting"), brokers: make(chan []string, 1)}
 	for _, k := range keys {
 		if k.from == k.to {

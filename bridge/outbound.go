@@ -11,10 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/flow"
+	"github.com/jetsuite/jetsuite/shared/lease"
 )
 
 // outbound copies JetStream streams into Kafka topics: one shared/flow processor per route
@@ -59,20 +59,24 @@ func (o *outbound) run(ctx context.Context, started chan<- struct{}) error {
 		}
 	}
 	started <- struct{}{}
-	g, gctx := errgroup.WithContext(ctx)
+	// Each route is a unit of work shared with the other bridges (shared/lease): one instance
+	// at a time forwards a stream. (The Kafka-to-NATS direction needs no leases: its Kafka
+	// consumer group spreads the topics' partitions over the bridges.)
+	var units []lease.Unit
 	for _, r := range o.s.to {
-		h := &forwarder{o: o, r: r, key: o.s.keys[r.from]}
-		g.Go(func() error {
-			return flow.Run(gctx, o.s.js, flow.Options{
+		durable := o.s.cfg.DurablePrefix + r.from
+		units = append(units, lease.Unit{Name: durable, Run: func(ctx context.Context) error {
+			h := &forwarder{o: o, r: r, key: o.s.keys[r.from]}
+			return flow.Run(ctx, o.s.js, flow.Options{
 				Service: "bridge",
 				Stream:  r.from,
-				Durable: o.s.cfg.DurablePrefix + r.from,
+				Durable: durable,
 				Batch:   o.s.cfg.Batch,
 				Log:     o.s.log.With("direction", "to_kafka", "stream", r.from, "topic", r.to),
 			}, h)
-		})
+		}})
 	}
-	return g.Wait()
+	return o.s.deps.Share(ctx, "bridge", units...)
 }
 
 // forwarder is one route's flow handler: it produces a batch to Kafka and returns once Kafka

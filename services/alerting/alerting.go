@@ -39,11 +39,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/kvx"
+	"github.com/jetsuite/jetsuite/shared/lease"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
@@ -146,6 +146,7 @@ type Service struct {
 	log   *slog.Logger
 	ready *obs.ReadyFlag
 	sinks []*plan.Sink
+	deps  runner.Deps
 	// hook, for tests: runs after each successful post.
 	hook func(m message)
 }
@@ -179,7 +180,7 @@ func New(d runner.Deps, c Config) *Service {
 	if c.Timeout <= 0 {
 		c.Timeout = def.Timeout
 	}
-	s := &Service{cfg: c, js: d.JS, log: d.Logger(service), ready: obs.NewReadyFlag("loading ALERTING_STATE"),
+	s := &Service{cfg: c, js: d.JS, deps: d, log: d.Logger(service), ready: obs.NewReadyFlag("loading ALERTING_STATE"),
 		sinks: d.Pipeline().SinksOf("slack")}
 	if d.Health != nil {
 		d.Health.Register(service, s.ready.Check)
@@ -193,14 +194,6 @@ func (s *Service) Name() string { return service }
 // Run runs the notifiers until ctx ends: one per stream a Slack sink reads (and one for
 // ERRORS_PER_MIN_ALERT when switched on).
 func (s *Service) Run(ctx context.Context) error {
-	st, err := loadStore(ctx, s.js)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-	g, ctx := errgroup.WithContext(ctx)
 	var out poster
 	dry := s.cfg.SlackToken == ""
 	if dry {
@@ -223,14 +216,28 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Each notifier is a unit of work shared with the other alerting instances (shared/lease):
+	// one instance at a time sends a source's alerts. It loads what was sent when it starts,
+	// since another instance may have sent alerts since this one last ran it.
+	var units []lease.Unit
 	for _, src := range srcs {
-		n := &notifier{src: src, js: s.js, log: s.log, st: st, slack: out, lim: lim(src.channel), dry: dry,
-			maxDigest: s.cfg.MaxDigest, batch: s.cfg.Batch, retryMin: s.cfg.RetryMin, retryMax: s.cfg.RetryMax,
-			maxWait: s.cfg.MaxRetryAfter, hook: s.hook}
-		g.Go(func() error { return n.runLoop(ctx) })
+		l := lim(src.channel)
+		units = append(units, lease.Unit{Name: src.durable, Run: func(ctx context.Context) error {
+			st, err := loadStore(ctx, s.js)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			n := &notifier{src: src, js: s.js, log: s.log, st: st, slack: out, lim: l, dry: dry,
+				maxDigest: s.cfg.MaxDigest, batch: s.cfg.Batch, retryMin: s.cfg.RetryMin, retryMax: s.cfg.RetryMax,
+				maxWait: s.cfg.MaxRetryAfter, hook: s.hook}
+			return n.runLoop(ctx)
+		}})
 	}
 	s.ready.Set()
-	return g.Wait()
+	return s.deps.Share(ctx, service, units...)
 }
 
 // sources lists what the notifiers read: every stream of every Slack sink, then the

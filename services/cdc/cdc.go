@@ -31,6 +31,7 @@ import (
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/kvx"
+	"github.com/jetsuite/jetsuite/shared/lease"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
@@ -107,6 +108,7 @@ type keyState struct {
 type Reader struct {
 	cfg   Config
 	js    jetstream.JetStream
+	deps  runner.Deps
 	log   *slog.Logger
 	ready *obs.ReadyFlag
 	keys  map[string]keyState
@@ -179,7 +181,7 @@ func New(d runner.Deps, cfg Config) *Reader {
 	if cfg.Batch <= 0 {
 		cfg.Batch = def.Batch
 	}
-	r := &Reader{cfg: cfg, js: d.JS, log: d.Logger(service), ready: obs.NewReadyFlag("loading " + cfg.Table + " and CDC_STATE")}
+	r := &Reader{cfg: cfg, js: d.JS, deps: d, log: d.Logger(service), ready: obs.NewReadyFlag("loading " + cfg.Table + " and CDC_STATE")}
 	if d.Health != nil {
 		d.Health.Register(service, r.ready.Check)
 	}
@@ -197,23 +199,33 @@ func (r *Reader) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	if err := r.load(ctx); err != nil {
-		return err
-	}
+	// The reader is a unit of work shared with the other CDC readers (shared/lease): one
+	// instance at a time applies the change events. It loads the table and its positions
+	// each time it starts, since another instance may have applied events since.
 	r.ready.Set()
-	r.log.Info("CDC reader started", "stream", r.cfg.Stream, "subjects", strings.Join(r.cfg.Subjects, ","),
-		"table", r.cfg.Table, "keys", len(r.keys))
-	return flow.Run(ctx, r.js, flow.Options{
-		Service: service,
-		Stream:  r.cfg.Stream,
-		Filters: r.cfg.Subjects,
-		// Unchanged from the hand-written loop, so that the first start after the upgrade
-		// resumes from that consumer's ack floor (the runtime's fallback before its first
-		// checkpoint); the old CDC_STATE checkpoint.<stream> key is no longer read.
-		Durable: service,
-		Batch:   r.cfg.Batch,
-		Log:     r.log,
-	}, r)
+	return r.deps.Share(ctx, service, lease.Unit{Name: service, Run: func(ctx context.Context) error {
+		if err := r.load(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		r.handled, r.stale = 0, false
+		r.committed.Store(0)
+		r.log.Info("CDC reader started", "stream", r.cfg.Stream, "subjects", strings.Join(r.cfg.Subjects, ","),
+			"table", r.cfg.Table, "keys", len(r.keys))
+		return flow.Run(ctx, r.js, flow.Options{
+			Service: service,
+			Stream:  r.cfg.Stream,
+			Filters: r.cfg.Subjects,
+			// Unchanged from the hand-written loop, so that the first start after the upgrade
+			// resumes from that consumer's ack floor (the runtime's fallback before its first
+			// checkpoint); the old CDC_STATE checkpoint.<stream> key is no longer read.
+			Durable: service,
+			Batch:   r.cfg.Batch,
+			Log:     r.log,
+		}, r)
+	}})
 }
 
 // Start implements flow.Starter.

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jetsuite/jetsuite/shared/config"
+	"github.com/jetsuite/jetsuite/shared/lease"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
@@ -107,6 +108,7 @@ type Service struct {
 	log   *slog.Logger
 	ready *obs.ReadyFlag
 	plan  *plan.Plan
+	deps  runner.Deps
 
 	loads      []*plan.Step            // tables the enricher loads from their topics
 	transforms map[string][]*plan.Step // CREATE STREAM AS SELECT steps by input stream
@@ -123,7 +125,7 @@ func New(cfg Config, d runner.Deps) (*Service, error) {
 	if d.JS == nil {
 		return nil, errors.New("enricher: no JetStream")
 	}
-	s := &Service{cfg: cfg, js: d.JS, log: d.Logger(ServiceName), plan: d.Pipeline(),
+	s := &Service{cfg: cfg, js: d.JS, log: d.Logger(ServiceName), plan: d.Pipeline(), deps: d,
 		transforms: map[string][]*plan.Step{}, views: transform.Views{}}
 	for _, st := range s.plan.StepsOf(plan.ServiceEnricher) {
 		switch st.Kind {
@@ -165,27 +167,32 @@ func (s *Service) Ready() error { return s.ready.Check() }
 // once.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	// A view of a table the enricher loads itself starts watching once its loader has applied
-	// what the source held at start, so that the joins' first inputs see those rows (as ksqlDB
-	// with auto.offset.reset=earliest would). Other tables (CUSTOMERS, written by the CDC
-	// reader; aggregations) are watched at once.
-	caughtUp := map[string]<-chan struct{}{}
+	// The loaders and the statements' processors are units of work shared with the other
+	// enrichers (shared/lease): each runs in one instance at a time. The table views the
+	// joins read run in every instance, so that a statement can start wherever it lands.
+	var units []lease.Unit
 	for _, st := range s.loads {
-		l := newLoader(s.stage(durable(st.Output.Name), st.Input.Stream), st.Output.Bucket, s.cfg.MaxBytes, tableLoader(st))
-		caughtUp[st.Output.Name] = l.CaughtUp()
-		g.Go(func() error { return l.run(ctx) })
+		units = append(units, lease.Unit{Name: durable(st.Output.Name), Run: func(ctx context.Context) error {
+			return newLoader(s.stage(durable(st.Output.Name), st.Input.Stream), st.Output.Bucket, s.cfg.MaxBytes, tableLoader(st)).run(ctx)
+		}})
 	}
+	// A view of a table the enricher loads itself starts watching once its loader has applied
+	// what the source held at start (wherever the loader runs), so that the joins' first
+	// inputs see those rows (as ksqlDB with auto.offset.reset=earliest would). Other tables
+	// (CUSTOMERS, written by the CDC reader; aggregations) are watched at once.
 	var all []interface{ Loaded() <-chan struct{} }
 	for name, v := range s.views {
-		kv, err := s.js.KeyValue(ctx, s.plan.Object(name).Bucket)
+		o := s.plan.Object(name)
+		kv, err := s.js.KeyValue(ctx, o.Bucket)
 		if err != nil {
 			return fmt.Errorf("enricher: table %s (is the catalog declared?): %w", name, err)
 		}
-		after, ok := caughtUp[name]
-		if !ok {
-			after = closed
-		}
-		g.Go(func() error { return watchAfter(ctx, v, kv, after) })
+		g.Go(func() error {
+			if transform.WaitLoader(ctx, s.js, o, s.log) != nil {
+				return nil // ctx ended
+			}
+			return v.Run(ctx, kv)
+		})
 		all = append(all, v)
 	}
 	for _, in := range s.streams {
@@ -194,18 +201,24 @@ func (s *Service) Run(ctx context.Context) error {
 		for _, st := range steps {
 			outs = append(outs, st.Output.Stream)
 		}
-		t, err := newTransformer(s.stage(durable(steps[0].Input.Name), in, outs...), steps, s.views, s.cfg.MaxBytes)
-		if err != nil {
+		name := durable(steps[0].Input.Name)
+		// Checked once here, so that a statement that cannot run fails the start.
+		if _, err := newTransformer(s.stage(name, in, outs...), steps, s.views, s.cfg.MaxBytes); err != nil {
 			return err
 		}
-		g.Go(func() error {
+		units = append(units, lease.Unit{Name: name, Run: func(ctx context.Context) error {
+			t, err := newTransformer(s.stage(name, in, outs...), steps, s.views, s.cfg.MaxBytes)
+			if err != nil {
+				return err
+			}
 			if t.prog.WaitLoaded(ctx) != nil {
 				return nil
 			}
 			s.log.Info("running statements", "input", in, "outputs", strings.Join(outs, ", "))
 			return t.run(ctx)
-		})
+		}})
 	}
+	g.Go(func() error { return s.deps.Share(ctx, ServiceName, units...) })
 	g.Go(func() error {
 		if transform.WaitLoaded(ctx, all...) == nil {
 			s.ready.Set()
@@ -214,8 +227,6 @@ func (s *Service) Run(ctx context.Context) error {
 	})
 	return g.Wait()
 }
-
-var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func (s *Service) stage(name, stream string, ordered ...string) *stage {
 	return newStage(s.cfg, s.js, s.log, name, stream, ordered...)

@@ -1,7 +1,6 @@
 package enricher
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -86,15 +85,4 @@ func (t *transformer) emitStep(s *transform.Step) error {
 	start := len(t.arena)
 	t.arena = sqlrt.AppendObject(t.arena, s.Plan.Output.Columns, s.Out)
 	return t.emit(s.Plan.Output.Subject, t.arena[start:len(t.arena):len(t.arena)], s.Key, t.cur)
-}
-
-// watchAfter runs a view once after is closed: when the enricher loads the table itself, once
-// its loader has caught up.
-func watchAfter(ctx context.Context, v *transform.View[transform.TableRow], kv jetstream.KeyValue, after <-chan struct{}) error {
-	select {
-	case <-after:
-	case <-ctx.Done():
-		return nil
-	}
-	return v.Run(ctx, kv)
 }

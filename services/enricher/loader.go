@@ -25,22 +25,19 @@ type loader struct {
 	row func(dst, data []byte) (key string, value []byte, err error)
 	max int
 
-	// caught up: every message in the source stream when the loader started has been applied.
+	// caught up (logged once): every message in the source stream when the loader started
+	// has been applied. Joins wait for it by the loader's checkpoint (transform.WaitLoader).
 	startSeq uint64
 	once     sync.Once
-	caughtUp chan struct{}
 }
 
 func newLoader(st *stage, bucket string, max int, row func(dst, data []byte) (string, []byte, error)) *loader {
-	l := &loader{stage: st, bucket: bucket, row: row, max: max, caughtUp: make(chan struct{})}
+	l := &loader{stage: st, bucket: bucket, row: row, max: max}
 	st.one = l.one
 	st.started = func(_ context.Context, checkpoint uint64) { l.checkCaughtUp(checkpoint) }
 	st.acked = func(_ context.Context, seq uint64) { l.checkCaughtUp(seq) }
 	return l
 }
-
-// CaughtUp is closed once the loader has applied everything its source held when it started.
-func (l *loader) CaughtUp() <-chan struct{} { return l.caughtUp }
 
 func (l *loader) run(ctx context.Context) error {
 	info, err := l.js.Stream(ctx, l.stream)
@@ -61,7 +58,6 @@ func (l *loader) run(ctx context.Context) error {
 func (l *loader) markCaughtUp() {
 	l.once.Do(func() {
 		l.log.Info("source loaded into table", "table", l.bucket, "up_to_seq", l.startSeq)
-		close(l.caughtUp)
 	})
 }
 

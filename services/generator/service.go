@@ -27,6 +27,7 @@ import (
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/lease"
 	"github.com/jetsuite/jetsuite/shared/pipe"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -282,14 +283,13 @@ type savedState struct {
 
 const seedKey = "seed"
 
-// Run generates until ctx ends, then waits for outstanding acks and saves the counters.
+// Run generates until ctx ends, then waits for outstanding acks and saves the counters. The
+// generation is a unit of work shared with the other generators (shared/lease): one instance
+// at a time generates, continuing from the counters the previous one saved.
 func (s *Service) Run(ctx context.Context) error {
 	kv, err := s.deps.JS.KeyValue(ctx, topology.BucketGeneratorState)
 	if err != nil {
 		return fmt.Errorf("generator: state bucket %s: %w", topology.BucketGeneratorState, err)
-	}
-	if err := s.load(ctx, kv); err != nil {
-		return err
 	}
 	subs, err := s.subscribeControl()
 	if err != nil {
@@ -300,8 +300,22 @@ func (s *Service) Run(ctx context.Context) error {
 			_ = sub.Unsubscribe()
 		}
 	}()
-	s.started.Store(s.now().UnixNano())
 	s.ready.Set()
+	return s.deps.Share(ctx, serviceName, lease.Unit{Name: serviceName, Run: func(ctx context.Context) error {
+		return s.generate(ctx, kv)
+	}})
+}
+
+// generate restores the counters, generates until ctx ends, then waits for outstanding acks and
+// saves the counters.
+func (s *Service) generate(ctx context.Context, kv jetstream.KeyValue) error {
+	if err := s.load(ctx, kv); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	s.started.Store(s.now().UnixNano())
 	var qs []string
 	for _, src := range s.sources {
 		qs = append(qs, fmt.Sprintf("%s@%d", src.name, src.n))
@@ -313,7 +327,10 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 
 	pub := pipe.NewPublisher(s.deps.JS, "generator")
-	err = s.loop(ctx, pub, kv)
+	err := s.loop(ctx, pub, kv)
+	if errors.Is(context.Cause(ctx), lease.ErrLost) {
+		return err // another instance may generate by now: its counters are the ones to keep
+	}
 	// Drain: wait for what is in flight and save where we are, so a restart continues exactly.
 	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

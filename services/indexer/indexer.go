@@ -19,13 +19,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/opensearch-project/opensearch-go/v2"
 
 	"github.com/jetsuite/jetsuite/shared/config"
+	"github.com/jetsuite/jetsuite/shared/lease"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
@@ -186,6 +186,7 @@ type Indexer struct {
 	ready  *obs.ReadyFlag
 	client *opensearch.Client
 	w      *writer
+	deps   runner.Deps
 }
 
 // New builds the indexer. Without OpenSearch URLs it builds one that only says it is off.
@@ -193,7 +194,7 @@ func New(cfg Config, d runner.Deps) (*Indexer, error) {
 	if len(cfg.Streams) == 0 && len(cfg.Tables) == 0 {
 		cfg.Streams, cfg.Tables = Sources(d.Pipeline())
 	}
-	x := &Indexer{cfg: cfg, js: d.JS, log: d.Logger(ServiceName)}
+	x := &Indexer{cfg: cfg, js: d.JS, log: d.Logger(ServiceName), deps: d}
 	if len(cfg.URLs) == 0 {
 		return x, nil
 	}
@@ -236,27 +237,18 @@ func (x *Indexer) Run(ctx context.Context) error {
 	x.ready.Set()
 	x.log.Info("indexing to OpenSearch", "nodes", redactURLs(x.cfg.URLs), "streams", x.cfg.Streams, "tables", x.cfg.Tables)
 
-	// One flow processor per source. Each finishes its batch in flight after ctx ends (a
-	// graceful stop drains) for at most DrainTimeout; an unfinished one stays unacked and is
-	// delivered again, first, at the next start.
-	var wg sync.WaitGroup
-	errs := make(chan error, len(x.cfg.sources()))
+	// One flow processor per source, each a unit of work shared with the other indexers
+	// (shared/lease): one instance at a time indexes a source. Each finishes its batch in
+	// flight after ctx ends (a graceful stop drains) for at most DrainTimeout; an unfinished
+	// one stays unacked and is delivered again, first, at the next start.
+	var units []lease.Unit
 	for _, s := range x.cfg.sources() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		units = append(units, lease.Unit{Name: s.Name, Run: func(ctx context.Context) error {
 			if err := x.follow(ctx, s); err != nil {
-				errs <- fmt.Errorf("%s: %w", s.Name, err)
+				return fmt.Errorf("%s: %w", s.Name, err)
 			}
-		}()
+			return nil
+		}})
 	}
-	wg.Wait()
-	close(errs)
-	return errors.Join(func() []error {
-		var out []error
-		for e := range errs {
-			out = append(out, e)
-		}
-		return out
-	}()...)
+	return x.deps.Share(ctx, ServiceName, units...)
 }

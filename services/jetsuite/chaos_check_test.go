@@ -24,6 +24,7 @@ type chaosCheck struct {
 	plan  *chaosPlan
 	slack *chaosSlack
 	fuse  bool // the services run the fused plan
+	parts int  // partitions of every aggregation
 
 	byID                                     map[string]chaosInput // first publication of each id
 	clickIDs, ratingIDs                      int                   // distinct ids published per source
@@ -31,8 +32,8 @@ type chaosCheck struct {
 	garbageClicks, garbageRatings            int
 }
 
-func newChaosCheck(t *testing.T, js jetstream.JetStream, plan *chaosPlan, slack *chaosSlack, fuse bool) *chaosCheck {
-	c := &chaosCheck{t: t, js: js, plan: plan, slack: slack, fuse: fuse, byID: map[string]chaosInput{}}
+func newChaosCheck(t *testing.T, js jetstream.JetStream, plan *chaosPlan, slack *chaosSlack, cfg chaosConfig) *chaosCheck {
+	c := &chaosCheck{t: t, js: js, plan: plan, slack: slack, fuse: cfg.fuse, parts: cfg.partitions, byID: map[string]chaosInput{}}
 	for _, in := range plan.inputs {
 		if _, ok := c.byID[in.id]; ok {
 			continue
@@ -70,27 +71,41 @@ func newChaosCheck(t *testing.T, js jetstream.JetStream, plan *chaosPlan, slack 
 
 // consumersExpected are the durable consumers the running services must have, by stream.
 func (c *chaosCheck) consumersExpected() map[string][]string {
+	w := func(stream string) []string { return windowerDurables(stream, c.parts) }
 	if c.fuse {
 		return map[string][]string{
-			topology.StreamClickstream:              {"windower-" + topology.StreamClickstream},
+			topology.StreamClickstream:              w(topology.StreamClickstream),
 			topology.StreamClickstreamUsers:         {"enricher-web-users"},
 			topology.StreamClickstreamCodes:         {"enricher-clickstream-codes"},
-			topology.StreamRatings:                  {"windower-" + topology.StreamRatings},
+			topology.StreamRatings:                  w(topology.StreamRatings),
 			topology.StreamUnhappyPlatinumCustomers: {"alerting-slack"},
 			topology.StreamDebezium:                 {"cdc"},
 		}
 	}
 	return map[string][]string{
-		topology.StreamClickstream:              {"enricher-clickstream", "windower-" + topology.StreamClickstream},
+		topology.StreamClickstream:              append([]string{"enricher-clickstream"}, w(topology.StreamClickstream)...),
 		topology.StreamClickstreamUsers:         {"enricher-web-users"},
 		topology.StreamClickstreamCodes:         {"enricher-clickstream-codes"},
-		topology.StreamUserClickstream:          {"windower-" + topology.StreamUserClickstream},
-		topology.StreamEnrichedErrorCodes:       {"windower-" + topology.StreamEnrichedErrorCodes},
+		topology.StreamUserClickstream:          w(topology.StreamUserClickstream),
+		topology.StreamEnrichedErrorCodes:       w(topology.StreamEnrichedErrorCodes),
 		topology.StreamRatings:                  {"enricher-ratings"},
-		topology.StreamRatingsWithCustomerData:  {"enricher-ratings-with-customer-data", "windower-" + topology.StreamRatingsWithCustomerData},
+		topology.StreamRatingsWithCustomerData:  append([]string{"enricher-ratings-with-customer-data"}, w(topology.StreamRatingsWithCustomerData)...),
 		topology.StreamUnhappyPlatinumCustomers: {"alerting-slack"},
 		topology.StreamDebezium:                 {"cdc"},
 	}
+}
+
+// windowerDurables are the windower's consumers of a source: one per partition when there are
+// several ("windower-<SOURCE>-p<n>").
+func windowerDurables(stream string, parts int) []string {
+	if parts <= 1 {
+		return []string{"windower-" + stream}
+	}
+	var out []string
+	for p := range parts {
+		out = append(out, "windower-"+stream+"-p"+strconv.Itoa(p))
+	}
+	return out
 }
 
 // garbageReaders are the services that read (and dead-letter) garbage clicks and ratings.

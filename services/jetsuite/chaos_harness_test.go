@@ -57,7 +57,8 @@ func chaosEnv(extra map[string]string) []string {
 // incarnation's, each introduced by a line) goes to a file.
 type proc struct {
 	t       *testing.T
-	name    string
+	name    string // the instance: the service's name, with "-<n>" for a second one and on
+	service string // what it runs: `jetsuite <service>`
 	bin     string
 	env     []string
 	logPath string
@@ -75,7 +76,8 @@ type proc struct {
 }
 
 func newProc(t *testing.T, bin, name, dir string, env []string) *proc {
-	p := &proc{t: t, name: name, bin: bin, env: env, logPath: filepath.Join(dir, name+".log")}
+	service, _, _ := strings.Cut(name, "-")
+	p := &proc{t: t, name: name, service: service, bin: bin, env: env, logPath: filepath.Join(dir, name+".log")}
 	f, err := os.Create(p.logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +101,7 @@ func (p *proc) start() {
 	}
 	p.started = time.Now()
 	fmt.Fprintf(p.logFile, "=== chaos: start #%d of %s at %s\n", p.starts, p.name, time.Now().Format(time.TimeOnly+".000"))
-	cmd := exec.Command(p.bin, p.name)
+	cmd := exec.Command(p.bin, p.service)
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = p.logFile, p.logFile
 	if err := cmd.Start(); err != nil {

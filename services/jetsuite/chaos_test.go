@@ -55,6 +55,12 @@ func chaos(t *testing.T, fuse bool) {
 			kills: map[string]int{"enricher": 2, "windower": 2, "alerting": 1}, seed: cfg.seed}
 	}
 	cfg.fuse = fuse
+	runChaos(t, cfg)
+}
+
+// runChaos runs the chaos test as cfg says.
+func runChaos(t *testing.T, cfg chaosConfig) {
+	fuse := cfg.fuse
 	if s := os.Getenv("JETSUITE_CHAOS_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
@@ -98,6 +104,7 @@ func chaos(t *testing.T, fuse bool) {
 		// let the wall clock close windows (the reference knows no wall clock).
 		"JETSUITE_WINDOWER_IDLE_TIMEOUT": "0s",
 		"JETSUITE_FUSE":                  strconv.FormatBool(fuse),
+		"JETSUITE_PARTITIONS":            strconv.Itoa(max(cfg.partitions, 1)),
 		"SLACK_BOT_TOKEN":                "xoxb-chaos-test",
 		"SLACK_CHANNEL":                  slackChannel,
 		"SLACK_API_URL":                  slack.srv.GetAPIURL(),
@@ -105,16 +112,33 @@ func chaos(t *testing.T, fuse bool) {
 		"SLACK_RETRY_MIN":                "100ms",
 		"SLACK_RETRY_MAX":                "1s",
 	})
+	// Instance n > 1 of a service is "<service>-<n>"; the monkey kills instance 1.
 	procs := map[string]*proc{}
-	for _, name := range []string{"cdc", "enricher", "windower", "alerting"} {
-		procs[name] = newProc(t, bin, name, tmp, procEnv)
+	var names []string
+	for _, service := range []string{"cdc", "enricher", "windower", "alerting"} {
+		for i := range max(cfg.instances[service], 1) {
+			name := service
+			if i > 0 {
+				name += "-" + strconv.Itoa(i+1)
+			}
+			procs[name] = newProc(t, bin, name, tmp, procEnv)
+			names = append(names, name)
+		}
+	}
+	var joiner *proc // started later, once cfg.joinAt inputs are published
+	if cfg.join != "" {
+		joiner = newProc(t, bin, cfg.join, tmp, procEnv)
+		procs[joiner.name] = joiner // (the monkey reads the map: no writes once it runs)
+		names = append(names, joiner.name)
 	}
 	pub := &chaosPublisher{t: t, js: js}
 	pub.publish(plan.tables)
 	procs["cdc"].start()
 	waitCustomers(t, js, plan.customers)
-	for _, name := range []string{"enricher", "windower", "alerting"} {
-		procs[name].start()
+	for _, name := range names {
+		if name != "cdc" && procs[name] != joiner {
+			procs[name].start()
+		}
 	}
 
 	// The monkey kills at progress points; the publisher paces the inputs and restarts NATS once.
@@ -152,13 +176,17 @@ func chaos(t *testing.T, fuse bool) {
 		pub.publish(plan.inputs[from:to])
 		from = to
 		monkey.published.Store(int64(to))
+		if joiner != nil && !joiner.running() && to >= cfg.joinAt {
+			joiner.start()
+			t.Logf("started %s after input %d, at %s", joiner.name, to, time.Since(started).Truncate(time.Millisecond))
+		}
 	}
 	end := time.Now()
 	t.Logf("all %d inputs published after %s", len(plan.inputs), end.Sub(started).Truncate(time.Millisecond))
 
 	// Nothing may wait out an ack wait: within settleWithin of the last input every kill is
 	// done, every output is there and every consumer has nothing pending.
-	check := newChaosCheck(t, js, plan, slack, fuse)
+	check := newChaosCheck(t, js, plan, slack, cfg)
 	const settleWithin = 20 * time.Second
 	settled, last := waitSettled(ctx, check, monkey, monkeyDone, end.Add(settleWithin))
 	if settled {
@@ -176,7 +204,7 @@ func chaos(t *testing.T, fuse bool) {
 	<-monkeyDone
 	t.Logf("chaos: %s, 1 NATS restart", monkey.summary())
 	for name, p := range procs {
-		if !p.running() {
+		if !p.running() && !(cfg.stayDead[name] && p.kills > 0) {
 			t.Errorf("%s is not running at the end\n%s", name, p.tail(20))
 		}
 		for _, e := range p.exits {
@@ -186,7 +214,7 @@ func chaos(t *testing.T, fuse bool) {
 
 	check.all()
 	if t.Failed() {
-		for _, name := range []string{"cdc", "enricher", "windower", "alerting"} {
+		for _, name := range names {
 			p := procs[name]
 			t.Logf("%s: %d starts, %d kills, %d WARN, %d ERROR lines; last lines:\n%s", name, p.starts, p.kills,
 				p.count("level=WARN"), p.count("level=ERROR"), p.tail(8))
@@ -201,6 +229,16 @@ type chaosConfig struct {
 	kills           map[string]int
 	seed            uint64
 	fuse            bool // the services run the fused plan
+	// instances runs more than one instance of a service (default 1 each), partitions
+	// spreads every aggregation over that many partitions (default 1), and join names an
+	// instance started once joinAt inputs are published ("windower-4").
+	instances  map[string]int
+	partitions int
+	join       string
+	joinAt     int
+	// stayDead: the monkey does not restart these services after killing them (their work
+	// must move to their other instances).
+	stayDead map[string]bool
 }
 
 // chaosInput is one message the test publishes.
@@ -550,6 +588,7 @@ type chaosMonkey struct {
 	quit      chan struct{}
 	once      sync.Once
 	start     time.Time
+	stayDead  map[string]bool
 }
 
 // victim is a service with its kill points.
@@ -574,17 +613,26 @@ func newChaosMonkey(t *testing.T, cfg chaosConfig, plan *chaosPlan, js jetstream
 		}
 		return c.Info(ctx)
 	}
-	m := &chaosMonkey{t: t, procs: procs, quit: make(chan struct{}), start: start}
+	m := &chaosMonkey{t: t, procs: procs, quit: make(chan struct{}), start: start, stayDead: cfg.stayDead}
+	// Partitioned, the windower's progress is its partitions' least delivered sequence and
+	// their pending inputs together (whichever instance runs them).
 	windowerProgress := func(stream string) func(ctx context.Context) (uint64, int, error) {
 		return func(ctx context.Context) (uint64, int, error) {
-			info, err := consumer(ctx, stream, "windower-"+stream)
-			if err != nil {
-				return 0, 0, err
+			var n uint64
+			busy := 0
+			for i, durable := range windowerDurables(stream, cfg.partitions) {
+				info, err := consumer(ctx, stream, durable)
+				if err != nil {
+					return 0, 0, err
+				}
+				if i == 0 || info.Delivered.Stream < n {
+					n = info.Delivered.Stream
+				}
+				if !info.Created.Before(procs["windower"].startedAt()) {
+					busy += info.NumAckPending
+				}
 			}
-			if info.Created.Before(procs["windower"].startedAt()) {
-				return info.Delivered.Stream, 0, nil
-			}
-			return info.Delivered.Stream, info.NumAckPending, nil
+			return n, busy, nil
 		}
 	}
 	m.victims = []*victim{
@@ -682,13 +730,18 @@ func (m *chaosMonkey) run() {
 				continue // NATS away, the consumer being recreated, or nothing in flight
 			}
 			pid := p.kill()
-			p.start()
+			restarted := "restarted"
+			if m.stayDead[v.name] {
+				restarted = "left dead"
+			} else {
+				p.start()
+			}
 			progress := fmt.Sprintf("%s = %d", v.measure, n)
 			if err != nil {
 				progress = fmt.Sprintf("%s unknown (%v)", v.measure, err)
 			}
-			m.t.Logf("kill %d/%d: SIGKILL %s (pid %d) at %s, %d inputs published (point %d), %s, %d inputs unfinished by its consumer's count; restarted",
-				v.next+1, len(v.points), v.name, pid, time.Since(m.start).Truncate(time.Millisecond), published, v.points[v.next], progress, busy)
+			m.t.Logf("kill %d/%d: SIGKILL %s (pid %d) at %s, %d inputs published (point %d), %s, %d inputs unfinished by its consumer's count; %s",
+				v.next+1, len(v.points), v.name, pid, time.Since(m.start).Truncate(time.Millisecond), published, v.points[v.next], progress, busy, restarted)
 			v.dueSince = time.Time{}
 			v.next++
 		}
@@ -718,4 +771,25 @@ func (m *chaosMonkey) progressReport() string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// TestScaleOut: the chaos test with several instances of each service sharing the work
+// (shared/lease): two enrichers, three windowers with every aggregation in four partitions,
+// two alerters. The first windower is SIGKILLed mid-stream and stays dead (its partitions
+// must move to the others), a fourth windower joins later (partitions move to it), the first
+// enricher and alerter are killed and restarted, and NATS restarts once. The end state must be
+// the same as one instance's: every table equal to the reference, every derived stream each
+// input once and in input order, one Slack message per unhappy platinum rating.
+func TestScaleOut(t *testing.T) {
+	cfg := chaosConfig{clicks: 12_000, ratings: 2_000, publishFor: 20 * time.Second,
+		kills: map[string]int{"enricher": 1, "windower": 1, "alerting": 1}, seed: 20261202, fuse: true,
+		instances: map[string]int{"enricher": 2, "windower": 3, "alerting": 2}, partitions: 4,
+		join: "windower-4", stayDead: map[string]bool{"windower": true}}
+	if testing.Short() {
+		cfg.clicks, cfg.ratings, cfg.publishFor = 4_000, 600, 10*time.Second
+	}
+	// The fourth windower joins at two thirds of the inputs, after the first one's kill point
+	// (one point in 8 %..92 %: it may come later; the join happens regardless).
+	cfg.joinAt = (cfg.clicks + cfg.ratings) * 2 / 3
+	runChaos(t, cfg)
 }

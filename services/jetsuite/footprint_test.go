@@ -73,7 +73,7 @@ func TestAllAppliesLimits(t *testing.T) {
 // storage moves the reservation to the memory store.
 func TestEmbeddedLimits(t *testing.T) {
 	c := plan.Demo().Catalog()
-	all := int64(18*topology.DefaultStreamMaxBytes + 17*topology.DefaultBucketMaxBytes)
+	all := int64(18*topology.DefaultStreamMaxBytes + 17*topology.DefaultBucketMaxBytes + 1<<20) // + JETSUITE_LEASES
 	if store, mem := embeddedLimits(c, topology.Options{}); store != all+storeHeadroom || mem != memoryHeadroom {
 		t.Errorf("file storage: store %d, memory %d; want %d, %d", store, mem, all+storeHeadroom, memoryHeadroom)
 	}

@@ -54,6 +54,10 @@ type common struct {
 	// fuse runs the stateless statements an aggregation depends on in the windower's task
 	// (plan.Plan.Fuse).
 	fuse bool
+	// partitions is the plan's default number of partitions of an aggregation.
+	partitions int
+	// instance names this process among the instances of its services (shared/lease).
+	instance string
 	// rebuild names derived objects whose changed definition may replace the stored one.
 	rebuild []string
 }
@@ -92,6 +96,14 @@ func bindCommon(b config.Binder, c *common) {
 		OneOf("file", "memory")
 	b.List(&c.rebuild, "rebuild", nil, "derived streams and tables whose statement changed since they were built: empty them and compute them again from the start of their sources (without it a changed statement is refused)")
 	b.Bool(&c.fuse, "fuse", true, "the windower evaluates the stateless statements its aggregations read (joins, filters) on the source's messages and publishes their streams itself, instead of re-reading the derived streams (false: every statement reads its input; every service of one pipeline needs the same value)")
+	b.Int(&c.partitions, "partitions", 1, "partitions of every aggregation whose statement (or input) has no WITH (PARTITIONS=N): each is a unit of work one windower instance owns, so up to this many windowers share a table's work (each reads the whole input; every service of one pipeline needs the same value; changing it rebuilds the tables)").
+		Check(func(n int) error {
+			if n < 1 || n > plan.MaxPartitions {
+				return fmt.Errorf("must be 1..%d", plan.MaxPartitions)
+			}
+			return nil
+		})
+	b.String(&c.instance, "instance", "", "this process's name among the instances of its services against one NATS (empty: host, pid and a random suffix); two running processes must not share one")
 	b.String(&c.queriesFile, "queries-file", "", "a file of ksqlDB statements to run instead of the built-in demos (ksqlDB's headless-mode name; `jetsuite explain FILE` shows what it does)")
 }
 
@@ -119,6 +131,7 @@ func (c common) pipeline() (*plan.Plan, error) {
 	if c.fuse {
 		p.Fuse()
 	}
+	p.DefaultPartitions = c.partitions
 	return p, nil
 }
 
@@ -263,7 +276,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx, stop := runner.SignalContext(ctx, log)
 	defer stop()
 
-	deps := runner.Deps{Log: log, Health: obs.NewHealth(), Plan: pipeline}
+	deps := runner.Deps{Log: log, Health: obs.NewHealth(), Plan: pipeline, Instance: c.instance}
 	if c.queriesFile != "" {
 		log.Info("running the statements of the queries file", "file", c.queriesFile, "objects", len(pipeline.Objects), "steps", len(pipeline.Steps), "sinks", len(pipeline.Sinks))
 	}

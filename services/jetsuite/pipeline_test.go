@@ -168,15 +168,20 @@ func TestGoldenPipeline(t *testing.T) {
 	// The same log through the unfused plan (the enricher joins, the windower re-reads the
 	// joined streams) and the fused one (the windower joins on CLICKSTREAM's messages and
 	// publishes the joined streams itself): the same tables, and the same joined streams.
-	derived := map[bool]map[string][]string{}
-	for _, fuse := range []bool{false, true} {
-		t.Run(fmt.Sprintf("fuse=%v", fuse), func(t *testing.T) { derived[fuse] = goldenPipeline(t, fuse) })
+	// Then fused with the work shared (shared/lease): two enrichers and three windowers, every
+	// aggregation in four partitions: the same tables and joined streams as one instance.
+	derived := map[string]map[string][]string{}
+	for _, r := range []goldenRun{{}, {fuse: true}, {fuse: true, enrichers: 2, windowers: 3, partitions: 4}} {
+		t.Run(r.String(), func(t *testing.T) { derived[r.String()] = goldenPipeline(t, r) })
 	}
 	if t.Failed() {
 		return
 	}
 	for _, stream := range []string{topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes} {
-		a, b := derived[false][stream], derived[true][stream]
+		a, b, c := derived["fuse=false"][stream], derived["fuse=true"][stream], derived["fuse=true,enrichers=2,windowers=3,partitions=4"][stream]
+		if strings.Join(b, "\n") != strings.Join(c, "\n") {
+			t.Errorf("%s differs between one instance (%d messages) and several (%d messages)", stream, len(b), len(c))
+		}
 		if len(a) == 0 {
 			t.Errorf("%s: empty", stream)
 		}
@@ -192,10 +197,26 @@ func TestGoldenPipeline(t *testing.T) {
 	}
 }
 
+// goldenRun says how goldenPipeline runs: fused or not, how many instances of the enricher and
+// the windower (default 1 each), and the aggregations' partitions (default 1).
+type goldenRun struct {
+	fuse                            bool
+	enrichers, windowers, partitions int
+}
+
+func (r goldenRun) String() string {
+	s := fmt.Sprintf("fuse=%v", r.fuse)
+	if r.enrichers > 1 || r.windowers > 1 || r.partitions > 1 {
+		s += fmt.Sprintf(",enrichers=%d,windowers=%d,partitions=%d", r.enrichers, r.windowers, r.partitions)
+	}
+	return s
+}
+
 // goldenPipeline runs the golden log through the enricher and the windower and checks the
 // tables against the reference; it returns the joined streams' messages (key, event time,
 // body), in order.
-func goldenPipeline(t *testing.T, fuse bool) map[string][]string {
+func goldenPipeline(t *testing.T, r goldenRun) map[string][]string {
+	fuse := r.fuse
 	env := natstest.Start(t)
 	users, clicks := goldenLog()
 	for _, u := range users {
@@ -210,28 +231,62 @@ func goldenPipeline(t *testing.T, fuse bool) map[string][]string {
 	}
 	waitPublished(t, env.JS)
 
-	nc, js := env.Connect(t)
 	p := plan.Demo()
 	if fuse {
 		p.Fuse()
 	}
-	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Plan: p}
-	enr, err := enricher.New(enricher.DefaultConfig(), deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	win, err := windower.New(windower.Config{Grace: 30 * time.Second, FlushInterval: 20 * time.Millisecond}, deps)
-	if err != nil {
-		t.Fatal(err)
+	p.DefaultPartitions = r.partitions
+	// Each instance has its own connection and name, as separate processes would.
+	var services []runner.Service
+	for i := range max(r.enrichers, 1) + max(r.windowers, 1) {
+		nc, js := env.Connect(t)
+		deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Plan: p, Instance: fmt.Sprintf("instance-%d", i)}
+		var s runner.Service
+		var err error
+		if i < max(r.enrichers, 1) {
+			s, err = enricher.New(enricher.DefaultConfig(), deps)
+		} else {
+			s, err = windower.New(windower.Config{Grace: 30 * time.Second, FlushInterval: 20 * time.Millisecond}, deps)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		services = append(services, s)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runner.RunAll(ctx, obs.NewLogger(nil, "text", "warn"), enr, win) }()
-	if !fuse {
-		waitAckFloor(t, env.JS, topology.StreamUserClickstream, "windower-"+topology.StreamUserClickstream, uint64(len(clicks)-1))
-		waitAckFloor(t, env.JS, topology.StreamEnrichedErrorCodes, "windower-"+topology.StreamEnrichedErrorCodes, uint64(len(clicks)-1))
+	go func() { done <- runner.RunAll(ctx, obs.NewLogger(nil, "text", "warn"), services...) }()
+	if r.windowers > 1 {
+		// The work is shared: the windower's units (a task's partitions) have several owners.
+		owners := map[string]bool{}
+		leases, err := env.JS.KeyValue(ctx, topology.BucketLeases)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for len(owners) < min(r.windowers, max(r.partitions, 1)) && time.Now().Before(deadline) {
+			if keys, err := leases.ListKeysFiltered(ctx, "u.windower.>"); err == nil {
+				for k := range keys.Keys() {
+					if e, err := leases.Get(ctx, k); err == nil {
+						owners[string(e.Value())] = true
+					}
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if len(owners) < min(r.windowers, max(r.partitions, 1)) {
+			t.Errorf("the windower's units had %d owners, want %d", len(owners), min(r.windowers, r.partitions))
+		}
 	}
-	waitAckFloor(t, env.JS, topology.StreamClickstream, "windower-"+topology.StreamClickstream, uint64(len(clicks)-1))
+	sources := []string{topology.StreamClickstream}
+	if !fuse {
+		sources = []string{topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes}
+	}
+	for _, src := range sources {
+		for _, durable := range windowerDurables(src, r.partitions) {
+			waitAckFloor(t, env.JS, src, durable, uint64(len(clicks)-1))
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/flow"
+	"github.com/jetsuite/jetsuite/shared/lease"
 	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/sqlrt"
@@ -209,7 +210,10 @@ func New(cfg Config, deps runner.Deps) (*Service, error) {
 			bySource[t.Source] = k
 			s.tasks = append(s.tasks, k)
 		}
-		k.tables = append(k.tables, newTableState(t, graces[t.Name]))
+		ts := newTableState(t, graces[t.Name])
+		ts.parts = p.PartitionsOf(t.Step)
+		k.tables = append(k.tables, ts)
+		k.parts = max(k.parts, ts.parts)
 	}
 	// A source's fused statements run in its task even when --tables leaves out every table
 	// that reads them: their streams are published for everyone else.
@@ -254,6 +258,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.splitRebuilt(ctx, state); err != nil {
 		return err
 	}
+	if err := s.checkPartitions(ctx, state); err != nil {
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	for name, v := range s.views {
 		o := s.deps.Pipeline().Object(name)
@@ -262,58 +269,60 @@ func (s *Service) Run(ctx context.Context) error {
 			return fmt.Errorf("table %s: %w", name, err)
 		}
 		g.Go(func() error {
-			if err := s.waitLoader(ctx, o); err != nil {
+			if err := transform.WaitLoader(ctx, s.deps.JS, o, s.log); err != nil {
 				return nil // ctx ended
 			}
 			return v.Run(ctx, kv)
 		})
 	}
+	// Every task's partitions are units of work shared with the other windowers (shared/
+	// lease): each runs in one instance at a time, from a fresh copy of the task that
+	// restores its state from WINDOWER_STATE, so it may move between instances.
+	var units []lease.Unit
 	for _, k := range s.tasks {
 		k.state = state
 		k.crashed, k.crashMid = s.crashed, s.crashMid
-		g.Go(func() error {
-			if k.prog != nil {
-				if k.prog.WaitLoaded(ctx) != nil {
+		for part := range max(k.parts, 1) {
+			c, err := k.partition(part, s.views)
+			if err != nil {
+				return err
+			}
+			units = append(units, lease.Unit{Name: c.unit(), Run: func(ctx context.Context) error {
+				c, err := k.partition(part, s.views)
+				if err != nil {
+					return err
+				}
+				if c.prog != nil && c.prog.WaitLoaded(ctx) != nil {
 					return nil
 				}
-			}
-			return s.runTask(ctx, k)
-		})
+				return s.runTask(ctx, c)
+			}})
+		}
 	}
+	g.Go(func() error { return s.deps.Share(ctx, serviceName, units...) })
 	return g.Wait()
 }
 
-// waitLoader returns once a table that the enricher loads from a topic holds what the topic
-// held when the windower started (the loader's checkpoint has passed it), so that a fused
-// join's first inputs see those rows, as the enricher's joins do. Tables written by others
-// (the CDC reader, aggregations) are read as they are.
-func (s *Service) waitLoader(ctx context.Context, o *plan.Object) error {
-	st := o.Producer
-	if st == nil || st.Kind != plan.Load || st.Service != plan.ServiceEnricher {
-		return nil
-	}
-	src, err := s.deps.JS.Stream(ctx, st.Input.Stream)
-	if err != nil {
-		return nil // no source stream: nothing to wait for
-	}
-	last := src.CachedInfo().State.LastSeq
-	key := plan.Durable(plan.ServiceEnricher, o.Name)
-	logged := false
-	for {
-		cp, err := flow.Checkpoint(ctx, s.deps.JS, key, st.Input.Stream)
-		if err == nil && cp >= last {
-			return nil
+// partition returns a fresh copy of template task k for one of its partitions: the tables
+// that have that partition, empty state (restored from WINDOWER_STATE when it starts), and
+// its own program. Only partition 0 publishes the fused statements' streams (they have one
+// writer); every partition evaluates them for its tables.
+func (k *task) partition(part int, views transform.Views) (*task, error) {
+	c := *k
+	c.part, c.tables, c.dirty, c.starts, c.restored, c.lastSeq, c.pending = part, nil, nil, nil, false, 0, 0
+	c.dec, c.row = sqlrt.NewDecoder(k.in.Columns), make(sqlrt.Row, len(k.row))
+	for _, t := range k.tables {
+		if part >= t.parts {
+			continue
 		}
-		if !logged {
-			s.log.Info("waiting for the enricher to load a table the fused statements join", "table", o.Name, "source", st.Input.Stream, "up_to_seq", last)
-			logged = true
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+		ts := newTableState(t.spec, time.Duration(t.grace)*time.Millisecond)
+		ts.part, ts.parts = part, t.parts
+		c.tables = append(c.tables, ts)
 	}
+	if err := c.wire(k.steps, views, k.emit && part == 0); err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
 
 // checkPlacement refuses to run a table whose saved state was built by the other arrangement
@@ -334,6 +343,9 @@ func (s *Service) checkPlacement(ctx context.Context, state jetstream.KeyValue) 
 			}
 			e, err := state.Get(ctx, progressKey(other))
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				e, err = state.Get(ctx, progressKey(other)+".p0") // partitioned
+			}
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				continue
 			}
 			if err != nil {
@@ -351,6 +363,32 @@ func (s *Service) checkPlacement(ctx context.Context, state jetstream.KeyValue) 
 				return fmt.Errorf("table %s: its saved state was built reading stream %s, and this plan reads %s for it (fusion changed); run with %s, the arrangement that built it (moving a table's state between the two is not supported)",
 					t.spec.Name, other, k.source, want)
 			}
+		}
+	}
+	return nil
+}
+
+// checkPartitions refuses to run a task whose saved state was spread over another number of
+// partitions: its groups would be found by their new owners, but each partition's progress
+// (stream time, the input it has applied) would start over. Changing PARTITIONS is a rebuild.
+func (s *Service) checkPartitions(ctx context.Context, state jetstream.KeyValue) error {
+	for _, k := range s.tasks {
+		saved := 0
+		if e, err := state.Get(ctx, progressKey(k.name())+".p0"); err == nil {
+			var cp progress
+			if json.Unmarshal(e.Value(), &cp) == nil {
+				saved = max(cp.Parts, 2)
+			}
+		} else if _, err := state.Get(ctx, progressKey(k.name())); err == nil {
+			saved = 1
+		}
+		if saved != 0 && saved != max(k.parts, 1) {
+			var names []string
+			for _, t := range k.tables {
+				names = append(names, t.spec.Name)
+			}
+			return fmt.Errorf("the saved state of %s (task %s) is spread over %d partition(s), this plan has %d: run with the same PARTITIONS (or --partitions), or rebuild the tables (--rebuild %s)",
+				strings.Join(names, ", "), k.name(), saved, max(k.parts, 1), strings.Join(names, ","))
 		}
 	}
 	return nil
@@ -376,7 +414,7 @@ func (s *Service) splitRebuilt(ctx context.Context, state jetstream.KeyValue) er
 				return fmt.Errorf("state of %s: %w", t.spec.Name, err)
 			}
 			own := *k
-			own.tables, own.own, own.dirty, own.starts = []*tableState{t}, t.spec.Name, nil, nil
+			own.tables, own.own, own.dirty, own.starts, own.parts = []*tableState{t}, t.spec.Name, nil, nil, t.parts
 			own.row = make(sqlrt.Row, len(k.row))
 			own.dec = sqlrt.NewDecoder(k.in.Columns)
 			// Its own program (a Program is not shared between goroutines); it publishes
@@ -403,11 +441,11 @@ func (s *Service) runTask(ctx context.Context, k *task) error {
 	for _, t := range k.tables {
 		names = append(names, fmt.Sprintf("%s(grace %s)", t.spec.Name, time.Duration(t.grace)*time.Millisecond))
 	}
-	s.log.Info("aggregating", "source", k.source, "task", k.name(), "tables", strings.Join(names, " "))
+	s.log.Info("aggregating", "source", k.source, "task", k.unit(), "tables", strings.Join(names, " "))
 	err := flow.Run(ctx, k.js, flow.Options{
 		Service:  "windower",
 		Stream:   k.source,
-		Durable:  "windower-" + k.name(),
+		Durable:  k.durable(),
 		Ordered:  k.ordered(),
 		Batch:    s.cfg.BatchSize,
 		InFlight: s.cfg.InFlight,

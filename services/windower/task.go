@@ -35,8 +35,11 @@ const (
 
 // tableState is one table's state in memory: its stream time and its open windows per group.
 type tableState struct {
-	spec           Table
-	step           *plan.Step
+	spec Table
+	step *plan.Step
+	// The table's groups are spread over parts partitions by the hash of their key; this
+	// state holds those of partition part (see owns).
+	part, parts    int
 	win            windowSpec
 	grace          int64 // ms
 	st             int64 // stream time: the largest event time seen (plus idle advance)
@@ -85,6 +88,23 @@ func newTableState(t Table, grace time.Duration) *tableState {
 		ts.args[i] = make([]sqlrt.Value, len(a.Args))
 	}
 	return ts
+}
+
+// owns reports whether the group with this key belongs to the state's partition: FNV-1a of
+// the key bytes, modulo the partitions (JetStream's subject partitioning uses the same hash).
+// Every partition sees every input (stream time advances alike in all of them, so each
+// decides lateness exactly as one instance would); only the owner of a group folds the input
+// into it, writes its rows and publishes its late and final messages.
+func (t *tableState) owns(key []byte) bool {
+	if t.parts <= 1 {
+		return true
+	}
+	h := uint32(2166136261)
+	for _, c := range key {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return int(h%uint32(t.parts)) == t.part
 }
 
 // newAccs returns fresh accumulators, one per aggregate.
@@ -201,7 +221,9 @@ func (k *task) writeRow(t *tableState, g *group, w *win) (bool, error) {
 // stream time at that point. It is the task's own state, written with the groups; where to
 // resume reading is the runtime's checkpoint (shared/flow), which may lag it.
 type progress struct {
-	Seq    uint64                   `json:"seq"`
+	Seq uint64 `json:"seq"`
+	// Parts is the task's number of partitions when it has several.
+	Parts  int                      `json:"parts,omitempty"`
 	Tables map[string]tableProgress `json:"tables"`
 }
 
@@ -236,6 +258,9 @@ type task struct {
 	keyAt    int
 	// own is the table a task runs on its own since it was rebuilt ("" for the source's task).
 	own string
+	// part is the partition the task runs, of parts (the most any of its tables has; a
+	// table with fewer is in the tasks of its partitions only).
+	part, parts int
 	// in is the object whose rows the source's messages carry.
 	in *plan.Object
 
@@ -340,7 +365,7 @@ type dirtyGroup struct {
 	g *group
 }
 
-func (k *task) progressKey() string { return progressKey(k.name()) }
+func (k *task) progressKey() string { return progressKey(k.unit()) }
 
 // progressKey is where the task named name keeps its progress record in WINDOWER_STATE.
 func progressKey(name string) string { return "_progress." + name }
@@ -352,6 +377,23 @@ func (k *task) name() string {
 		return k.source + "-" + k.own
 	}
 	return k.source
+}
+
+// unit names the task's partition: its name, with ".p<part>" when the task's tables are
+// partitioned. It is the lease's unit name and keys the progress record.
+func (k *task) unit() string {
+	if k.parts > 1 {
+		return k.name() + ".p" + strconv.Itoa(k.part)
+	}
+	return k.name()
+}
+
+// durable is the task's consumer name (and checkpoint key): windower-<name>[-p<part>].
+func (k *task) durable() string {
+	if k.parts > 1 {
+		return "windower-" + k.name() + "-p" + strconv.Itoa(k.part)
+	}
+	return "windower-" + k.name()
 }
 
 // legacyCheckpointKey is where versions before shared/flow kept the progress record; read
@@ -384,7 +426,7 @@ func (k *task) Start(ctx context.Context, checkpoint uint64) error {
 func (k *task) restore(ctx context.Context) error {
 	var cp progress
 	e, err := k.state.Get(ctx, k.progressKey())
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	if errors.Is(err, jetstream.ErrKeyNotFound) && k.parts <= 1 {
 		e, err = k.state.Get(ctx, k.legacyCheckpointKey())
 	}
 	switch {
@@ -412,6 +454,9 @@ func (k *task) restore(ctx context.Context) error {
 				return fmt.Errorf("decode %s state %s: %w", t.spec.Name, entry.Key(), err)
 			}
 			g.Key = strings.TrimPrefix(entry.Key(), t.stateKeyPrefix)
+			if !t.owns([]byte(g.Key)) {
+				return nil // another partition's
+			}
 			t.groups[g.Key] = &g
 			for _, win := range g.Wins {
 				t.nextClose = min(t.nextClose, t.closeAt(win))
@@ -522,7 +567,9 @@ func (t *tableState) selects(r sqlrt.Row) bool {
 	for i, e := range t.step.GroupBy {
 		v := e.Eval(r)
 		if v.IsNull() {
-			t.nullKeys.Inc()
+			if t.part == 0 { // every partition sees the row; one counts it
+				t.nullKeys.Inc()
+			}
 			return false
 		}
 		t.vals[i] = v
@@ -547,6 +594,9 @@ func (k *task) applyTo(t *tableState, r sqlrt.Row, m jetstream.Msg, body []byte,
 	}
 	// The group is looked up by the key's bytes: its string is made only for a new group.
 	t.keyBuf = appendGroupKey(t.keyBuf[:0], t.vals)
+	if !t.owns(t.keyBuf) {
+		return nil // another partition's group
+	}
 	g := t.groups[string(t.keyBuf)]
 	if g != nil && seq <= g.Seq {
 		return nil // replay after a restart: the saved state already holds this input
@@ -602,20 +652,36 @@ func (k *task) applyTo(t *tableState, r sqlrt.Row, m jetstream.Msg, body []byte,
 func (k *task) decode(m jetstream.Msg) (ok bool, err error) {
 	data := m.Data()
 	if len(data) > k.cfg.MaxEventBytes {
-		return false, k.out.DeadLetter(m, fmt.Errorf("%w: %d bytes, limit %d", pipe.ErrTooLarge, len(data), k.cfg.MaxEventBytes))
+		return false, k.deadLetter(m, fmt.Errorf("%w: %d bytes, limit %d", pipe.ErrTooLarge, len(data), k.cfg.MaxEventBytes))
 	}
 	for i := range k.row {
 		k.row[i] = sqlrt.Value{}
 	}
 	if err := k.dec.Decode(data, k.row); err != nil {
-		return false, k.out.DeadLetter(m, err)
+		return false, k.deadLetter(m, err)
 	}
 	k.row[k.rowTime] = sqlrt.BigIntValue(events.EventTimeMillis(m))
 	return true, nil
 }
 
-// prevPrefix is where a table's input rows are saved in WINDOWER_STATE.
-func prevPrefix(t *tableState) string { return "_rows." + t.spec.Name + "." }
+// deadLetter dead-letters poison input once: every partition reads every input, partition 0
+// speaks for them.
+func (k *task) deadLetter(m jetstream.Msg, err error) error {
+	if k.part != 0 {
+		return nil
+	}
+	return k.out.DeadLetter(m, err)
+}
+
+// prevPrefix is where a table's input rows are saved in WINDOWER_STATE: per partition when
+// there are several, since a row that moves to another partition's group is deleted by one
+// owner and written by the other, at their own times.
+func prevPrefix(t *tableState) string {
+	if t.parts > 1 {
+		return "_rows." + t.spec.Name + ".p" + strconv.Itoa(t.part) + "."
+	}
+	return "_rows." + t.spec.Name + "."
+}
 
 // applyTable applies one change of the input TABLE: the new row of a key (a KV put) or its
 // deletion (KV-Operation DEL or PURGE).
@@ -716,6 +782,9 @@ func (k *task) addTableRow(t *tableState, undone *group, del bool, ts int64, seq
 		t.st, t.hasST = ts, true
 	}
 	p.Group = groupKey(t.vals)
+	if !t.owns([]byte(p.Group)) {
+		return nil // another partition's group: it keeps the row
+	}
 	if t.win.kind == "" {
 		k.starts = append(k.starts[:0], 0)
 	} else {
@@ -1024,6 +1093,9 @@ func (k *task) flush(ctx context.Context) error {
 		return fmt.Errorf("flush rows: %w", err)
 	}
 	cp := progress{Seq: k.lastSeq, Tables: map[string]tableProgress{}}
+	if k.parts > 1 {
+		cp.Parts = k.parts
+	}
 	for _, t := range k.tables {
 		cp.Tables[t.spec.Name] = tableProgress{StreamTime: t.st, Has: t.hasST}
 	}

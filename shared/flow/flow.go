@@ -31,10 +31,12 @@
 //     checkpoint. Nothing waits out an ack wait.
 //   - Inputs are acked (cumulatively) only after everything they caused is durable.
 //
-// When several instances run the same Processor against one NATS, the newest one takes the
-// consumer over and the older one stops receiving (it is not fenced: its outputs in flight may
-// still land, but with the same ids). Running several instances is the partitioning layer's
-// business: one owner per partition keeps every guarantee above per partition.
+// Several instances of a service share its processors through shared/lease: each processor
+// (or partition) has one owner at a time, and an owner that loses its lease (its context
+// cancelled with cause lease.ErrLost) stops at once, without draining: nothing more is
+// published, checkpointed or acked, and the next owner resumes from the checkpoint. Without
+// leases, the newest instance to start a processor takes its consumer over and the older one
+// stops receiving, unfenced.
 package flow
 
 import (

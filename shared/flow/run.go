@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetsuite/jetsuite/shared/lease"
 	"github.com/jetsuite/jetsuite/shared/pipe"
 )
 
@@ -92,7 +93,13 @@ func (p *processor) session(ctx context.Context) error {
 	ackerDone := make(chan struct{})
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(o.Drain, cancelWork) })
+	stopDrain := context.AfterFunc(ctx, func() {
+		if abandoned(ctx) {
+			cancelWork() // fenced: not one more publish, checkpoint or ack
+			return
+		}
+		time.AfterFunc(o.Drain, cancelWork)
+	})
 	defer stopDrain()
 	go func() {
 		defer close(ackerDone)
@@ -116,7 +123,7 @@ func (p *processor) session(ctx context.Context) error {
 		return p.handle(hctx, batch, acks, &stopErr, p.h.Handle)
 	}
 	err = pipe.Batches(ctx, cons, pipe.BatchOptions{MaxMessages: o.Batch, Tick: o.Tick, Linger: o.Linger, Log: o.Log, Ordered: true, Drain: o.Drain}, handle)
-	if f, ok := p.h.(Flusher); ok && err == nil && ctx.Err() != nil {
+	if f, ok := p.h.(Flusher); ok && err == nil && ctx.Err() != nil && !abandoned(ctx) {
 		// A graceful stop: the handler makes what it holds durable, committed with it.
 		err = p.handle(work, nil, acks, &stopErr, func(c context.Context, _ []jetstream.Msg, out *Out) error {
 			return f.Flush(c, out)
@@ -137,6 +144,11 @@ func (p *processor) session(ctx context.Context) error {
 	}
 	return err
 }
+
+// abandoned reports a context cancelled because the processor's lease was lost (shared/lease):
+// another instance may own the input by now, so the processor stops at once, with no drain
+// and no final flush. The next owner resumes from the checkpoint.
+func abandoned(ctx context.Context) bool { return errors.Is(context.Cause(ctx), lease.ErrLost) }
 
 // errSlotStop ends Batches after the handler asked to stop (the real cause is in stopErr).
 var errSlotStop = errors.New("flow: handler stopped")

@@ -116,7 +116,7 @@ func literalText(e ksql.Expr) string {
 // treated.
 var knownProps = map[string]string{
 	"KAFKA_TOPIC": "subject", "SUBJECT": "subject", "VALUE_FORMAT": "format", "FORMAT": "format",
-	"KEY_FORMAT": "ignored", "PARTITIONS": "ignored", "REPLICAS": "ignored",
+	"KEY_FORMAT": "ignored", "PARTITIONS": "partitions", "REPLICAS": "ignored",
 	"VALUE_DELIMITER": "ignored", "WRAP_SINGLE_VALUE": "ignored", "RETENTION_MS": "retention",
 	"RETENTION_BYTES": "retention-bytes",
 }
@@ -128,6 +128,8 @@ type storage struct {
 	retention time.Duration
 	// retentionBytes is RETENTION_BYTES (0: not given; topology.NoLimit: -1, no byte limit).
 	retentionBytes int64
+	// partitions is PARTITIONS (0: not given).
+	partitions int
 }
 
 // NoRetentionLimit is RETENTION_MS=-1 (Kafka's retention.ms=-1): no age limit.
@@ -159,6 +161,12 @@ func (c *compiler) with(pos ksql.Pos, with []ksql.Property, kind string) (st sto
 			if ms == -1 {
 				st.retention = NoRetentionLimit
 			}
+		case "partitions":
+			n, perr := strconv.Atoi(m[k])
+			if perr != nil || n < 1 || n > MaxPartitions {
+				return st, errAt(pos, m[k], fmt.Sprintf("PARTITIONS must be a whole number from 1 to %d", MaxPartitions), "")
+			}
+			st.partitions = n
 		case "retention-bytes":
 			// jetsuite's RETENTION_BYTES, after Kafka's retention.bytes: the byte limit of the
 			// object's stream and of its bucket; -1 lifts it.
@@ -189,6 +197,9 @@ func (c *compiler) with(pos ksql.Pos, with []ksql.Property, kind string) (st sto
 	}
 	return st, nil
 }
+
+// MaxPartitions bounds PARTITIONS: each partition is a lease, a consumer and a task.
+const MaxPartitions = 256
 
 // MinRetentionBytes is the smallest RETENTION_BYTES: a stream must hold a few of the largest
 // messages (the embedded server accepts up to 8 MiB, for dead letters of oversized input).
@@ -231,7 +242,7 @@ func (c *compiler) createSource(s *ksql.CreateSource) error {
 		return errAt(s.Pos, s.Name, kind+" "+s.Name+" needs WITH (KAFKA_TOPIC='subject')", "name the subject its messages arrive on")
 	}
 	o := &Object{Name: s.Name, Kind: s.Kind, Subject: subject, Format: format, Source: true,
-		Retention: st.retention, RetentionBytes: st.retentionBytes, Pos: c.pos(s.Pos), SQL: s.String()}
+		Retention: st.retention, RetentionBytes: st.retentionBytes, Partitions: st.partitions, Pos: c.pos(s.Pos), SQL: s.String()}
 	seen := map[string]bool{}
 	for _, col := range s.Columns {
 		if seen[col.Name] {

@@ -63,6 +63,21 @@ type Plan struct {
 	Files []string
 	// Fused: Fuse ran (the windower runs the stateless statements its aggregations depend on).
 	Fused bool
+	// DefaultPartitions is the number of partitions of an aggregation whose statement and
+	// input give none (0 means 1); every instance of every service must agree on it.
+	DefaultPartitions int
+}
+
+// PartitionsOf is how many partitions an aggregation's groups are spread over: its own
+// PARTITIONS, else its input's (the source stream's, for a fused one), else the plan's
+// default. Each partition is a unit of work one windower instance owns (shared/lease).
+func (p *Plan) PartitionsOf(st *Step) int {
+	for _, o := range []*Object{st.Output, st.FusedFrom, st.Input} {
+		if o != nil && o.Partitions > 0 {
+			return o.Partitions
+		}
+	}
+	return max(p.DefaultPartitions, 1)
 }
 
 // Setting is one SET 'key' = 'value'.
@@ -108,6 +123,8 @@ type Object struct {
 	// RetentionBytes is RETENTION_BYTES: the byte limit of the object's stream and of its
 	// bucket, each (0: the global default; -1: none).
 	RetentionBytes int64
+	// Partitions is PARTITIONS (0: not given; see Plan.PartitionsOf).
+	Partitions int
 	// Source: declared over a subject something outside the plan writes (no step derives it,
 	// except the loading of a source table).
 	Source bool

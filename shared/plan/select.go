@@ -51,7 +51,7 @@ func (c *compiler) createAsSelect(s *ksql.CreateAsSelect) error {
 		}
 		st.Where = &w
 	}
-	out := &Object{Name: s.Name, Kind: s.Kind, Format: FormatJSON, Retention: ws.retention, RetentionBytes: ws.retentionBytes, Pos: st.Pos, SQL: st.SQL, Producer: st}
+	out := &Object{Name: s.Name, Kind: s.Kind, Format: FormatJSON, Retention: ws.retention, RetentionBytes: ws.retentionBytes, Partitions: ws.partitions, Pos: st.Pos, SQL: st.SQL, Producer: st}
 	st.Output = out
 	if len(q.GroupBy) > 0 {
 		if s.Kind != ksql.Table {

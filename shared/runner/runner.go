@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jetsuite/jetsuite/shared/config"
+	"github.com/jetsuite/jetsuite/shared/lease"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/plan"
 )
@@ -38,6 +39,17 @@ type Deps struct {
 	// Plan is the compiled pipeline the service executes its part of (nil: the built-in
 	// demos, plan.Demo()).
 	Plan *plan.Plan
+	// Instance names this process among the instances of its services against one NATS
+	// (shared/lease; "": a name made of host, pid and a random suffix).
+	Instance string
+}
+
+// Share runs a service's units of work, shared with the service's other instances against the
+// same NATS: each unit runs in exactly one of them, and moves when one stops or dies (see
+// shared/lease). It returns when ctx ends (after stopping the units gracefully) or a unit
+// fails.
+func (d Deps) Share(ctx context.Context, service string, units ...lease.Unit) error {
+	return lease.Run(ctx, d.JS, lease.Options{Group: service, Instance: d.Instance, Log: d.Logger(service)}, units)
 }
 
 // Pipeline returns the plan the service executes: Plan, or the built-in demos.

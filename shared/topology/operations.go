@@ -39,7 +39,15 @@ const (
 	// BucketPlan holds, per derived stream and table, the fingerprint and SQL of the
 	// definition it was built with: a changed statement is refused unless rebuilt.
 	BucketPlan = "JETSUITE_PLAN"
+	// BucketLeases holds who owns which unit of work (shared/lease): "m.<service>.<instance>"
+	// per live instance and "u.<service>.<unit>" per owned unit, each expiring LeaseTTL after
+	// its last renewal.
+	BucketLeases = "JETSUITE_LEASES"
 )
+
+// LeaseTTL is how long a lease (and an instance's membership) outlives its last renewal: the
+// longest a dead instance's work waits before another instance takes it over.
+const LeaseTTL = 5 * time.Second
 
 // Operations are the operational streams and the state buckets every plan needs.
 func Operations() Catalog {
@@ -58,6 +66,7 @@ func Operations() Catalog {
 			{Name: BucketCDCState, State: true, Description: "CDC reader: binlog positions of deleted keys"},
 			{Name: BucketAlertingState, State: true, Description: "alerting: alerts sent, per rating id"},
 			{Name: BucketCheckpoints, State: true, Description: "every processor's checkpoint: the newest input whose effects are durable"},
+			{Name: BucketLeases, State: true, TTL: LeaseTTL, MaxBytes: 1 << 20, Description: "which instance owns which unit of work (partition, processor), renewed every second"},
 			{Name: BucketPlan, State: true, Description: "the definition (fingerprint and SQL) each derived stream and table was built with"},
 		},
 	}
