@@ -200,7 +200,7 @@ func TestGoldenPipeline(t *testing.T) {
 // goldenRun says how goldenPipeline runs: fused or not, how many instances of the enricher and
 // the windower (default 1 each), and the aggregations' partitions (default 1).
 type goldenRun struct {
-	fuse                            bool
+	fuse                             bool
 	enrichers, windowers, partitions int
 }
 
