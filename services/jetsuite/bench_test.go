@@ -47,7 +47,7 @@ func datagenClicks(from, count int) []*nats.Msg {
 	return out
 }
 
-func publishMsgs(b *testing.B, js jetstream.JetStream, msgs []*nats.Msg) time.Duration {
+func publishMsgs(b testing.TB, js jetstream.JetStream, msgs []*nats.Msg) time.Duration {
 	start := time.Now()
 	for _, m := range msgs {
 		if _, err := js.PublishMsgAsync(m); err != nil {

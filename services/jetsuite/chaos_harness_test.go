@@ -102,7 +102,9 @@ func (p *proc) start() {
 	p.started = time.Now()
 	fmt.Fprintf(p.logFile, "=== chaos: start #%d of %s at %s\n", p.starts, p.name, time.Now().Format(time.TimeOnly+".000"))
 	cmd := exec.Command(p.bin, p.service)
-	cmd.Env = p.env
+	// Each incarnation is an instance of its own (shared/lease), named so that a test can
+	// tell whose the leases are.
+	cmd.Env = append(append([]string(nil), p.env...), "JETSUITE_INSTANCE="+p.instanceLocked())
 	cmd.Stdout, cmd.Stderr = p.logFile, p.logFile
 	if err := cmd.Start(); err != nil {
 		p.t.Fatalf("start %s: %v", p.name, err)
@@ -117,6 +119,15 @@ func (p *proc) start() {
 		close(done)
 	}()
 }
+
+// instance is the current incarnation's instance name: "<name>-<start>".
+func (p *proc) instance() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.instanceLocked()
+}
+
+func (p *proc) instanceLocked() string { return p.name + "-" + strconv.Itoa(p.starts) }
 
 // kill sends SIGKILL to the running incarnation (if any) and waits until it is gone.
 func (p *proc) kill() (pid int) {

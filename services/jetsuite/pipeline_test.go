@@ -435,3 +435,76 @@ func TestFusionSwitchRefused(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestPartitionsChangeRefused: a windower whose aggregations' state was spread over one number
+// of partitions refuses to start with another (each partition's progress would start over),
+// and names the way out; the same number starts.
+func TestPartitionsChangeRefused(t *testing.T) {
+	env := natstest.Start(t)
+	_, clicks := goldenLog()
+	for _, c := range clicks[:200] {
+		publishJSON(t, env.JS, topology.SubjectClickstream, c.id, c.ts, c.body())
+	}
+	waitPublished(t, env.JS)
+	nc, js := env.Connect(t)
+	run := func(parts int, untilStopped bool, durables ...string) error {
+		if durables == nil {
+			durables = windowerDurables(topology.StreamClickstream, parts)
+		}
+		p := plan.Demo().Fuse()
+		p.DefaultPartitions = parts
+		deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Plan: p, Log: obs.NewLogger(nil, "text", "warn")}
+		win, err := windower.New(windower.Config{Grace: 30 * time.Second, FlushInterval: 20 * time.Millisecond}, deps)
+		if err != nil {
+			return err
+		}
+		enr, err := enricher.New(enricher.DefaultConfig(), deps)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- runner.RunAll(ctx, deps.Log, win, enr) }()
+		if untilStopped {
+			select {
+			case err := <-done:
+				return err
+			case <-time.After(time.Minute):
+				return errors.New("the windower did not stop")
+			}
+		}
+		for _, d := range durables {
+			waitAckFloor(t, env.JS, topology.StreamClickstream, d, 150)
+		}
+		cancel()
+		return <-done
+	}
+	if err := run(1, false); err != nil {
+		t.Fatal(err)
+	}
+	err := run(4, true)
+	if err == nil || !strings.Contains(err.Error(), "spread over 1 partition(s), this plan has 4") || !strings.Contains(err.Error(), "--rebuild") {
+		t.Fatalf("4 partitions on state of 1: %v; want a refusal that names the counts and --rebuild", err)
+	}
+	t.Log(err)
+	if err := run(1, false); err != nil {
+		t.Fatalf("the same count again: %v", err)
+	}
+	// The way out: rebuilt, each table starts over in four partitions of a task of its own
+	// (the source's task keeps publishing the joined streams).
+	p := plan.Demo().Fuse()
+	p.DefaultPartitions = 4
+	durables := []string{"windower-" + topology.StreamClickstream}
+	for _, tab := range windower.Tables(p) {
+		if err := windower.RebuildTable(context.Background(), js, p, tab.Name); err != nil {
+			t.Fatal(err)
+		}
+		if tab.Source == topology.StreamClickstream {
+			durables = append(durables, windowerDurables(topology.StreamClickstream+"-"+tab.Name, 4)...)
+		}
+	}
+	if err := run(4, false, durables...); err != nil {
+		t.Fatalf("4 partitions after a rebuild: %v", err)
+	}
+}

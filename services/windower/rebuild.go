@@ -48,18 +48,45 @@ func RebuildTable(ctx context.Context, js jetstream.JetStream, p *plan.Plan, nam
 	}
 	own := t.Source + "-" + t.Name
 	keys = append(keys, progressKey(own))
+	// Partitioned, the own task has a progress record, a checkpoint and a consumer per
+	// partition (of whatever count built them): "<key>.p<n>", "windower-<own>-p<n>".
+	err = kvx.Load(ctx, js, topology.BucketWindowerState, progressKey(own)+".>", func(e jetstream.KeyValueEntry) error {
+		keys = append(keys, e.Key())
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	for _, k := range keys {
 		if err := state.Purge(ctx, k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			return err
 		}
 	}
-	if cps, err := js.KeyValue(ctx, topology.BucketCheckpoints); err == nil {
-		if err := cps.Purge(ctx, "windower-"+own); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return err
+	durables := []string{"windower-" + own}
+	src, err := js.Stream(ctx, t.Source)
+	if err != nil {
+		return err
+	}
+	names := src.ConsumerNames(ctx)
+	for name := range names.Name() {
+		if strings.HasPrefix(name, "windower-"+own+"-p") {
+			durables = append(durables, name)
 		}
 	}
-	if err := js.DeleteConsumer(ctx, t.Source, "windower-"+own); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if err := names.Err(); err != nil {
 		return err
+	}
+	cps, err := js.KeyValue(ctx, topology.BucketCheckpoints)
+	if err != nil {
+		return err
+	}
+	for _, d := range durables {
+		if err := cps.Purge(ctx, d); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return err
+		}
+		if err := js.DeleteConsumer(ctx, t.Source, d); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return err
+		}
 	}
 	rows, err := js.Stream(ctx, "KV_"+t.Step.Output.Bucket)
 	if err != nil {

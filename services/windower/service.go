@@ -425,7 +425,10 @@ func (s *Service) splitRebuilt(ctx context.Context, state jetstream.KeyValue) er
 			out = append(out, &own)
 		}
 		if len(kept) > 0 || k.steps != nil {
-			k.tables = kept
+			k.tables, k.parts = kept, 1
+			for _, t := range kept {
+				k.parts = max(k.parts, t.parts)
+			}
 			if err := k.wire(k.steps, s.views, true); err != nil {
 				return err
 			}

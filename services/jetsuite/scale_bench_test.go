@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsuite/jetsuite/services/generator"
+	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
+	"github.com/jetsuite/jetsuite/shared/topology"
+)
+
+// TestScaleOutThroughput measures (it asserts nothing about speed): clicks/s through enrich +
+// the seven windows (fused) with 1, 2 and 4 windower processes sharing four partitions per
+// aggregation, each process's CPU, and the raw consume+ack rate of the same stream in the same
+// run; then the time from SIGKILLing one windower to all its partitions being served again.
+// Switched on by JETSUITE_SCALE=1 (`go tool task bench:scale`); docs/BENCHMARKS.md has the
+// figures. JETSUITE_SCALE_CLICKS sets the clicks per run (default 200,000).
+func TestScaleOutThroughput(t *testing.T) {
+	if os.Getenv("JETSUITE_SCALE") != "1" {
+		t.Skip("a measurement, not a check: JETSUITE_SCALE=1 runs it (go tool task bench:scale)")
+	}
+	clicks := 200_000
+	if s := os.Getenv("JETSUITE_SCALE_CLICKS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clicks = n
+	}
+	tmp := t.TempDir()
+	bin := buildJetsuite(t, tmp)
+	for _, n := range []int{1, 2, 4} {
+		t.Run(fmt.Sprintf("windowers=%d", n), func(t *testing.T) { scaleRun(t, bin, n, clicks) })
+	}
+}
+
+const scaleParts = 4
+
+func scaleRun(t *testing.T, bin string, instances, clicks int) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	env := natstest.StartAt(t, dir, addr)
+	ctx := context.Background()
+	for n := range 39 {
+		u, _ := json.Marshal(generator.User(42, uint64(n)))
+		publishJSON(t, env.JS, topology.SubjectClickstreamUsers, "u"+strconv.Itoa(n), goldenT0, string(u))
+	}
+	for n := range 6 {
+		c, _ := json.Marshal(generator.Code(42, uint64(n)))
+		publishJSON(t, env.JS, topology.SubjectClickstreamCodes, "c"+strconv.Itoa(n), goldenT0, string(c))
+	}
+	publishMsgs(t, env.JS, datagenClicks(0, clicks))
+
+	// Raw: a durable consumer on the same stream that only acks, in this process.
+	raw, err := env.JS.CreateOrUpdateConsumer(ctx, topology.StreamClickstream, jetstream.ConsumerConfig{Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 20000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	it, _ := raw.Messages(jetstream.PullMaxMessages(2000))
+	for range clicks {
+		m, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = m.Ack()
+	}
+	it.Stop()
+	rawRate := float64(clicks) / time.Since(start).Seconds()
+
+	procEnv := chaosEnv(map[string]string{
+		"NATS_URL":                         "nats://" + addr,
+		"JETSUITE_HTTP_LISTEN":             "none",
+		"JETSUITE_LOG_LEVEL":               "warn",
+		"JETSUITE_PARTITIONS":              strconv.Itoa(scaleParts),
+		"JETSUITE_WINDOWER_IDLE_TIMEOUT":   "0s",
+		"JETSUITE_WINDOWER_GRACE":          "1h",
+		"JETSUITE_ALERTING_SLACK_API_URL":  "http://127.0.0.1:1/",
+		"JETSUITE_WINDOWER_FLUSH_INTERVAL": "500ms",
+	})
+	enr := newProc(t, bin, "enricher", dir, procEnv)
+	enr.start()
+	var ws []*proc
+	for i := range instances {
+		p := newProc(t, bin, "windower-"+strconv.Itoa(i+1), dir, procEnv)
+		p.start()
+		ws = append(ws, p)
+	}
+	durables := windowerDurables(topology.StreamClickstream, scaleParts)
+	floors := func() (least uint64) {
+		for i, d := range durables {
+			var f uint64
+			if c, err := env.JS.Consumer(ctx, topology.StreamClickstream, d); err == nil {
+				if info, err := c.Info(ctx); err == nil {
+					f = info.AckFloor.Stream
+				}
+			}
+			if i == 0 || f < least {
+				least = f
+			}
+		}
+		return least
+	}
+	// The clock starts once every partition is owned and consuming (a consumer exists for
+	// each), so process start-up is not counted; what was acked by then is subtracted.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		n := 0
+		for _, d := range durables {
+			if _, err := env.JS.Consumer(ctx, topology.StreamClickstream, d); err == nil {
+				n++
+			}
+		}
+		if n == len(durables) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d partitions consuming after 2 minutes", n, len(durables))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t0, done0 := time.Now(), floors()
+	cpu0 := map[*proc]time.Duration{}
+	for _, p := range ws {
+		cpu0[p] = procCPU(t, p)
+	}
+	self0 := selfCPU(t)
+	deadline = time.Now().Add(15 * time.Minute)
+	for floors() < uint64(clicks) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not processed within 15 minutes (least ack floor %d of %d)", floors(), clicks)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	elapsed := time.Since(t0)
+	rate := float64(uint64(clicks)-done0) / elapsed.Seconds()
+	var cpus []string
+	for _, p := range ws {
+		cpus = append(cpus, fmt.Sprintf("%.2f", (procCPU(t, p)-cpu0[p]).Seconds()/elapsed.Seconds()))
+	}
+	t.Logf("RESULT windowers=%d partitions=%d: %.0f clicks/s (%d clicks in %s); raw consume+ack %.0f/s (ratio %.2f); CPU cores per windower process: %s; test process (NATS server, raw consumer idle): %.2f cores",
+		instances, scaleParts, rate, uint64(clicks)-done0, elapsed.Round(time.Millisecond), rawRate, rate/rawRate,
+		strings.Join(cpus, " "), (selfCPU(t)-self0).Seconds()/elapsed.Seconds())
+
+	if instances < 2 {
+		return
+	}
+	// Takeover: SIGKILL the first windower; its leases expire (topology.LeaseTTL) and the others
+	// take its partitions: served again once every partition's consumer is newer than the kill.
+	dead := ws[0].instance()
+	killed := time.Now()
+	ws[0].kill()
+	for {
+		fresh := 0
+		for _, d := range durables {
+			if c, err := env.JS.Consumer(ctx, topology.StreamClickstream, d); err == nil && c.CachedInfo().Created.After(killed) {
+				fresh++
+			}
+		}
+		owned := 0
+		if leases, err := env.JS.KeyValue(ctx, topology.BucketLeases); err == nil {
+			if keys, err := leases.ListKeysFiltered(ctx, "u.windower.>"); err == nil {
+				for range keys.Keys() {
+					owned++
+				}
+			}
+		}
+		if owned == 2*scaleParts && fresh >= 1 && leasesWithout(ctx, env.JS, dead) {
+			break
+		}
+		if time.Since(killed) > time.Minute {
+			t.Fatalf("partitions not served again a minute after the SIGKILL")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("RESULT takeover: every unit of the killed windower owned and consuming again %s after the SIGKILL (lease TTL %s)",
+		time.Since(killed).Round(time.Millisecond), topology.LeaseTTL)
+}
+
+// leasesWithout reports whether no windower lease names instance s.
+func leasesWithout(ctx context.Context, js jetstream.JetStream, s string) bool {
+	leases, err := js.KeyValue(ctx, topology.BucketLeases)
+	if err != nil {
+		return false
+	}
+	keys, err := leases.ListKeysFiltered(ctx, "u.windower.>")
+	if err != nil {
+		return false
+	}
+	for k := range keys.Keys() {
+		e, err := leases.Get(ctx, k)
+		if err != nil || string(e.Value()) == s {
+			return false
+		}
+	}
+	return true
+}
+
+// procCPU is a process's user + system CPU time so far (/proc/<pid>/stat, clock ticks of 10 ms).
+func procCPU(t *testing.T, p *proc) time.Duration {
+	p.mu.Lock()
+	pid := p.cmd.Process.Pid
+	p.mu.Unlock()
+	return statCPU(t, "/proc/"+strconv.Itoa(pid)+"/stat")
+}
+
+func selfCPU(t *testing.T) time.Duration { return statCPU(t, "/proc/self/stat") }
+
+func statCPU(t *testing.T, path string) time.Duration {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command (which is in parentheses and may hold spaces): utime is the
+	// 14th field of the line, stime the 15th.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
