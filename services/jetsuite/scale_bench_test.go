@@ -18,8 +18,8 @@ import (
 )
 
 // TestScaleOutThroughput measures (it asserts nothing about speed): clicks/s through enrich +
-// the seven windows (fused) with 1, 2 and 4 windower processes sharing four partitions per
-// aggregation, each process's CPU, and the raw consume+ack rate of the same stream in the same
+// the seven windows (fused) with one windower process and no partitions, then 1, 2 and 4
+// windower processes sharing four partitions per aggregation, each process's CPU, and the raw consume+ack rate of the same stream in the same
 // run; then the time from SIGKILLing one windower to all its partitions being served again.
 // Switched on by JETSUITE_SCALE=1 (`go tool task bench:scale`); docs/BENCHMARKS.md has the
 // figures. JETSUITE_SCALE_CLICKS sets the clicks per run (default 200,000).
@@ -37,14 +37,13 @@ func TestScaleOutThroughput(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	bin := buildJetsuite(t, tmp)
-	for _, n := range []int{1, 2, 4} {
-		t.Run(fmt.Sprintf("windowers=%d", n), func(t *testing.T) { scaleRun(t, bin, n, clicks) })
+	// One windower without partitions first: the figure to compare with.
+	for _, r := range [][2]int{{1, 1}, {1, 4}, {2, 4}, {4, 4}} {
+		t.Run(fmt.Sprintf("windowers=%d,partitions=%d", r[0], r[1]), func(t *testing.T) { scaleRun(t, bin, r[0], r[1], clicks) })
 	}
 }
 
-const scaleParts = 4
-
-func scaleRun(t *testing.T, bin string, instances, clicks int) {
+func scaleRun(t *testing.T, bin string, instances, scaleParts, clicks int) {
 	dir, addr := t.TempDir(), freeAddr(t)
 	env := natstest.StartAt(t, dir, addr)
 	ctx := context.Background()
