@@ -96,7 +96,7 @@ func bindCommon(b config.Binder, c *common) {
 		OneOf("file", "memory")
 	b.List(&c.rebuild, "rebuild", nil, "derived streams and tables whose statement changed since they were built: empty them and compute them again from the start of their sources (without it a changed statement is refused)")
 	b.Bool(&c.fuse, "fuse", true, "the windower evaluates the stateless statements its aggregations read (joins, filters) on the source's messages and publishes their streams itself, instead of re-reading the derived streams (false: every statement reads its input; every service of one pipeline needs the same value)")
-	b.Int(&c.partitions, "partitions", 1, "partitions of every aggregation whose statement (or input) has no WITH (PARTITIONS=N): each is a unit of work one windower instance owns, so up to this many windowers share a table's work (each reads the whole input; every service of one pipeline needs the same value; changing it rebuilds the tables)").
+	b.Int(&c.partitions, "partitions", 1, "partitions of every aggregation whose statement (or input) has no WITH (PARTITIONS=N): each is a unit of work one windower instance owns, so up to this many windowers share a table's work (each partition reads the whole input; every service of one pipeline needs the same value; a windower refuses a changed number until the tables are rebuilt with --rebuild)").
 		Check(func(n int) error {
 			if n < 1 || n > plan.MaxPartitions {
 				return fmt.Errorf("must be 1..%d", plan.MaxPartitions)
