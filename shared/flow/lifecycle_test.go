@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/flow"
+	"github.com/jetsuite/jetsuite/shared/lease"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
@@ -513,5 +514,78 @@ func TestSmallBatchStall(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// flushCounter holds every batch in memory (as the windower does between flushes) and counts
+// the final flushes.
+type flushCounter struct {
+	mu      sync.Mutex
+	handled uint64
+	flushes int
+}
+
+func (h *flushCounter) Handle(ctx context.Context, in []jetstream.Msg, out *flow.Out) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(in) > 0 {
+		h.handled = seq(in[len(in)-1])
+	}
+	out.Hold()
+	return nil
+}
+
+func (h *flushCounter) Flush(ctx context.Context, out *flow.Out) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.flushes++
+	return nil
+}
+
+func (h *flushCounter) state() (uint64, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.handled, h.flushes
+}
+
+// TestLeaseLost: a processor whose context ends because its lease was lost (cause
+// lease.ErrLost) stops at once: no final flush, nothing committed that was held, while a
+// graceful stop flushes and commits. (Guarantee: a fenced owner writes nothing more.)
+func TestLeaseLost(t *testing.T) {
+	env := natstest.Start(t)
+	setupStreams(t, env.JS, 0)
+	publishInputs(t, env.JS, 1, 100)
+	for _, lost := range []bool{true, false} {
+		h := &flushCounter{}
+		ctx, cancel := context.WithCancelCause(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- flow.Run(ctx, env.JS, options(t), h) }()
+		waitFor(t, 30*time.Second, "every input handled", func() error {
+			if n, _ := h.state(); n != 100 {
+				return fmt.Errorf("handled up to %d", n)
+			}
+			return nil
+		})
+		if lost {
+			cancel(lease.ErrLost)
+		} else {
+			cancel(nil)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("lost=%v: %v", lost, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("lost=%v: Run did not return", lost)
+		}
+		_, flushes := h.state()
+		cp, _ := checkpointOf(env.JS)
+		switch {
+		case lost && (flushes != 0 || cp != 0):
+			t.Fatalf("lease lost: %d flushes, checkpoint %d; want none and 0", flushes, cp)
+		case !lost && (flushes != 1 || cp != 100):
+			t.Fatalf("graceful stop: %d flushes, checkpoint %d; want 1 and 100", flushes, cp)
+		}
 	}
 }
