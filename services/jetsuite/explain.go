@@ -20,7 +20,7 @@ func explain(args []string, stdout, stderr io.Writer) error {
 	var c common
 	bindCommon(reg.Shared(), &c)
 	fs.Usage = func() {
-		io.WriteString(stderr, "usage: jetsuite explain [--names] [--fuse=false] [FILE...]\n\nprints the plan the statements compile to (default: the built-in demos)\n")
+		io.WriteString(stderr, "usage: jetsuite explain [--names] [--fuse=false] [--partitions N] [FILE...]\n\nprints the plan the statements compile to (default: the built-in demos)\n")
 	}
 	names := fs.Bool("names", false, "print the streams and tables as the README's Markdown tables")
 	if err := fs.Parse(args); err != nil {
@@ -39,6 +39,7 @@ func explain(args []string, stdout, stderr io.Writer) error {
 	if c.fuse {
 		p.Fuse() // as the services run it (--fuse, shared)
 	}
+	p.DefaultPartitions = c.partitions
 	if *names {
 		return p.WriteNames(stdout)
 	}

@@ -60,3 +60,36 @@ func TestBadQueriesFileRunsNothing(t *testing.T) {
 		t.Errorf("explain of a bad file: %v", err)
 	}
 }
+
+// PARTITIONS in a statement's WITH, else its input's, else --partitions: explain shows each
+// aggregation's count; a bad count is an error at its position.
+func TestExplainPartitions(t *testing.T) {
+	f := writeFile(t, "orders.sql", `CREATE STREAM ORDERS (ID BIGINT, CUSTOMER VARCHAR, TOTAL DOUBLE) WITH (KAFKA_TOPIC='orders', PARTITIONS=3);
+CREATE TABLE SPEND AS SELECT CUSTOMER, SUM(TOTAL) AS SPENT FROM ORDERS GROUP BY CUSTOMER;
+CREATE TABLE SPEND8 WITH (PARTITIONS=8) AS SELECT CUSTOMER, COUNT(*) AS N FROM ORDERS GROUP BY CUSTOMER;
+CREATE STREAM REFUNDS (ID BIGINT, CUSTOMER VARCHAR) WITH (KAFKA_TOPIC='refunds');
+CREATE TABLE REFUNDED AS SELECT CUSTOMER, COUNT(*) AS N FROM REFUNDS GROUP BY CUSTOMER;
+`)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"explain", "--partitions", "5", f}, &out, &out); err != nil {
+		t.Fatalf("explain: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	for table, want := range map[string]string{"SPEND": "partitions 3", "SPEND8": "partitions 8", "REFUNDED": "partitions 5"} {
+		i := strings.Index(text, "AGGREGATE "+table+" ")
+		if i < 0 {
+			t.Fatalf("explain lacks %s:\n%s", table, text)
+		}
+		block := text[i:]
+		if j := strings.Index(block[1:], "AGGREGATE "); j > 0 {
+			block = block[:j+1]
+		}
+		if !strings.Contains(block, want) {
+			t.Errorf("%s: explain lacks %q:\n%s", table, want, block)
+		}
+	}
+	bad := writeFile(t, "bad.sql", "CREATE STREAM ORDERS (ID BIGINT) WITH (KAFKA_TOPIC='orders', PARTITIONS=0);\n")
+	if err := run(context.Background(), []string{"explain", bad}, &out, &out); err == nil || !strings.Contains(err.Error(), "PARTITIONS must be") {
+		t.Errorf("PARTITIONS=0: %v", err)
+	}
+}
