@@ -95,17 +95,63 @@ func (c *chaosCheck) consumersExpected() map[string][]string {
 	}
 }
 
-// windowerDurables are the windower's consumers of a source: one per partition when there are
-// several ("windower-<SOURCE>-p<n>").
+// windowerDurables are the windower's consumers of a source that must exist: partitioned,
+// each instance reads its partitions with one consumer named after the lowest
+// ("windower-<SOURCE>-p<n>"), so only p0's is certain.
 func windowerDurables(stream string, parts int) []string {
 	if parts <= 1 {
 		return []string{"windower-" + stream}
 	}
-	var out []string
-	for p := range parts {
-		out = append(out, "windower-"+stream+"-p"+strconv.Itoa(p))
+	return []string{"windower-" + stream + "-p0"}
+}
+
+// waitWindowerDone waits until the windower's task on a source (or a table's own task,
+// "<SOURCE>-<TABLE>") has applied every input up to seq: its consumer's ack floor, or
+// partitioned, every partition's progress record.
+func waitWindowerDone(t testing.TB, js jetstream.JetStream, stream, task string, parts int, seq uint64) {
+	t.Helper()
+	if parts <= 1 {
+		waitAckFloor(t, js, stream, "windower-"+task, seq)
+		return
 	}
-	return out
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		least, ok := windowerProgress(js, task, parts)
+		if ok && least >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("windower task %s: partitions applied up to %d (all present: %v), want %d", task, least, ok, seq)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// windowerProgress is the least input sequence the partitions of a windower task have applied,
+// from their progress records (ok false while one has none).
+func windowerProgress(js jetstream.JetStream, task string, parts int) (least uint64, ok bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, topology.BucketWindowerState)
+	if err != nil {
+		return 0, false
+	}
+	for p := range parts {
+		e, err := kv.Get(ctx, "_progress."+task+".p"+strconv.Itoa(p))
+		if err != nil {
+			return 0, false
+		}
+		var rec struct {
+			Seq uint64 `json:"seq"`
+		}
+		if json.Unmarshal(e.Value(), &rec) != nil {
+			return 0, false
+		}
+		if p == 0 || rec.Seq < least {
+			least = rec.Seq
+		}
+	}
+	return least, true
 }
 
 // garbageReaders are the services that read (and dead-letter) garbage clicks and ratings.

@@ -614,23 +614,35 @@ func newChaosMonkey(t *testing.T, cfg chaosConfig, plan *chaosPlan, js jetstream
 		return c.Info(ctx)
 	}
 	m := &chaosMonkey{t: t, procs: procs, quit: make(chan struct{}), start: start, stayDead: cfg.stayDead}
-	// Partitioned, the windower's progress is its partitions' least delivered sequence and
-	// their pending inputs together (whichever instance runs them).
+	// Partitioned, the windower's progress is its consumers' least delivered sequence and their
+	// pending inputs together (whichever instance runs which partitions).
 	windowerProgress := func(stream string) func(ctx context.Context) (uint64, int, error) {
 		return func(ctx context.Context) (uint64, int, error) {
+			s, err := js.Stream(ctx, stream)
+			if err != nil {
+				return 0, 0, err
+			}
 			var n uint64
-			busy := 0
-			for i, durable := range windowerDurables(stream, cfg.partitions) {
-				info, err := consumer(ctx, stream, durable)
+			busy, found := 0, 0
+			names := s.ConsumerNames(ctx)
+			for name := range names.Name() {
+				if name != "windower-"+stream && !strings.HasPrefix(name, "windower-"+stream+"-p") {
+					continue
+				}
+				info, err := consumer(ctx, stream, name)
 				if err != nil {
 					return 0, 0, err
 				}
-				if i == 0 || info.Delivered.Stream < n {
+				if found == 0 || info.Delivered.Stream < n {
 					n = info.Delivered.Stream
 				}
+				found++
 				if !info.Created.Before(procs["windower"].startedAt()) {
 					busy += info.NumAckPending
 				}
+			}
+			if err := names.Err(); err != nil || found == 0 {
+				return 0, 0, fmt.Errorf("no windower consumer on %s (%v)", stream, err)
 			}
 			return n, busy, nil
 		}

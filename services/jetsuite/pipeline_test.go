@@ -283,9 +283,7 @@ func goldenPipeline(t *testing.T, r goldenRun) map[string][]string {
 		sources = []string{topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes}
 	}
 	for _, src := range sources {
-		for _, durable := range windowerDurables(src, r.partitions) {
-			waitAckFloor(t, env.JS, src, durable, uint64(len(clicks)-1))
-		}
+		waitWindowerDone(t, env.JS, src, src, r.partitions, uint64(len(clicks)-1))
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -447,9 +445,9 @@ func TestPartitionsChangeRefused(t *testing.T) {
 	}
 	waitPublished(t, env.JS)
 	nc, js := env.Connect(t)
-	run := func(parts int, untilStopped bool, durables ...string) error {
-		if durables == nil {
-			durables = windowerDurables(topology.StreamClickstream, parts)
+	run := func(parts int, untilStopped bool, tasks ...string) error {
+		if tasks == nil {
+			tasks = []string{topology.StreamClickstream}
 		}
 		p := plan.Demo().Fuse()
 		p.DefaultPartitions = parts
@@ -474,8 +472,12 @@ func TestPartitionsChangeRefused(t *testing.T) {
 				return errors.New("the windower did not stop")
 			}
 		}
-		for _, d := range durables {
-			waitAckFloor(t, env.JS, topology.StreamClickstream, d, 150)
+		for _, task := range tasks {
+			parts := parts
+			if task == topology.StreamClickstream && len(tasks) > 1 {
+				parts = 1 // after the rebuild: the source's task keeps only the fused statements
+			}
+			waitWindowerDone(t, env.JS, topology.StreamClickstream, task, parts, 150)
 		}
 		cancel()
 		return <-done
@@ -495,16 +497,16 @@ func TestPartitionsChangeRefused(t *testing.T) {
 	// (the source's task keeps publishing the joined streams).
 	p := plan.Demo().Fuse()
 	p.DefaultPartitions = 4
-	durables := []string{"windower-" + topology.StreamClickstream}
+	tasks := []string{topology.StreamClickstream}
 	for _, tab := range windower.Tables(p) {
 		if err := windower.RebuildTable(context.Background(), js, p, tab.Name); err != nil {
 			t.Fatal(err)
 		}
 		if tab.Source == topology.StreamClickstream {
-			durables = append(durables, windowerDurables(topology.StreamClickstream+"-"+tab.Name, 4)...)
+			tasks = append(tasks, topology.StreamClickstream+"-"+tab.Name)
 		}
 	}
-	if err := run(4, false, durables...); err != nil {
+	if err := run(4, false, tasks...); err != nil {
 		t.Fatalf("4 partitions after a rebuild: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/services/generator"
+	"github.com/jetsuite/jetsuite/shared/kvx"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
@@ -92,36 +93,48 @@ func scaleRun(t *testing.T, bin string, instances, scaleParts, clicks int) {
 		p.start()
 		ws = append(ws, p)
 	}
-	durables := windowerDurables(topology.StreamClickstream, scaleParts)
-	floors := func() (least uint64) {
-		for i, d := range durables {
-			var f uint64
-			if c, err := env.JS.Consumer(ctx, topology.StreamClickstream, d); err == nil {
+	units := 2 * scaleParts // CLICKSTREAM's and RATINGS' partitions
+	leased := func() (n int, owners map[string]bool) {
+		owners = map[string]bool{}
+		leases, err := env.JS.KeyValue(ctx, topology.BucketLeases)
+		if err != nil {
+			return 0, owners
+		}
+		keys, err := leases.ListKeysFiltered(ctx, "u.windower.>")
+		if err != nil {
+			return 0, owners
+		}
+		for k := range keys.Keys() {
+			if e, err := leases.Get(ctx, k); err == nil {
+				n++
+				owners[string(e.Value())] = true
+			}
+		}
+		return n, owners
+	}
+	floors := func() uint64 {
+		if scaleParts <= 1 {
+			if c, err := env.JS.Consumer(ctx, topology.StreamClickstream, "windower-"+topology.StreamClickstream); err == nil {
 				if info, err := c.Info(ctx); err == nil {
-					f = info.AckFloor.Stream
+					return info.AckFloor.Stream
 				}
 			}
-			if i == 0 || f < least {
-				least = f
-			}
+			return 0
 		}
+		least, _ := windowerProgress(env.JS, topology.StreamClickstream, scaleParts)
 		return least
 	}
-	// The clock starts once every partition is owned and consuming (a consumer exists for
-	// each), so process start-up is not counted; what was acked by then is subtracted.
+	// The clock starts once every partition is owned, each instance has its share and the
+	// first inputs are applied, so process start-up is not counted; what was applied by then
+	// is subtracted.
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		n := 0
-		for _, d := range durables {
-			if _, err := env.JS.Consumer(ctx, topology.StreamClickstream, d); err == nil {
-				n++
-			}
-		}
-		if n == len(durables) {
+		n, owners := leased()
+		if n == units && len(owners) == min(instances, scaleParts) && floors() > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d partitions consuming after 2 minutes", n, len(durables))
+			t.Fatalf("%d of %d partitions owned by %d instances after 2 minutes", n, units, len(owners))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -156,50 +169,22 @@ func scaleRun(t *testing.T, bin string, instances, scaleParts, clicks int) {
 	dead := ws[0].instance()
 	killed := time.Now()
 	ws[0].kill()
+	// Inputs after the kill: served again once every partition has applied them.
+	publishMsgs(t, env.JS, datagenClicks(clicks, 1000))
 	for {
-		fresh := 0
-		for _, d := range durables {
-			if c, err := env.JS.Consumer(ctx, topology.StreamClickstream, d); err == nil && c.CachedInfo().Created.After(killed) {
-				fresh++
+		n, owners := leased()
+		if n == units && !owners[kvx.Escape(dead)] {
+			if p, ok := windowerProgress(env.JS, topology.StreamClickstream, scaleParts); ok && p >= uint64(clicks+1000) {
+				break
 			}
-		}
-		owned := 0
-		if leases, err := env.JS.KeyValue(ctx, topology.BucketLeases); err == nil {
-			if keys, err := leases.ListKeysFiltered(ctx, "u.windower.>"); err == nil {
-				for range keys.Keys() {
-					owned++
-				}
-			}
-		}
-		if owned == 2*scaleParts && fresh >= 1 && leasesWithout(ctx, env.JS, dead) {
-			break
 		}
 		if time.Since(killed) > time.Minute {
 			t.Fatalf("partitions not served again a minute after the SIGKILL")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Logf("RESULT takeover: every unit of the killed windower owned and consuming again %s after the SIGKILL (lease TTL %s)",
+	t.Logf("RESULT takeover: every partition owned again and the 1,000 clicks published after the kill applied by all of them %s after the SIGKILL (lease TTL %s)",
 		time.Since(killed).Round(time.Millisecond), topology.LeaseTTL)
-}
-
-// leasesWithout reports whether no windower lease names instance s.
-func leasesWithout(ctx context.Context, js jetstream.JetStream, s string) bool {
-	leases, err := js.KeyValue(ctx, topology.BucketLeases)
-	if err != nil {
-		return false
-	}
-	keys, err := leases.ListKeysFiltered(ctx, "u.windower.>")
-	if err != nil {
-		return false
-	}
-	for k := range keys.Keys() {
-		e, err := leases.Get(ctx, k)
-		if err != nil || string(e.Value()) == s {
-			return false
-		}
-	}
-	return true
 }
 
 // procCPU is a process's user + system CPU time so far (/proc/<pid>/stat, clock ticks of 10 ms).

@@ -11,7 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -276,54 +279,205 @@ func (s *Service) Run(ctx context.Context) error {
 		})
 	}
 	// Every task's partitions are units of work shared with the other windowers (shared/
-	// lease): each runs in one instance at a time, from a fresh copy of the task that
-	// restores its state from WINDOWER_STATE, so it may move between instances.
+	// lease): each is owned by one instance at a time. An instance runs the partitions of a
+	// task it owns together, in one task that reads the input once (runParts), from a fresh
+	// copy of the task that restores their state from WINDOWER_STATE.
 	var units []lease.Unit
 	for _, k := range s.tasks {
 		k.state = state
 		k.crashed, k.crashMid = s.crashed, s.crashMid
+		if _, err := k.partitions([]int{0}, s.views); err != nil {
+			return err // a statement that cannot run fails the start
+		}
+		ps := newPartSet()
+		g.Go(func() error { return s.runParts(ctx, k, ps) })
 		for part := range max(k.parts, 1) {
-			c, err := k.partition(part, s.views)
-			if err != nil {
-				return err
-			}
-			units = append(units, lease.Unit{Name: c.unit(), Run: func(ctx context.Context) error {
-				c, err := k.partition(part, s.views)
-				if err != nil {
-					return err
-				}
-				if c.prog != nil && c.prog.WaitLoaded(ctx) != nil {
-					return nil
-				}
-				return s.runTask(ctx, c)
-			}})
+			units = append(units, lease.Unit{Name: k.unit(part), Run: func(ctx context.Context) error { return ps.own(ctx, part) }})
 		}
 	}
 	g.Go(func() error { return s.deps.Share(ctx, serviceName, units...) })
-	return g.Wait()
+	if err := g.Wait(); !errors.Is(err, errTaskStopped) {
+		return err
+	}
+	return nil
 }
 
-// partition returns a fresh copy of template task k for one of its partitions: the tables
-// that have that partition, empty state (restored from WINDOWER_STATE when it starts), and
-// its own program. Only partition 0 publishes the fused statements' streams (they have one
-// writer); every partition evaluates them for its tables.
-func (k *task) partition(part int, views transform.Views) (*task, error) {
+// partitions returns a fresh copy of template task k for a set of its partitions (sorted):
+// each table's state per partition of the set it has, empty (restored from WINDOWER_STATE
+// when it starts), and its own program. Only the set with partition 0 publishes the fused
+// statements' streams (they have one writer); every set evaluates them for its tables.
+func (k *task) partitions(set []int, views transform.Views) (*task, error) {
 	c := *k
-	c.part, c.tables, c.dirty, c.starts, c.restored, c.lastSeq, c.pending = part, nil, nil, nil, false, 0, 0
+	c.set, c.tables, c.dirty, c.starts, c.restored, c.lastSeq, c.pending = set, nil, nil, nil, false, 0, 0
 	c.dec, c.row = sqlrt.NewDecoder(k.in.Columns), make(sqlrt.Row, len(k.row))
 	for _, t := range k.tables {
-		if part >= t.parts {
-			continue
+		for _, part := range set {
+			if part >= max(t.parts, 1) {
+				continue
+			}
+			ts := newTableState(t.spec, time.Duration(t.grace)*time.Millisecond)
+			ts.part, ts.parts = part, t.parts
+			c.tables = append(c.tables, ts)
 		}
-		ts := newTableState(t.spec, time.Duration(t.grace)*time.Millisecond)
-		ts.part, ts.parts = part, t.parts
-		c.tables = append(c.tables, ts)
 	}
-	if err := c.wire(k.steps, views, k.emit && part == 0); err != nil {
+	if err := c.wire(k.steps, views, k.emit && c.first()); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
+
+// partSet is what this instance owns of a task's partitions (their lease units register
+// here) and what the task running now covers.
+type partSet struct {
+	mu      sync.Mutex
+	owned   map[int]bool
+	lost    bool          // a partition's lease was lost since the run began: abort the run
+	changed chan struct{} // (1) the owned set changed
+	running map[int]bool  // the partitions the current run covers
+	ended   chan struct{} // closed when the current run ends
+}
+
+func newPartSet() *partSet {
+	return &partSet{owned: map[int]bool{}, changed: make(chan struct{}, 1), running: map[int]bool{}, ended: make(chan struct{})}
+}
+
+func (ps *partSet) signal() {
+	select {
+	case ps.changed <- struct{}{}:
+	default:
+	}
+}
+
+// own is partition p's lease unit: p joins the set until ctx ends; then it leaves, and own
+// returns once no run covers it any more (gracefully stopped, or aborted if the lease was
+// lost), so that the lease is released only after its work stopped.
+func (ps *partSet) own(ctx context.Context, p int) error {
+	ps.mu.Lock()
+	ps.owned[p] = true
+	ps.mu.Unlock()
+	ps.signal()
+	<-ctx.Done()
+	ps.mu.Lock()
+	delete(ps.owned, p)
+	if errors.Is(context.Cause(ctx), lease.ErrLost) {
+		ps.lost = true
+	}
+	ps.mu.Unlock()
+	ps.signal()
+	for {
+		ps.mu.Lock()
+		covered, ended := ps.running[p], ps.ended
+		ps.mu.Unlock()
+		if !covered {
+			return nil
+		}
+		<-ended
+	}
+}
+
+// begin takes the owned set (sorted) as the next run's.
+func (ps *partSet) begin() []int {
+	select {
+	case <-ps.changed: // what changed so far is in the snapshot
+	default:
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var set []int
+	for p := range ps.owned {
+		set = append(set, p)
+	}
+	slices.Sort(set)
+	ps.lost, ps.running = false, map[int]bool{}
+	for _, p := range set {
+		ps.running[p] = true
+	}
+	return set
+}
+
+// end records that the current run stopped.
+func (ps *partSet) end() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.running = map[int]bool{}
+	close(ps.ended)
+	ps.ended = make(chan struct{})
+}
+
+func (ps *partSet) wasLost() bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.lost
+}
+
+// settle is how long runParts waits after a change of the owned set before it starts a run:
+// the partitions an instance takes in one lease round then start in one run, not one by one.
+const settle = 50 * time.Millisecond
+
+// runParts runs task k over the partitions this instance owns, restarting it whenever they
+// change: gracefully when one was handed over or another was taken, at once (lease.ErrLost)
+// when one was lost. It returns when ctx ends, when the task fails (its error), or when the
+// task stops on its own (a test's crash).
+func (s *Service) runParts(ctx context.Context, k *task, ps *partSet) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ps.changed:
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(settle):
+		}
+		set := ps.begin()
+		if len(set) == 0 {
+			ps.end()
+			continue
+		}
+		c, err := k.partitions(set, s.views)
+		if err != nil {
+			ps.end()
+			return err
+		}
+		rctx, cancel := context.WithCancelCause(ctx)
+		done := make(chan error, 1)
+		go func() {
+			if c.prog != nil && c.prog.WaitLoaded(rctx) != nil {
+				done <- nil
+				return
+			}
+			done <- s.runTask(rctx, c)
+		}()
+		onItsOwn := false
+		select {
+		case <-ps.changed:
+			if ps.wasLost() {
+				cancel(lease.ErrLost)
+			} else {
+				cancel(nil)
+			}
+			err = <-done
+			ps.signal() // start the next run with what is owned now
+		case err = <-done:
+			onItsOwn = ctx.Err() == nil
+		case <-ctx.Done():
+			cancel(nil)
+			err = <-done
+		}
+		cancel(nil)
+		ps.end()
+		if onItsOwn && err == nil {
+			return errTaskStopped
+		}
+		if err != nil || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// errTaskStopped: a task stopped on its own (a test's crash); the windower stops with it.
+var errTaskStopped = errors.New("windower: a task stopped on its own")
 
 // checkPlacement refuses to run a table whose saved state was built by the other arrangement
 // (fused, or reading its derived input stream): its groups count the inputs of another stream,
@@ -444,11 +598,22 @@ func (s *Service) runTask(ctx context.Context, k *task) error {
 	for _, t := range k.tables {
 		names = append(names, fmt.Sprintf("%s(grace %s)", t.spec.Name, time.Duration(t.grace)*time.Millisecond))
 	}
-	s.log.Info("aggregating", "source", k.source, "task", k.unit(), "tables", strings.Join(names, " "))
+	s.log.Info("aggregating", "source", k.source, "task", k.name(), "partitions", fmt.Sprint(k.set), "tables", strings.Join(names, " "))
+	// The consumers named after the set's other partitions were their last owners' (when
+	// each was the lowest of a set): this task reads for them now.
+	for _, p := range k.set[min(1, len(k.set)):] {
+		name := "windower-" + k.name() + "-p" + strconv.Itoa(p)
+		if err := k.js.DeleteConsumer(ctx, k.source, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			s.log.Warn("stale consumer not deleted", "consumer", name, "err", err)
+		}
+	}
 	err := flow.Run(ctx, k.js, flow.Options{
 		Service:  "windower",
 		Stream:   k.source,
 		Durable:  k.durable(),
+		// Where to resume is the oldest progress of the set's partitions, not the checkpoint
+		// of a consumer whose name other sets have used.
+		Resume: k.resume,
 		Ordered:  k.ordered(),
 		Batch:    s.cfg.BatchSize,
 		InFlight: s.cfg.InFlight,

@@ -38,8 +38,11 @@ type tableState struct {
 	spec Table
 	step *plan.Step
 	// The table's groups are spread over parts partitions by the hash of their key; this
-	// state holds those of partition part (see owns).
+	// state holds those of partition part (see owns). skipUpTo is the newest input the
+	// partition's saved state holds: a partition restored further than the task's resume
+	// point skips the inputs before it.
 	part, parts    int
+	skipUpTo       uint64
 	win            windowSpec
 	grace          int64 // ms
 	st             int64 // stream time: the largest event time seen (plus idle advance)
@@ -96,15 +99,20 @@ func newTableState(t Table, grace time.Duration) *tableState {
 // decides lateness exactly as one instance would); only the owner of a group folds the input
 // into it, writes its rows and publishes its late and final messages.
 func (t *tableState) owns(key []byte) bool {
-	if t.parts <= 1 {
-		return true
+	return t.parts <= 1 || partitionOf(key, t.parts) == t.part
+}
+
+// partitionOf is the partition of a group key among parts: FNV-1a of its bytes, modulo parts.
+func partitionOf(key []byte, parts int) int {
+	if parts <= 1 {
+		return 0
 	}
 	h := uint32(2166136261)
 	for _, c := range key {
 		h ^= uint32(c)
 		h *= 16777619
 	}
-	return int(h%uint32(t.parts)) == t.part
+	return int(h % uint32(parts))
 }
 
 // newAccs returns fresh accumulators, one per aggregate.
@@ -258,9 +266,11 @@ type task struct {
 	keyAt    int
 	// own is the table a task runs on its own since it was rebuilt ("" for the source's task).
 	own string
-	// part is the partition the task runs, of parts (the most any of its tables has; a
-	// table with fewer is in the tasks of its partitions only).
-	part, parts int
+	// set are the partitions the task runs (sorted), of parts (the most any of its tables
+	// has; a table with fewer is in the sets of its partitions only). One instance runs the
+	// partitions it owns in one task, so it reads the input once however many it owns.
+	set   []int
+	parts int
 	// in is the object whose rows the source's messages carry.
 	in *plan.Object
 
@@ -365,7 +375,9 @@ type dirtyGroup struct {
 	g *group
 }
 
-func (k *task) progressKey() string { return progressKey(k.unit()) }
+// progressKeyOf is where partition p's progress record is: _progress.<name>, with ".p<p>"
+// when the task's tables are partitioned.
+func (k *task) progressKeyOf(p int) string { return progressKey(k.unit(p)) }
 
 // progressKey is where the task named name keeps its progress record in WINDOWER_STATE.
 func progressKey(name string) string { return "_progress." + name }
@@ -379,22 +391,28 @@ func (k *task) name() string {
 	return k.source
 }
 
-// unit names the task's partition: its name, with ".p<part>" when the task's tables are
+// unit names partition p of the task: its name, with ".p<p>" when the task's tables are
 // partitioned. It is the lease's unit name and keys the progress record.
-func (k *task) unit() string {
+func (k *task) unit(p int) string {
 	if k.parts > 1 {
-		return k.name() + ".p" + strconv.Itoa(k.part)
+		return k.name() + ".p" + strconv.Itoa(p)
 	}
 	return k.name()
 }
 
-// durable is the task's consumer name (and checkpoint key): windower-<name>[-p<part>].
+// durable is the task's consumer name (and checkpoint key): windower-<name>, partitioned
+// windower-<name>-p<n> with n the lowest partition of the set. Only the owner of partition n
+// runs a set whose lowest is n, so two running tasks never share a consumer.
 func (k *task) durable() string {
 	if k.parts > 1 {
-		return "windower-" + k.name() + "-p" + strconv.Itoa(k.part)
+		return "windower-" + k.name() + "-p" + strconv.Itoa(k.set[0])
 	}
 	return "windower-" + k.name()
 }
+
+// first reports whether the task runs partition 0, which publishes what all partitions would:
+// the fused statements' streams and dead letters.
+func (k *task) first() bool { return len(k.set) > 0 && k.set[0] == 0 }
 
 // legacyCheckpointKey is where versions before shared/flow kept the progress record; read
 // once when there is no progress record yet.
@@ -423,54 +441,92 @@ func (k *task) Start(ctx context.Context, checkpoint uint64) error {
 	return nil
 }
 
-func (k *task) restore(ctx context.Context) error {
-	var cp progress
-	e, err := k.state.Get(ctx, k.progressKey())
-	if errors.Is(err, jetstream.ErrKeyNotFound) && k.parts <= 1 {
-		e, err = k.state.Get(ctx, k.legacyCheckpointKey())
+// resume is the task's flow.Options.Resume: it restores the saved state (the first time) and
+// returns the newest input every partition of the set holds.
+func (k *task) resume(ctx context.Context) (uint64, error) {
+	if err := k.Start(ctx, 0); err != nil {
+		return 0, err
 	}
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-	case err != nil:
-		return fmt.Errorf("read progress: %w", err)
-	default:
-		if err := json.Unmarshal(e.Value(), &cp); err != nil {
-			return fmt.Errorf("decode progress: %w", err)
+	return k.lastSeq, nil
+}
+
+func (k *task) restore(ctx context.Context) error {
+	// Each partition's progress: its stream times and the newest input its state holds. The
+	// task resumes after the oldest; a partition further on skips up to its own.
+	cps := map[int]progress{}
+	k.lastSeq = 0
+	for i, p := range k.set {
+		var cp progress
+		e, err := k.state.Get(ctx, k.progressKeyOf(p))
+		if errors.Is(err, jetstream.ErrKeyNotFound) && k.parts <= 1 {
+			e, err = k.state.Get(ctx, k.legacyCheckpointKey())
+		}
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return fmt.Errorf("read progress: %w", err)
+		default:
+			if err := json.Unmarshal(e.Value(), &cp); err != nil {
+				return fmt.Errorf("decode progress: %w", err)
+			}
+		}
+		cps[p] = cp
+		if i == 0 || cp.Seq < k.lastSeq {
+			k.lastSeq = cp.Seq
 		}
 	}
+	// A table's groups are loaded once and handed to their partitions' states.
+	byTable := map[string]map[int]*tableState{}
 	for _, t := range k.tables {
+		if byTable[t.spec.Name] == nil {
+			byTable[t.spec.Name] = map[int]*tableState{}
+		}
+		byTable[t.spec.Name][t.part] = t
+		cp := cps[t.part]
+		t.skipUpTo = cp.Seq
 		if p, ok := cp.Tables[t.spec.Name]; ok {
 			t.st, t.hasST = p.StreamTime, p.Has
 			// Idle time counts from the restart, so restored windows close even if no event
 			// ever comes again.
 			t.lastArrival = k.now()
 		}
+	}
+	for _, t := range k.tables {
+		parts := byTable[t.spec.Name]
+		if parts == nil {
+			continue // loaded with the table's first partition
+		}
+		delete(byTable, t.spec.Name)
 		err := kvx.Load(ctx, k.js, topology.BucketWindowerState, t.stateKeyPrefix+">", func(entry jetstream.KeyValueEntry) error {
+			key := strings.TrimPrefix(entry.Key(), t.stateKeyPrefix)
+			pt := parts[partitionOf([]byte(key), t.parts)]
+			if pt == nil {
+				return nil // another instance's partition
+			}
 			var g group
 			if err := json.Unmarshal(entry.Value(), &g); err != nil {
 				return fmt.Errorf("decode %s state: %w", t.spec.Name, err)
 			}
-			if err := t.revive(&g); err != nil {
+			if err := pt.revive(&g); err != nil {
 				return fmt.Errorf("decode %s state %s: %w", t.spec.Name, entry.Key(), err)
 			}
-			g.Key = strings.TrimPrefix(entry.Key(), t.stateKeyPrefix)
-			if !t.owns([]byte(g.Key)) {
-				return nil // another partition's
-			}
-			t.groups[g.Key] = &g
+			g.Key = key
+			pt.groups[g.Key] = &g
 			for _, win := range g.Wins {
-				t.nextClose = min(t.nextClose, t.closeAt(win))
+				pt.nextClose = min(pt.nextClose, pt.closeAt(win))
 			}
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("load %s state: %w", t.spec.Name, err)
 		}
+	}
+	for _, t := range k.tables {
 		if !t.step.TableInput {
 			continue
 		}
 		prefix := prevPrefix(t)
-		err = kvx.Load(ctx, k.js, topology.BucketWindowerState, prefix+">", func(entry jetstream.KeyValueEntry) error {
+		err := kvx.Load(ctx, k.js, topology.BucketWindowerState, prefix+">", func(entry jetstream.KeyValueEntry) error {
 			var p prevRow
 			if err := json.Unmarshal(entry.Value(), &p); err != nil {
 				return fmt.Errorf("decode %s input row state: %w", t.spec.Name, err)
@@ -485,7 +541,6 @@ func (k *task) restore(ctx context.Context) error {
 			return fmt.Errorf("load %s input rows: %w", t.spec.Name, err)
 		}
 	}
-	k.lastSeq = cp.Seq
 	return nil
 }
 
@@ -580,6 +635,9 @@ func (t *tableState) selects(r sqlrt.Row) bool {
 // applyTo aggregates row r (the table's input columns, then ROWTIME) of input m into t; body is
 // the row's JSON when it is not m's own (a fused statement's output; nil: m's body).
 func (k *task) applyTo(t *tableState, r sqlrt.Row, m jetstream.Msg, body []byte, ts int64, seq uint64) error {
+	if seq <= t.skipUpTo {
+		return nil // the partition's saved state holds it (stream time included)
+	}
 	if !t.selects(r) {
 		return nil
 	}
@@ -667,7 +725,7 @@ func (k *task) decode(m jetstream.Msg) (ok bool, err error) {
 // deadLetter dead-letters poison input once: every partition reads every input, partition 0
 // speaks for them.
 func (k *task) deadLetter(m jetstream.Msg, err error) error {
-	if k.part != 0 {
+	if !k.first() {
 		return nil
 	}
 	return k.out.DeadLetter(m, err)
@@ -715,6 +773,9 @@ const kvOperation = "KV-Operation"
 // it passes WHERE and has a group). Each group, and the key's saved row, carries the input
 // sequence it has seen, so a replay after a crash changes nothing twice.
 func (k *task) applyTableRow(t *tableState, key string, del bool, ts int64, seq uint64) error {
+	if seq <= t.skipUpTo {
+		return nil // the partition's saved state holds it
+	}
 	prev := t.prevs[key]
 	if prev != nil && seq <= prev.Seq {
 		return nil
@@ -1092,12 +1153,16 @@ func (k *task) flush(ctx context.Context) error {
 	if err := k.out.Sync(ctx); err != nil {
 		return fmt.Errorf("flush rows: %w", err)
 	}
-	cp := progress{Seq: k.lastSeq, Tables: map[string]tableProgress{}}
-	if k.parts > 1 {
-		cp.Parts = k.parts
+	cps := map[int]progress{}
+	for _, p := range k.set {
+		cp := progress{Seq: k.lastSeq, Tables: map[string]tableProgress{}}
+		if k.parts > 1 {
+			cp.Parts = k.parts
+		}
+		cps[p] = cp
 	}
 	for _, t := range k.tables {
-		cp.Tables[t.spec.Name] = tableProgress{StreamTime: t.st, Has: t.hasST}
+		cps[t.part].Tables[t.spec.Name] = tableProgress{StreamTime: t.st, Has: t.hasST}
 	}
 	for _, d := range k.dirty {
 		for _, w := range d.g.Wins {
@@ -1132,9 +1197,11 @@ func (k *task) flush(ctx context.Context) error {
 		_ = k.out.Sync(ctx)
 		return errCrashed
 	}
-	cpData, _ := json.Marshal(cp)
-	if err := k.publishKV(topology.BucketWindowerState, k.progressKey(), cpData); err != nil {
-		return err
+	for _, p := range k.set {
+		cpData, _ := json.Marshal(cps[p])
+		if err := k.publishKV(topology.BucketWindowerState, k.progressKeyOf(p), cpData); err != nil {
+			return err
+		}
 	}
 	if err := k.out.Sync(ctx); err != nil {
 		return fmt.Errorf("flush state: %w", err)

@@ -138,6 +138,11 @@ type Options struct {
 	// hold dots, a durable name may not, so "<durable>.<stream>" never collides with another
 	// processor's durable name. Default: Durable.
 	CheckpointKey string
+	// Resume, when set, says where to resume instead of the checkpoint: the processor
+	// recreates its consumer to deliver strictly after what it returns (and passes it to the
+	// handler's Start). A handler that keeps its own progress, per partition of a consumer
+	// that changes hands, knows better than one checkpoint key (the windower).
+	Resume func(ctx context.Context) (uint64, error)
 	// Ordered lists the streams this processor alone writes (its derived streams): their
 	// outputs are chained and resumed from their last message (see the package doc).
 	Ordered []string

@@ -53,11 +53,16 @@ type slot struct {
 // session resumes from the checkpoint and consumes until ctx ends or something fails.
 func (p *processor) session(ctx context.Context) error {
 	o := p.o
-	cp, err := Checkpoint(ctx, p.js, o.CheckpointKey, o.Stream)
-	if err != nil {
+	var cp uint64
+	var err error
+	if o.Resume != nil {
+		if cp, err = o.Resume(ctx); err != nil {
+			return fatal{fmt.Errorf("%s: resume: %w", o.Durable, err)}
+		}
+	} else if cp, err = Checkpoint(ctx, p.js, o.CheckpointKey, o.Stream); err != nil {
 		return err
 	}
-	if cp == 0 {
+	if cp == 0 && o.Resume == nil {
 		if cp, err = ackFloor(ctx, p.js, o.Stream, o.Durable); err != nil {
 			return err
 		}
