@@ -608,12 +608,12 @@ func (s *Service) runTask(ctx context.Context, k *task) error {
 		}
 	}
 	err := flow.Run(ctx, k.js, flow.Options{
-		Service:  "windower",
-		Stream:   k.source,
-		Durable:  k.durable(),
+		Service: "windower",
+		Stream:  k.source,
+		Durable: k.durable(),
 		// Where to resume is the oldest progress of the set's partitions, not the checkpoint
 		// of a consumer whose name other sets have used.
-		Resume: k.resume,
+		Resume:   k.resume,
 		Ordered:  k.ordered(),
 		Batch:    s.cfg.BatchSize,
 		InFlight: s.cfg.InFlight,
