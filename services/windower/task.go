@@ -281,7 +281,7 @@ type task struct {
 	steps  []*plan.Step
 	prog   *transform.Program
 	fused  map[*plan.Step]*fusedOutput
-	direct []*tableState
+	direct [][]*tableState
 	emit   bool
 	emitFn func(*transform.Step) error
 	cur    jetstream.Msg // the input the program runs on, its sequence and event time
@@ -299,7 +299,7 @@ type task struct {
 // fusedOutput is one fused statement's output as the tables reading it see it: the statement's
 // columns, then ROWTIME.
 type fusedOutput struct {
-	tables []*tableState
+	tables [][]*tableState // per table, its partitions in the task
 	row    sqlrt.Row
 }
 
@@ -308,7 +308,7 @@ type fusedOutput struct {
 func (k *task) wire(steps []*plan.Step, views transform.Views, emit bool) error {
 	k.steps, k.emit, k.prog, k.fused, k.direct = steps, emit, nil, nil, nil
 	if len(steps) == 0 {
-		k.direct = k.tables
+		k.direct = byTable(k.tables)
 		return nil
 	}
 	prog, err := transform.NewProgram(k.in, steps, views, k.log)
@@ -321,15 +321,32 @@ func (k *task) wire(steps []*plan.Step, views transform.Views, emit bool) error 
 		f := &fusedOutput{row: make(sqlrt.Row, len(st.Output.Columns)+1)}
 		k.fused[st], byOutput[st.Output] = f, f
 	}
-	for _, t := range k.tables {
-		if f := byOutput[t.step.Input]; f != nil && t.step.FusedFrom != nil {
-			f.tables = append(f.tables, t)
+	for _, ps := range byTable(k.tables) {
+		if f := byOutput[ps[0].step.Input]; f != nil && ps[0].step.FusedFrom != nil {
+			f.tables = append(f.tables, ps)
 		} else {
-			k.direct = append(k.direct, t)
+			k.direct = append(k.direct, ps)
 		}
 	}
 	k.emitFn = k.emitFused
 	return nil
+}
+
+// byTable groups the task's table states by table: each table's partitions in the task, in
+// the order the tables come.
+func byTable(tables []*tableState) [][]*tableState {
+	var out [][]*tableState
+	at := map[string]int{}
+	for _, t := range tables {
+		i, ok := at[t.spec.Name]
+		if !ok {
+			i = len(out)
+			at[t.spec.Name] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], t)
+	}
+	return out
 }
 
 // ordered are the streams the task publishes (its fused statements' outputs): it is their
@@ -362,8 +379,8 @@ func (k *task) emitFused(s *transform.Step) error {
 	}
 	n := copy(f.row, s.Out)
 	f.row[n] = sqlrt.BigIntValue(k.curTS)
-	for _, t := range f.tables {
-		if err := k.applyTo(t, f.row, k.cur, body, k.curTS, k.curSeq); err != nil {
+	for _, ps := range f.tables {
+		if err := k.applyParts(ps, f.row, k.cur, body, k.curTS, k.curSeq); err != nil {
 			return err
 		}
 	}
@@ -599,8 +616,8 @@ func (k *task) apply(m jetstream.Msg) error {
 		return err
 	}
 	ts := k.row[k.rowTime].I
-	for _, t := range k.direct {
-		if err := k.applyTo(t, k.row, m, nil, ts, seq); err != nil {
+	for _, ps := range k.direct {
+		if err := k.applyParts(ps, k.row, m, nil, ts, seq); err != nil {
 			return err
 		}
 	}
@@ -641,20 +658,72 @@ func (k *task) applyTo(t *tableState, r sqlrt.Row, m jetstream.Msg, body []byte,
 	if !t.selects(r) {
 		return nil
 	}
-	for i, a := range t.step.Aggregates {
-		for j, e := range a.Args {
-			t.args[i][j] = e.Eval(r)
-		}
-	}
-	t.lastArrival, t.lastAdvance = k.batchNow, time.Time{}
-	if !t.hasST || ts > t.st {
-		t.st, t.hasST = ts, true
-	}
+	t.evalArgs(r)
+	k.arrived(t, ts)
 	// The group is looked up by the key's bytes: its string is made only for a new group.
 	t.keyBuf = appendGroupKey(t.keyBuf[:0], t.vals)
 	if !t.owns(t.keyBuf) {
 		return nil // another partition's group
 	}
+	return k.fold(t, m, body, ts, seq)
+}
+
+// evalArgs evaluates each aggregate's arguments on row r into t.args.
+func (t *tableState) evalArgs(r sqlrt.Row) {
+	for i, a := range t.step.Aggregates {
+		for j, e := range a.Args {
+			t.args[i][j] = e.Eval(r)
+		}
+	}
+}
+
+// arrived notes an input with event time ts that reached t: it advances t's stream time.
+func (k *task) arrived(t *tableState, ts int64) {
+	t.lastArrival, t.lastAdvance = k.batchNow, time.Time{}
+	if !t.hasST || ts > t.st {
+		t.st, t.hasST = ts, true
+	}
+}
+
+// applyParts aggregates row r into a table whose task holds several of its partitions: the
+// WHERE, the group key and the arguments are evaluated once, every partition's stream time
+// advances, and the group's partition folds the row in.
+func (k *task) applyParts(ps []*tableState, r sqlrt.Row, m jetstream.Msg, body []byte, ts int64, seq uint64) error {
+	if len(ps) == 1 {
+		return k.applyTo(ps[0], r, m, body, ts, seq)
+	}
+	e := ps[0]
+	if !e.selects(r) {
+		return nil
+	}
+	e.evalArgs(r)
+	e.keyBuf = appendGroupKey(e.keyBuf[:0], e.vals)
+	owner := partitionOf(e.keyBuf, e.parts)
+	for _, t := range ps {
+		if seq <= t.skipUpTo {
+			continue // the partition's saved state holds it
+		}
+		k.arrived(t, ts)
+		if t.part != owner {
+			continue
+		}
+		if t != e {
+			copy(t.vals, e.vals)
+			for i := range e.args {
+				copy(t.args[i], e.args[i])
+			}
+			t.keyBuf = append(t.keyBuf[:0], e.keyBuf...)
+		}
+		if err := k.fold(t, m, body, ts, seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fold adds the current input (its group values in t.vals, key in t.keyBuf, arguments in
+// t.args) to its group's windows, or publishes it as late.
+func (k *task) fold(t *tableState, m jetstream.Msg, body []byte, ts int64, seq uint64) error {
 	g := t.groups[string(t.keyBuf)]
 	if g != nil && seq <= g.Seq {
 		return nil // replay after a restart: the saved state already holds this input
