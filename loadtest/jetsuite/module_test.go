@@ -83,7 +83,6 @@ func TestModuleInVU(t *testing.T) {
 		MetricPublished + "/clickstream":     25,
 		MetricPublished + "/ratings":         5,
 		MetricPublishFailed + "/clickstream": 0,
-		MetricLag + "/probe":                 25,
 	} {
 		if g, ok := got[k]; !ok || g != want {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, want)
