@@ -262,7 +262,7 @@ func (c *Client) Stats() Stats { return currentStats() }
 // VUs share no JS state): the ramp's monitor hands its findings to teardown with it.
 func (c *Client) SetResult(key string, v any) { setResult(key, v) }
 
-// Result (JS result(key)) is what SetResult kept, or undefined.
+// Result (JS result(key)) is what SetResult kept, or null.
 func (c *Client) Result(key string) any { return getResult(key) }
 
 // push reports one sample with the VU's tags (connect already made sure there is a VU state).
