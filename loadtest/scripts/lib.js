@@ -264,8 +264,8 @@ export function handleSummary(data) {
       if (empty[name]) {
         state = 'no samples';
       } else {
-        state = Object.entries(m.values).filter(([k]) => k !== 'thresholds')
-          .map(([k, val]) => `${k}=${Number.isInteger(val) ? val : val.toFixed(2)}`).join(' ');
+        state = Object.keys(m.values).sort()
+          .map((k) => `${k}=${Number.isInteger(m.values[k]) ? m.values[k] : m.values[k].toFixed(2)}`).join(' ');
       }
       const ok = r.ok && !empty[name] && !setupFailed;
       lines.push(`    ${ok ? '✓' : '✗'} '${t}' ${state}`);
