@@ -315,7 +315,9 @@ func TestAgainstJetsuite(t *testing.T) {
 	// of 50); the load-phase rate says 2,000/s, where k6's counter rate, over the whole run,
 	// says less. Total lag, catch-up time and marker latency are in the summary.
 	t.Run("clickstream", func(t *testing.T) {
-		r := k6(t, "clickstream.js", []string{url, "RATE=2000", "BATCH=50", "DURATION=5s"}, nil)
+		// Latency thresholds far above what the run shows (ms), so that a busy machine does
+		// not fail a test that is about rates.
+		r := k6(t, "clickstream.js", []string{url, "RATE=2000", "BATCH=50", "DURATION=5s", "ACK_P95=2000", "E2E_P95=10000", "VUS=20"}, nil)
 		r.expect(t, 0,
 			`clicks: 2000 events/s \(RATE\) for 5s, in batches of 50 \(BATCH\): 40\.00 iterations/s`,
 			`caught up: pipeline lag 0 on every consumer [0-9.]+ s after the load`,
@@ -358,7 +360,7 @@ func TestAgainstJetsuite(t *testing.T) {
 	// 1,000 clicks/s is judged sustained, so 2,000 clicks/s falls behind.
 	t.Run("ramp", func(t *testing.T) {
 		var once sync.Once
-		r := k6(t, "ramp.js", []string{url, "RAMP_LEVELS=500,1000,2000", "RAMP_PLATEAU=10", "RAMP_WINDOW=6", "BATCH=20"},
+		r := k6(t, "ramp.js", []string{url, "RAMP_LEVELS=500,1000,2000", "RAMP_PLATEAU=10", "RAMP_WINDOW=6", "LAG_GROWTH_S=3", "BATCH=20"},
 			func(line string) {
 				if strings.Contains(line, "ramp: sustained 1000 clicks/s") {
 					once.Do(func() { j.signal(t, syscall.SIGSTOP) })
