@@ -32,8 +32,10 @@ type Metrics struct {
 	Published *metrics.Metric
 	// PublishFailed counts events that were not acked (Counter).
 	PublishFailed *metrics.Metric
-	// Lag is the last consumer lag read (Gauge, tagged by consumer).
-	Lag *metrics.Metric
+	// PipelineLag is the total lag over every consumer of the plan, per reading (Gauge).
+	PipelineLag *metrics.Metric
+	// E2E is a marker click's time from publish to its table row (Trend, ms).
+	E2E *metrics.Metric
 }
 
 var (
@@ -46,7 +48,8 @@ const (
 	MetricPublishAck    = "jetsuite_publish_ack"
 	MetricPublished     = "jetsuite_events_published"
 	MetricPublishFailed = "jetsuite_events_failed"
-	MetricLag           = "jetsuite_consumer_lag"
+	MetricPipelineLag   = "jetsuite_pipeline_lag"
+	MetricE2E           = "jetsuite_e2e_latency"
 )
 
 func registerMetrics(r *metrics.Registry) (*Metrics, error) {
@@ -61,7 +64,8 @@ func registerMetrics(r *metrics.Registry) (*Metrics, error) {
 		{&m.PublishAck, MetricPublishAck, metrics.Trend, metrics.Time},
 		{&m.Published, MetricPublished, metrics.Counter, metrics.Default},
 		{&m.PublishFailed, MetricPublishFailed, metrics.Counter, metrics.Default},
-		{&m.Lag, MetricLag, metrics.Gauge, metrics.Default},
+		{&m.PipelineLag, MetricPipelineLag, metrics.Gauge, metrics.Default},
+		{&m.E2E, MetricE2E, metrics.Trend, metrics.Time},
 	} {
 		if *d.p, err = r.NewMetric(d.n, d.t, d.val); err != nil {
 			return nil, err
@@ -84,7 +88,7 @@ func (mi *ModuleInstance) Exports() modules.Exports {
 	return modules.Exports{Named: map[string]any{"Client": mi.newClient}}
 }
 
-// newClient is `new Client(url)` or `new Client({url, seed, timeout})`. It does not connect:
+// newClient is `new Client(url)` or `new Client({url, seed, timeout, queriesFile, fuse})`. It does not connect:
 // k6 also runs the init code once just to read the options, and that VU never iterates.
 func (mi *ModuleInstance) newClient(call sobek.ConstructorCall) *sobek.Object {
 	rt := mi.vu.Runtime()
@@ -108,6 +112,12 @@ func (mi *ModuleInstance) newClient(call sobek.ConstructorCall) *sobek.Object {
 				common.Throw(rt, err)
 			}
 			o.Timeout = d
+		}
+		if v := obj.Get("queriesFile"); v != nil && !sobek.IsUndefined(v) {
+			o.QueriesFile = v.String()
+		}
+		if v := obj.Get("fuse"); v != nil && !sobek.IsUndefined(v) {
+			o.NoFuse = !v.ToBoolean()
 		}
 	}
 	return rt.ToValue(&Client{vu: mi.vu, m: mi.metrics, opts: o}).ToObject(rt)
@@ -195,24 +205,74 @@ func (c *Client) StreamMessages(name string) (uint64, error) {
 	return conn.StreamMessages(c.vu.Context(), name)
 }
 
-// ConsumerLag (JS consumerLag(stream, durable)) is NumPending + NumAckPending; it is also
-// reported as the gauge jetsuite_consumer_lag{consumer:<durable>}.
+// ConsumerLag (JS consumerLag(stream, durable)) is one consumer's NumPending + NumAckPending.
+// It reports no metric: one consumer's reading is not the pipeline's lag (pipelineLag is).
 func (c *Client) ConsumerLag(stream, durable string) (uint64, error) {
 	conn, err := c.connect()
 	if err != nil {
 		return 0, err
 	}
-	lag, err := conn.ConsumerLag(c.vu.Context(), stream, durable)
+	return conn.ConsumerLag(c.vu.Context(), stream, durable)
+}
+
+// CheckPipeline (JS checkPipeline()) connects and fails unless a jetsuite with this plan
+// serves NATS and every stream its steps read has a consumer: setup calls it first, so a
+// run against nothing fails before it measures nothing.
+func (c *Client) CheckPipeline() (Pipeline, error) {
+	conn, err := c.connect()
 	if err != nil {
-		return 0, err
+		return Pipeline{}, err
 	}
+	return conn.CheckPipeline(c.vu.Context())
+}
+
+// PipelineLag (JS pipelineLag()) is the lag over every consumer of the plan, also reported as
+// the gauge jetsuite_pipeline_lag (its total).
+func (c *Client) PipelineLag() (Lag, error) {
+	conn, err := c.connect()
+	if err != nil {
+		return Lag{}, err
+	}
+	l, err := conn.PipelineLag(c.vu.Context())
+	if err != nil {
+		return Lag{}, err
+	}
+	c.push(c.m.PipelineLag, float64(l.Total))
+	return l, nil
+}
+
+// MarkClick (JS markClick(timeoutSeconds)) publishes a marker click and waits for its
+// EVENTS_PER_MIN row; an arrived marker is a jetsuite_e2e_latency sample.
+func (c *Client) MarkClick(timeoutS float64) (Marker, error) {
+	conn, err := c.connect()
+	if err != nil {
+		return Marker{}, err
+	}
+	m := conn.MarkClick(c.vu.Context(), time.Duration(timeoutS*float64(time.Second)))
+	if m.OK {
+		c.push(c.m.E2E, m.Ms)
+	}
+	return m, nil
+}
+
+// Stats (JS stats()) are the events every VU of this process published so far.
+func (c *Client) Stats() Stats { return currentStats() }
+
+// SetResult (JS setResult(key, value)) keeps a value for the other VUs of this process (k6's
+// VUs share no JS state): the ramp's monitor hands its findings to teardown with it.
+func (c *Client) SetResult(key string, v any) { setResult(key, v) }
+
+// Result (JS result(key)) is what SetResult kept, or null.
+func (c *Client) Result(key string) any { return getResult(key) }
+
+// push reports one sample with the VU's tags (connect already made sure there is a VU state).
+func (c *Client) push(m *metrics.Metric, v float64) {
 	st := c.vu.State()
 	tm := st.Tags.GetCurrentValues()
 	metrics.PushIfNotDone(c.vu.Context(), st.Samples, metrics.Sample{
-		TimeSeries: metrics.TimeSeries{Metric: c.m.Lag, Tags: tm.Tags.With("consumer", durable)},
-		Time:       time.Now(), Metadata: tm.Metadata, Value: float64(lag),
+		TimeSeries: metrics.TimeSeries{Metric: m, Tags: tm.Tags},
+		Time:       time.Now(), Metadata: tm.Metadata, Value: v,
 	})
-	return lag, nil
 }
 
 // Close (JS close()) closes the connection; the next call opens a new one.

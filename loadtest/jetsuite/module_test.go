@@ -1,6 +1,7 @@
 package jetsuite
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -60,6 +61,32 @@ func TestModuleInVU(t *testing.T) {
 	if got := v.ToInteger(); got != 25*1000+0+25 {
 		t.Fatalf("streamMessages*1000 + tableRows*10 + lag = %d, want %d", got, 25*1000+25)
 	}
+	// The pipeline's lag: probe is the one consumer, and the other streams the plan reads
+	// have none, so it is not caught up; its total is reported as the gauge.
+	if v, err = rt.VU.Runtime().RunString(`
+		const l = client.pipelineLag();
+		if (l.caughtUp || l.missing.length === 0 || l.consumers[0].consumer !== "probe") throw new Error(JSON.stringify(l));
+		l.total;
+	`); err != nil || v.ToInteger() != 25 {
+		t.Fatalf("pipelineLag().total = %v (%v), want 25", v, err)
+	}
+	if _, err := rt.VU.Runtime().RunString(`client.checkPipeline()`); err == nil || !strings.Contains(err.Error(), "the pipeline is not running") {
+		t.Fatalf("checkPipeline without the services: %v", err)
+	}
+	// Results pass between VUs of the process; stats count every VU's events.
+	if v, err = rt.VU.Runtime().RunString(`
+		client.setResult("k", {rate: 5});
+		client.result("k").rate * 1000 + (client.result("none") === null ? 1 : 0);
+	`); err != nil || v.ToInteger() != 5001 {
+		t.Fatalf("results: %v (%v)", v, err)
+	}
+	if v, err = rt.VU.Runtime().RunString(`client.stats().published`); err != nil || v.ToInteger() < 30 {
+		t.Fatalf("stats().published = %v (%v), want at least this test's 30", v, err)
+	}
+	// A marker with nothing to write its row: not ok, saying why; no latency sample.
+	if v, err = rt.VU.Runtime().RunString(`const m = client.markClick(0.2); m.ok ? "ok" : m.error`); err != nil || !strings.Contains(v.String(), "no EVENTS_PER_MIN row") {
+		t.Fatalf("markClick = %v (%v)", v, err)
+	}
 	if _, err := rt.VU.Runtime().RunString(`client.close()`); err != nil {
 		t.Fatal(err)
 	}
@@ -83,11 +110,14 @@ func TestModuleInVU(t *testing.T) {
 		MetricPublished + "/clickstream":     25,
 		MetricPublished + "/ratings":         5,
 		MetricPublishFailed + "/clickstream": 0,
-		MetricLag + "/probe":                 25,
+		MetricPipelineLag + "/":              25,
 	} {
 		if g, ok := got[k]; !ok || g != want {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, want)
 		}
+	}
+	if _, ok := got[MetricE2E+"/"]; ok {
+		t.Errorf("a marker that never arrived made a latency sample: %v", got)
 	}
 	if got[MetricPublishAck+"/clickstream"] <= 0 {
 		t.Errorf("no publish-ack latency for clickstream: %v", got)

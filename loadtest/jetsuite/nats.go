@@ -20,6 +20,7 @@ import (
 
 	"github.com/jetsuite/jetsuite/services/generator"
 	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -28,6 +29,11 @@ type Conn struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	cfg Options
+	// plan is the pipeline jetsuite runs; streams its streams, upstream first; readers the
+	// steps that read each stream (see loadPlan).
+	plan    *plan.Plan
+	streams []string
+	readers map[string][]string
 }
 
 // Options configure a Client (JS: new Client({url, seed, timeout})).
@@ -37,6 +43,10 @@ type Options struct {
 	Seed uint64 `js:"seed"`
 	// Timeout bounds one batch's wait for its acks and every admin request.
 	Timeout time.Duration `js:"-"`
+	// QueriesFile is jetsuite's --queries-file, if it runs one (empty: the built-in demos).
+	QueriesFile string `js:"queriesFile"`
+	// NoFuse: jetsuite runs with --fuse=false (JS: fuse: false).
+	NoFuse bool `js:"-"`
 }
 
 // Batch is what one publish call did (JS: {n, acked, duplicates, failed, ms}).
@@ -66,9 +76,13 @@ func Dial(o Options) (*Conn, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
+	p, err := loadPlan(o.QueriesFile, !o.NoFuse)
+	if err != nil {
+		return nil, err
+	}
 	nc, err := nats.Connect(o.URL, nats.Name("k6-jetsuite"), nats.MaxReconnects(-1))
 	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", o.URL, err)
+		return nil, fmt.Errorf("cannot connect to NATS at %s (is jetsuite running? `jetsuite all` serves NATS; NATS_URL): %w", redact(o.URL), err)
 	}
 	// Enough room that a batch never stalls on the client's own pending limit.
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
@@ -76,7 +90,7 @@ func Dial(o Options) (*Conn, error) {
 		nc.Close()
 		return nil, err
 	}
-	return &Conn{nc: nc, js: js, cfg: o}, nil
+	return &Conn{nc: nc, js: js, cfg: o, plan: p, streams: streamsOf(p), readers: readersOf(p)}, nil
 }
 
 // Close drains nothing: every publish call already waited for its acks.
@@ -157,6 +171,7 @@ func (c *Conn) publish(ctx context.Context, n int, subject, idp string, gen func
 		}
 	}
 	b.Ms = float64(time.Since(start).Microseconds()) / 1000
+	countBatch(b)
 	return b
 }
 

@@ -1,54 +1,74 @@
-// Clickstream load: datagen clicks into `clickstream` at a constant arrival rate, then wait
-// until the enricher and the windower have processed all of them and check the seven windowed
-// tables got rows.
+// Clickstream load: datagen clicks into `clickstream` at a constant arrival rate (events per
+// second), a marker click a second to time publish -> table row, and the pipeline's lag
+// once a second; then wait until every consumer of the plan has processed everything and
+// check the seven windowed tables got rows.
 //
-//   NATS_URL (nats://127.0.0.1:4222)  RATE (20 batches/s)  BATCH (50 clicks)  DURATION (30s)
-//   CATCHUP_TIMEOUT (60 s)  ACK_P95 (250 ms)  SEED (1)  VUS (10)  MAX_VUS (50)
-import { check } from 'k6';
-import { Client } from 'k6/x/jetsuite';
-import { NATS_URL, envInt, loadOptions, awaitCaughtUp, seed } from './lib.js';
+//   NATS_URL (nats://127.0.0.1:4222)  RATE (1000 clicks/s)  BATCH (50 clicks per iteration)
+//   DURATION (30s)  CATCHUP_TIMEOUT (60 s)  ACK_P95 (250 ms)  E2E_P95 (5000 ms)
+//   MARKER_TIMEOUT (10 s)  DROPPED_MAX (0)  SEED (1)  VUS (10)  MAX_VUS (50)
+//   QUERIES_FILE, FUSE (jetsuite's --queries-file, --fuse)
+import { check, sleep } from 'k6';
+import {
+  envInt, newClient, loadPlan, describeLoad, loadOptions, probeScenario, setupRun, loadStarts, finishLoad,
+  awaitCaughtUp, lagProbe,
+} from './lib.js';
 
-const BATCH = envInt('BATCH', 50);
+export { handleSummary } from './lib.js';
 
-// Everything between `clickstream` and the tables: the enricher's join, then the windower's
-// three inputs.
-const CONSUMERS = [
-  ['CLICKSTREAM', 'enricher-clickstream'],
-  ['CLICKSTREAM', 'windower-CLICKSTREAM'],
-  ['USER_CLICKSTREAM', 'windower-USER_CLICKSTREAM'],
-  ['ENRICHED_ERROR_CODES', 'windower-ENRICHED_ERROR_CODES'],
-];
+const LOAD = loadPlan(1000, 50);
+const MARKER_TIMEOUT = envInt('MARKER_TIMEOUT', 10);
 
 const TABLES = [
   'EVENTS_PER_MIN', 'PAGES_PER_MIN', 'ERRORS_PER_MIN', 'ERRORS_PER_MIN_ALERT',
   'CLICK_USER_SESSIONS', 'ENRICHED_ERROR_CODES_COUNT', 'USER_IP_ACTIVITY',
 ];
 
-export const options = loadOptions('clicks', 'clickstream', 20);
+export const options = loadOptions(LOAD, 'clicks', 'clickstream');
+options.scenarios.e2e = probeScenario(LOAD, 'marker');
+// Publish to table row, of the marker clicks (one a second during the load, one in setup).
+options.thresholds.jetsuite_e2e_latency = [`p(95)<${envInt('E2E_P95', 5000)}`];
 
-const client = new Client({ url: NATS_URL, seed: envInt('SEED', 1) });
+const client = newClient();
 
 export function setup() {
-  seed(client, 30);
-  const rows = {};
+  const data = setupRun(client, describeLoad('clicks', LOAD), () => {
+    // The whole pipeline answers before the load starts: a marker click becomes a row.
+    const m = client.markClick(30);
+    return m.ok ? '' : `a probe click did not become an EVENTS_PER_MIN row: ${m.error}`;
+  });
+  data.rows = {};
   for (const t of TABLES) {
-    rows[t] = client.tableRows(t);
+    data.rows[t] = client.tableRows(t);
   }
-  return { rows: rows, clicks: client.streamMessages('CLICKSTREAM') };
+  return loadStarts(client, data);
 }
 
-export default function () {
-  const b = client.publishClicks(BATCH);
-  check(b, { 'clicks acked': (b) => b.acked === BATCH && b.failed === 0 });
+export function publish() {
+  const b = client.publishClicks(LOAD.batch);
+  check(b, { 'clicks acked': (b) => b.acked === LOAD.batch && b.failed === 0 });
   if (b.failed > 0) {
-    console.error(`publish: ${b.failed} of ${BATCH} failed: ${b.error}`);
+    console.error(`publish: ${b.failed} of ${LOAD.batch} failed: ${b.error}`);
   }
+}
+
+export function watchLag() {
+  lagProbe(client);
+}
+
+export function marker() {
+  const m = client.markClick(MARKER_TIMEOUT);
+  if (!m.interrupted) {
+    check(m, { 'marker click became a table row': (m) => m.ok });
+    if (!m.ok) {
+      console.error(`marker: ${m.error}`);
+    }
+  }
+  sleep(1);
 }
 
 export function teardown(data) {
-  const took = awaitCaughtUp(client, CONSUMERS, 'windower');
-  const clicks = client.streamMessages('CLICKSTREAM') - data.clicks;
-  console.log(`clicks published: ${clicks}, lag 0 after ${took} s`);
+  finishLoad(client, data, 'clicks', LOAD);
+  awaitCaughtUp(client);
   for (const t of TABLES) {
     const rows = client.tableRows(t);
     console.log(`${t}: ${data.rows[t]} -> ${rows} rows`);
