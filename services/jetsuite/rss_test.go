@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -325,25 +324,9 @@ func TestPeakRSSClicks(t *testing.T) {
 	start := time.Now()
 	const chunk = 10_000
 	for from := 0; from < clicks; from += chunk {
-		for _, m := range datagenClicks(from, min(chunk, clicks-from)) {
-			// Full speed: as many publishes outstanding as the client allows; when that window
-			// is full, wait until it has room again.
-			for {
-				_, err := js.PublishMsgAsync(m)
-				if err == nil {
-					break
-				}
-				if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-					t.Fatal(err)
-				}
-			}
-		}
+		publishFullSpeed(t, js, datagenClicks(from, min(chunk, clicks-from)))
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(5 * time.Minute):
-		t.Fatal("publishing did not finish within 5 minutes")
-	}
+	waitPublishes(t, js)
 	published := time.Since(start)
 	deadline := time.Now().Add(15 * time.Minute)
 	for {

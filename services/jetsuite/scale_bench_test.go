@@ -192,9 +192,16 @@ func scaleRun(t *testing.T, bin string, instances, scaleParts, clicks int) {
 		time.Since(killed).Round(time.Millisecond), topology.LeaseTTL)
 }
 
-// publishPaced publishes asynchronously at full speed: when the client's window of unacked
-// publishes is full (the server busy with the pipeline), it waits until there is room.
+// publishPaced publishes asynchronously at full speed and waits for the acks.
 func publishPaced(t *testing.T, js jetstream.JetStream, msgs []*nats.Msg) {
+	publishFullSpeed(t, js, msgs)
+	waitPublishes(t, js)
+}
+
+// publishFullSpeed publishes asynchronously with as many publishes outstanding as the client
+// allows: when that window is full (the server busy with the pipeline), it waits until there
+// is room again.
+func publishFullSpeed(t *testing.T, js jetstream.JetStream, msgs []*nats.Msg) {
 	for _, m := range msgs {
 		for {
 			_, err := js.PublishMsgAsync(m)
@@ -206,6 +213,10 @@ func publishPaced(t *testing.T, js jetstream.JetStream, msgs []*nats.Msg) {
 			}
 		}
 	}
+}
+
+// waitPublishes waits until every asynchronous publish is acknowledged.
+func waitPublishes(t *testing.T, js jetstream.JetStream) {
 	select {
 	case <-js.PublishAsyncComplete():
 	case <-time.After(5 * time.Minute):
