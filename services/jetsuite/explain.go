@@ -39,7 +39,7 @@ func explain(args []string, stdout, stderr io.Writer) error {
 	if c.fuse {
 		p.Fuse() // as the services run it (--fuse, shared)
 	}
-	p.DefaultPartitions = c.partitions
+	c.setPartitions(p)
 	if *names {
 		return p.WriteNames(stdout)
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -96,10 +97,10 @@ func bindCommon(b config.Binder, c *common) {
 		OneOf("file", "memory")
 	b.List(&c.rebuild, "rebuild", nil, "derived streams and tables whose statement changed since they were built: empty them and compute them again from the start of their sources (without it a changed statement is refused)")
 	b.Bool(&c.fuse, "fuse", true, "the windower evaluates the stateless statements its aggregations read (joins, filters) on the source's messages and publishes their streams itself, instead of re-reading the derived streams (false: every statement reads its input; every service of one pipeline needs the same value)")
-	b.Int(&c.partitions, "partitions", 1, "partitions of every aggregation whose statement (or input) has no WITH (PARTITIONS=N): each is a unit of work one windower instance owns, so up to this many windowers share a table's work (each partition reads the whole input; every service of one pipeline needs the same value; a windower refuses a changed number until the tables are rebuilt with --rebuild)").
+	b.Int(&c.partitions, "partitions", 0, "partitions of every aggregation whose statement (or input) has no WITH (PARTITIONS=N): each is a unit of work one windower instance owns, so up to this many windowers share a table's work (every service of one pipeline needs the same value; a windower refuses a changed number until the tables are rebuilt with --rebuild); 0: "+strconv.Itoa(plan.AutoPartitions)+" for new tables, the number a table's saved state was built with for the others").
 		Check(func(n int) error {
-			if n < 1 || n > plan.MaxPartitions {
-				return fmt.Errorf("must be 1..%d", plan.MaxPartitions)
+			if n < 0 || n > plan.MaxPartitions {
+				return fmt.Errorf("must be 0 (automatic) or 1..%d", plan.MaxPartitions)
 			}
 			return nil
 		})
@@ -131,8 +132,17 @@ func (c common) pipeline() (*plan.Plan, error) {
 	if c.fuse {
 		p.Fuse()
 	}
-	p.DefaultPartitions = c.partitions
+	c.setPartitions(p)
 	return p, nil
+}
+
+// setPartitions applies --partitions to the plan (0: plan.AutoPartitions for new tables, the
+// saved number for tables that have state).
+func (c common) setPartitions(p *plan.Plan) {
+	p.DefaultPartitions, p.KeepSavedPartitions = c.partitions, c.partitions == 0
+	if c.partitions == 0 {
+		p.DefaultPartitions = plan.AutoPartitions
+	}
 }
 
 // compileFiles reads and compiles pipeline files.

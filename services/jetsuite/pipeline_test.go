@@ -445,12 +445,17 @@ func TestPartitionsChangeRefused(t *testing.T) {
 	}
 	waitPublished(t, env.JS)
 	nc, js := env.Connect(t)
+	keep := false // the binary's default: plan.AutoPartitions for new tables, else the saved number
+	target := uint64(150)
 	run := func(parts int, untilStopped bool, tasks ...string) error {
 		if tasks == nil {
 			tasks = []string{topology.StreamClickstream}
 		}
 		p := plan.Demo().Fuse()
-		p.DefaultPartitions = parts
+		p.DefaultPartitions, p.KeepSavedPartitions = parts, keep
+		if keep {
+			p.DefaultPartitions = plan.AutoPartitions
+		}
 		deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Plan: p, Log: obs.NewLogger(nil, "text", "warn")}
 		win, err := windower.New(windower.Config{Grace: 30 * time.Second, FlushInterval: 20 * time.Millisecond}, deps)
 		if err != nil {
@@ -477,7 +482,7 @@ func TestPartitionsChangeRefused(t *testing.T) {
 			if task == topology.StreamClickstream && len(tasks) > 1 {
 				parts = 1 // after the rebuild: the source's task keeps only the fused statements
 			}
-			waitWindowerDone(t, env.JS, topology.StreamClickstream, task, parts, 150)
+			waitWindowerDone(t, env.JS, topology.StreamClickstream, task, parts, target)
 		}
 		cancel()
 		return <-done
@@ -493,6 +498,23 @@ func TestPartitionsChangeRefused(t *testing.T) {
 	if err := run(1, false); err != nil {
 		t.Fatalf("the same count again: %v", err)
 	}
+	// Not chosen (the binary's --partitions 0), the saved number is kept: the task runs with
+	// one partition (its consumer and progress unsuffixed) although the default is four.
+	keep, target = true, 250
+	for _, c := range clicks[200:300] {
+		publishJSON(t, env.JS, topology.SubjectClickstream, c.id, c.ts, c.body())
+	}
+	if err := run(1, false); err != nil { // waits for windower-CLICKSTREAM, unpartitioned
+		t.Fatalf("default partitions on state of 1: %v", err)
+	}
+	state, err := env.JS.KeyValue(context.Background(), topology.BucketWindowerState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := state.Get(context.Background(), "_progress."+topology.StreamClickstream+".p0"); err == nil {
+		t.Fatal("the default's four partitions were used on state built with one")
+	}
+	keep = false
 	// The way out: rebuilt, each table starts over in four partitions of a task of its own
 	// (the source's task keeps publishing the joined streams).
 	p := plan.Demo().Fuse()

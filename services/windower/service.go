@@ -522,28 +522,47 @@ func (s *Service) checkPlacement(ctx context.Context, state jetstream.KeyValue) 
 	return nil
 }
 
+// savedPartitions is the number of partitions task k's saved state is spread over (0: no state).
+func savedPartitions(ctx context.Context, state jetstream.KeyValue, k *task) int {
+	if e, err := state.Get(ctx, progressKey(k.name())+".p0"); err == nil {
+		var cp progress
+		if json.Unmarshal(e.Value(), &cp) == nil {
+			return max(cp.Parts, 2)
+		}
+	} else if _, err := state.Get(ctx, progressKey(k.name())); err == nil {
+		return 1
+	}
+	return 0
+}
+
 // checkPartitions refuses to run a task whose saved state was spread over another number of
 // partitions: its groups would be found by their new owners, but each partition's progress
 // (stream time, the input it has applied) would start over. Changing PARTITIONS is a rebuild.
+// A task whose number was not chosen (plan.Plan.KeepSavedPartitions, no PARTITIONS) keeps the
+// number its state was built with.
 func (s *Service) checkPartitions(ctx context.Context, state jetstream.KeyValue) error {
 	for _, k := range s.tasks {
-		saved := 0
-		if e, err := state.Get(ctx, progressKey(k.name())+".p0"); err == nil {
-			var cp progress
-			if json.Unmarshal(e.Value(), &cp) == nil {
-				saved = max(cp.Parts, 2)
-			}
-		} else if _, err := state.Get(ctx, progressKey(k.name())); err == nil {
-			saved = 1
+		saved := savedPartitions(ctx, state, k)
+		if saved == 0 || saved == max(k.parts, 1) {
+			continue
 		}
-		if saved != 0 && saved != max(k.parts, 1) {
-			var names []string
+		var names []string
+		given := false
+		for _, t := range k.tables {
+			names = append(names, t.spec.Name)
+			given = given || s.deps.Pipeline().PartitionsGiven(t.step)
+		}
+		if !given && len(k.tables) > 0 {
+			s.log.Info("keeping the number of partitions the tables' state was built with (--partitions or PARTITIONS changes it, with --rebuild)",
+				"task", k.name(), "partitions", saved, "tables", strings.Join(names, ","))
+			k.parts = saved
 			for _, t := range k.tables {
-				names = append(names, t.spec.Name)
+				t.parts = saved
 			}
-			return fmt.Errorf("the saved state of %s (task %s) is spread over %d partition(s), this plan has %d: run with the same PARTITIONS (or --partitions), or rebuild the tables (--rebuild %s)",
-				strings.Join(names, ", "), k.name(), saved, max(k.parts, 1), strings.Join(names, ","))
+			continue
 		}
+		return fmt.Errorf("the saved state of %s (task %s) is spread over %d partition(s), this plan has %d: run with the same PARTITIONS (or --partitions), or rebuild the tables (--rebuild %s)",
+			strings.Join(names, ", "), k.name(), saved, max(k.parts, 1), strings.Join(names, ","))
 	}
 	return nil
 }

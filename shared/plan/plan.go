@@ -66,6 +66,26 @@ type Plan struct {
 	// DefaultPartitions is the number of partitions of an aggregation whose statement and
 	// input give none (0 means 1); every instance of every service must agree on it.
 	DefaultPartitions int
+	// KeepSavedPartitions: DefaultPartitions was not chosen by the user, so an aggregation
+	// without PARTITIONS whose state exists keeps the number it was built with (the windower
+	// reads it) instead of being refused for a different one.
+	KeepSavedPartitions bool
+}
+
+// AutoPartitions is the binary's default number of partitions for new aggregations (when
+// --partitions is not given): enough for a few windowers to share the work, cheap for one
+// (one instance reads the input once for all the partitions it owns).
+const AutoPartitions = 4
+
+// PartitionsGiven reports whether an aggregation's number of partitions was chosen: by
+// PARTITIONS in its statement or its input's, or by a default the user set.
+func (p *Plan) PartitionsGiven(st *Step) bool {
+	for _, o := range []*Object{st.Output, st.FusedFrom, st.Input} {
+		if o != nil && o.Partitions > 0 {
+			return true
+		}
+	}
+	return !p.KeepSavedPartitions
 }
 
 // PartitionsOf is how many partitions an aggregation's groups are spread over: its own
