@@ -387,7 +387,7 @@ func TestAgainstJetsuite(t *testing.T) {
 			})
 		j.signal(t, syscall.SIGCONT)
 		r.expect(t, 99,
-			`NOT caught up within 3 s \(CATCHUP_TIMEOUT\): pipeline lag [1-9]\d*: windower-CLICKSTREAM [1-9]\d* on CLICKSTREAM`,
+			`NOT caught up within 3 s \(CATCHUP_TIMEOUT\): pipeline lag [1-9]\d*: windower-CLICKSTREAM(-p\d+)? [1-9]\d* on CLICKSTREAM`,
 			`jetsuite_caught_up\s+✗ 'rate==1' rate=0\.00%`,
 			`✗ pipeline caught up within 3 s`)
 		if strings.Contains(r.out, "-1 s") {
