@@ -144,22 +144,7 @@ func scaleRun(t *testing.T, bin string, instances, scaleParts, clicks int) {
 	}
 	selfCores := (selfCPU(t) - self0).Seconds() / elapsed.Seconds()
 
-	// Raw: a durable consumer on the same stream that only acks, in this process.
-	raw, err := env.JS.CreateOrUpdateConsumer(ctx, topology.StreamClickstream, jetstream.ConsumerConfig{Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 20000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	it, _ := raw.Messages(jetstream.PullMaxMessages(2000))
-	for range clicks {
-		m, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = m.Ack()
-	}
-	it.Stop()
-	rawRate := float64(clicks) / time.Since(start).Seconds()
+	rawRate := float64(clicks) / rawConsume(t, env.JS, clicks).Seconds()
 
 	t.Logf("RESULT windowers=%d partitions=%d: %.0f clicks/s (%d clicks in %s); raw consume+ack %.0f/s (ratio %.2f); CPU cores per windower process: %s; test process (NATS server and publisher): %.2f cores",
 		instances, scaleParts, rate, uint64(clicks)-done0, elapsed.Round(time.Millisecond), rawRate, rate/rawRate,
