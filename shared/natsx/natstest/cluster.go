@@ -208,12 +208,37 @@ func (c *Cluster) StreamLeader(stream string) int {
 	return -1
 }
 
-// Healthy reports whether JetStream has a meta leader and every running node is healthy
-// (its /healthz: meta group, and every stream and consumer replica it holds, current); the
-// error says what is not.
+// Healthy reports whether JetStream has a meta leader that sees every running node online
+// (else it refuses to place a new stream or consumer on it: "no suitable peers for placement,
+// peer offline", for a moment after the cluster starts or a node comes back) and every
+// running node is healthy (its /healthz: meta group, and every stream and consumer replica it
+// holds, current); the error says what is not.
 func (c *Cluster) Healthy() error {
-	if c.MetaLeader() < 0 {
+	leader := c.MetaLeader()
+	if leader < 0 {
 		return fmt.Errorf("no JetStream meta leader")
+	}
+	s := c.Server(leader)
+	if s == nil {
+		return fmt.Errorf("the meta leader %s stopped", c.Name(leader))
+	}
+	jsz, err := s.Jsz(nil)
+	if err != nil {
+		return err
+	}
+	if jsz.Meta == nil {
+		return fmt.Errorf("%s: no meta group information", c.Name(leader))
+	}
+	online := map[string]bool{c.Name(leader): true}
+	for _, p := range jsz.Meta.Replicas {
+		if !p.Offline && p.Current {
+			online[p.Name] = true
+		}
+	}
+	for i := range ClusterSize {
+		if c.Server(i) != nil && !online[c.Name(i)] {
+			return fmt.Errorf("the meta leader %s does not see %s online and current yet", c.Name(leader), c.Name(i))
+		}
 	}
 	for i := range ClusterSize {
 		s := c.Server(i)
