@@ -298,8 +298,24 @@ func (s *chaosSlack) count() int {
 	return len(s.posts)
 }
 
-// readAll reads every message of a stream in order with an ordered consumer.
+// readAll reads every message of a stream in order with an ordered consumer. A read that
+// fails while ctx lasts is started again (on a cluster just after a node restart, a request
+// may find no responder for a moment).
 func readAll(ctx context.Context, js jetstream.JetStream, stream string) ([]jetstream.Msg, error) {
+	for {
+		out, err := readAllOnce(ctx, js, stream)
+		if err == nil || ctx.Err() != nil {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func readAllOnce(ctx context.Context, js jetstream.JetStream, stream string) ([]jetstream.Msg, error) {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return nil, err
