@@ -101,6 +101,7 @@ func (p *proc) start() {
 	fmt.Fprintf(p.logFile, "=== chaos: start #%d of %s at %s\n", p.starts, p.name, time.Now().Format(time.TimeOnly+".000"))
 	cmd := exec.Command(p.bin, p.name)
 	cmd.Env = p.env
+	dieWithTest(cmd)
 	cmd.Stdout, cmd.Stderr = p.logFile, p.logFile
 	if err := cmd.Start(); err != nil {
 		p.t.Fatalf("start %s: %v", p.name, err)
