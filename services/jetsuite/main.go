@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsuite/jetsuite/console"
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/natsx"
 	"github.com/jetsuite/jetsuite/shared/obs"
@@ -268,7 +269,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	log := obs.NewLogger(stderr, c.logFormat, c.logLevel)
+	// The console shows a node's last error from the process's recent warnings and errors.
+	errs := console.NewRecorder(obs.NewLogger(stderr, c.logFormat, c.logLevel).Handler())
+	log := slog.New(errs)
 	slog.SetDefault(log)
 	reg.LogDeprecations(log)
 	setMemoryLimit(c.memoryLimit, os.Getenv("GOMEMLIMIT"), os.Getenv("GOGC"), log)
@@ -342,6 +345,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		services = append(services, svc)
 	}
 	deps.HTTP.Mux.Handle("POST /query", queryHandler(pipeline, deps.JS))
+	console.Register(ctx, deps.HTTP.Mux, console.Options{Plan: pipeline, JS: deps.JS, Log: log, Command: cmd, Errors: errs})
 	httpCtx, stopHTTP := context.WithCancel(context.Background())
 	httpDone := make(chan struct{})
 	go func() {
