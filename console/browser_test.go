@@ -221,7 +221,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	for _, want := range []string{"dashboard click-stream-analysis: 6 panels", "dashboard ratings-data: 6 panels", "updated live",
 		"browser's zone", "keyboard", "pipeline graph: all " + strconv.Itoa(len(ids)) + " nodes", "statement and newest rows",
-		"pull query", "push query: rows keep arriving", "dead letter shown with its reason", "phone width, dark", "no errors in the page"} {
+		"generator: pause, resume, rate", "pull query", "push query: rows keep arriving", "dead letter shown with its reason", "phone width, dark", "no errors in the page"} {
 		if !passed(want) {
 			t.Errorf("no %q in the browser's output", want)
 		}

@@ -60,6 +60,18 @@ try {
     await page.waitForTimeout(300); // let the charts finish drawing before the picture
     await page.screenshot({ path: `${shots}/console-${slug}.png`, fullPage: true });
   }
+  // The generator's controls: pause and resume, and the clicks' rate.
+  await page.click('.generator button:has-text("Pause")');
+  await page.waitForSelector('.generator[data-paused="true"]', { timeout: 10_000 });
+  await page.click('.generator button:has-text("Resume")');
+  await page.waitForSelector('.generator[data-paused="false"]', { timeout: 10_000 });
+  await page.fill('#gen-rate', '30');
+  await page.press('#gen-rate', 'Enter');
+  await page.waitForFunction(() => /30 clicks\/s/.test(document.querySelector('.generator [role=status]').textContent), null, { timeout: 10_000 });
+  const server = await page.evaluate(() => fetch('/generator/status').then((r) => r.json()));
+  if (server.quickstarts.find((q) => q.name === 'clickstream').rate !== 30) throw new Error(`rate not set: ${JSON.stringify(server)}`);
+  ok('generator: pause, resume, rate');
+
   const zone = await page.textContent('#zone');
   if (!zone.includes(timeZone)) throw new Error(`times not in the browser's zone: ${zone}`);
   ok(`times in the browser's zone (${timeZone})`);
@@ -96,7 +108,7 @@ try {
   // Query: a pull query returns rows and ends; a push query keeps adding rows.
   await page.goto(`${base}/#/query`);
   await page.fill('#sql', 'SELECT * FROM EVENTS_PER_MIN');
-  await page.click('button[type=submit]');
+  await page.click('.query-form button[type=submit]');
   await page.waitForFunction(() => +document.querySelector('.results').dataset.rows > 0 && /rows in/.test(document.querySelector('.live').textContent), null, { timeout: 30_000 });
   ok(`pull query: ${await page.getAttribute('.results', 'data-rows')} rows`);
   await page.fill('#sql', 'SELECT USERID, USERNAME, IP, REQUEST, STATUS FROM USER_CLICKSTREAM EMIT CHANGES');

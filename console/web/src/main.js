@@ -78,14 +78,27 @@ async function generator(el) {
     }
   } });
   const paused = () => st.quickstarts.length > 0 && st.quickstarts.every((q) => q.paused);
+  const click = () => st.quickstarts.find((q) => q.name === 'clickstream');
+  // The clicks' rate (the others keep theirs): POST /generator/rate.
+  const rate = h('input', { id: 'gen-rate', type: 'number', min: '0', max: '100000', step: 'any', inputmode: 'decimal' });
+  const rateForm = h('form', { class: 'rate', onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      st = await postJSON('/generator/rate', { quickstart: 'clickstream', rate: +rate.value });
+      show();
+    } catch (err) {
+      label.textContent = `generator: ${err.message}`;
+    }
+  } }, h('label', { for: 'gen-rate' }, 'clicks/s'), rate, h('button', { type: 'submit' }, 'Set'));
   const show = () => {
-    const click = st.quickstarts.find((q) => q.name === 'clickstream');
-    label.textContent = `generator ${paused() ? 'paused' : 'running'}${click ? ` · ${click.rate} clicks/s` : ''}`;
+    const c = click();
+    label.textContent = `generator ${paused() ? 'paused' : 'running'}${c ? ` · ${c.rate} clicks/s` : ''}`;
     btn.textContent = paused() ? 'Resume' : 'Pause';
     el.dataset.paused = String(paused());
+    if (c && document.activeElement !== rate) rate.value = String(c.rate);
   };
   show();
-  el.append(label, btn);
+  el.append(label, btn, click() ? rateForm : null);
   setInterval(async () => {
     try {
       st = await getJSON('/generator/status');
