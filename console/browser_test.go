@@ -99,8 +99,9 @@ func tail(s string, n int) string {
 // opened with the keyboard shows its statement and newest rows; a pull query returns rows and
 // a push query keeps adding them; a dead letter published while the page is open appears with
 // its reason; the page fits a phone's width in the dark theme; times are in the browser's
-// zone; the page logs no errors. The screenshots go to JETSUITE_CONSOLE_SCREENSHOTS (the
-// README's are made with JETSUITE_CONSOLE_SCREENSHOTS=../docs), else to a temporary folder.
+// zone; the page logs no errors. The screenshots go to JETSUITE_CONSOLE_SCREENSHOTS, else to a
+// temporary folder (the README's: go tool task console:screenshots, which also lets jetsuite
+// run for JETSUITE_CONSOLE_WARMUP first, so that the charts have minutes of data).
 func TestConsoleInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the browser test runs jetsuite and Chromium for about a minute")
@@ -141,6 +142,15 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	base := "http://" + httpAddr
 	waitReady(t, base, 2*time.Minute, exited, logs)
+	if w := os.Getenv("JETSUITE_CONSOLE_WARMUP"); w != "" {
+		// For the README's pictures: a few minutes of data draw fuller charts.
+		d, err := time.ParseDuration(w)
+		if err != nil {
+			t.Fatalf("JETSUITE_CONSOLE_WARMUP: %v", err)
+		}
+		t.Logf("warming up for %s", d)
+		time.Sleep(d)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	nc, err := natsx.Connect(ctx, "nats://"+natsAddr, "console-test", nil)
@@ -219,7 +229,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		return false
 	}
-	for _, want := range []string{"dashboard click-stream-analysis: 6 panels", "dashboard ratings-data: 6 panels", "updated live",
+	for _, want := range []string{"dashboard click-stream-analysis: 6 panels", "dashboard ratings-data: 6 panels", "updated live", "dashboard range: last 5 min",
 		"browser's zone", "keyboard", "pipeline graph: all " + strconv.Itoa(len(ids)) + " nodes", "statement and newest rows",
 		"generator: pause, resume, rate", "pull query", "push query: rows keep arriving", "dead letter shown with its reason", "phone width, dark", "no errors in the page"} {
 		if !passed(want) {

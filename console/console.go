@@ -11,9 +11,10 @@
 // The data comes from NATS, not from the process's own state, so the console of any jetsuite
 // process (`all`, or one service against a shared NATS) shows the whole pipeline: the
 // dashboards follow the tables' KV buckets and the streams as they change, the graph's numbers
-// come from JetStream's stream and consumer state. Nothing runs until a browser asks: each feed
-// starts with its first viewer and the pipeline's numbers are polled only while someone
-// watches.
+// come from JetStream's stream and consumer state. Nothing runs until a browser asks: a
+// dashboard's feeds start with its first viewer (and then follow their table or stream until
+// the process stops, holding at most the last hour of rows), and the pipeline's numbers are
+// polled only while someone watches.
 package console
 
 import (

@@ -68,7 +68,7 @@ func bindCommon(b config.Binder, c *common) {
 		AlsoEnv("NATS_URL")
 	b.String(&c.dataDir, "data-dir", "./data", "where the embedded NATS server keeps JetStream's files")
 	b.String(&c.natsListen, "nats-listen", "127.0.0.1:4222", "address the embedded NATS server listens on for other clients (\"none\": in-process only)")
-	b.String(&c.httpListen, "http-listen", "127.0.0.1:8080", "address of /healthz, /readyz, /metrics and service endpoints (\"none\": off)")
+	b.String(&c.httpListen, "http-listen", "127.0.0.1:8080", "address of the web console (/), /healthz, /readyz, /metrics and service endpoints (\"none\": off)")
 	b.String(&c.logFormat, "log-format", "text", "log format: text or json").OneOf("text", "json")
 	b.String(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error").OneOf("debug", "info", "warn", "error")
 	b.Duration(&c.topology.DedupWindow, "dedup-window", topology.DefaultDedupWindow, "how long JetStream remembers Nats-Msg-Ids (longer: safer late retries, more server memory)").
@@ -346,6 +346,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	deps.HTTP.Mux.Handle("POST /query", queryHandler(pipeline, deps.JS))
 	console.Register(ctx, deps.HTTP.Mux, console.Options{Plan: pipeline, JS: deps.JS, Log: log, Command: cmd, Errors: errs})
+	if c.httpListen != "none" && c.httpListen != "" {
+		log.Info("web console", "url", "http://"+c.httpListen+"/")
+	}
 	httpCtx, stopHTTP := context.WithCancel(context.Background())
 	httpDone := make(chan struct{})
 	go func() {

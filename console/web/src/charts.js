@@ -73,16 +73,24 @@ export class Chart {
     const raw = align(series);
     const stacked = this.kind === 'bars' || this.kind === 'area';
     const data = stacked ? [raw[0], ...stack(raw.slice(1))] : raw;
-    this.raw = raw;
     if (!this.plot || names !== this.names) {
       this.names = names;
-      this.build(series, stacked, data);
+      // Stacked series are drawn top-down (the largest sum first; uPlot draws in order) so
+      // each layer stays visible; the columns follow the same order in every update.
+      this.order = stacked ? [...series.keys()].reverse() : [...series.keys()];
+      this.build(series, this.reorder(raw), this.reorder(data));
       return;
     }
-    this.plot.setData(data); // rescales: x to the range (its range function), y to the data
+    this.raw = this.reorder(raw);
+    this.plot.setData(this.reorder(data)); // rescales: x to the range (its range function), y to the data
   }
 
-  build(series, stacked, data) {
+  reorder(cols) {
+    return [cols[0], ...this.order.map((i) => cols[i + 1])];
+  }
+
+  build(series, raw, data) {
+    this.raw = raw;
     if (this.plot) this.plot.destroy();
     const axis = { stroke: cssVar('--fg-muted'), grid: { stroke: cssVar('--grid'), width: 1 }, ticks: { stroke: cssVar('--grid') } };
     const s = series.map((ser, i) => {
@@ -111,19 +119,15 @@ export class Chart {
       }
       return base;
     });
-    // Stacked series are drawn top-down (the largest sum first) so each stays visible.
-    const order = stacked ? [...s.keys()].reverse() : [...s.keys()];
     const opts = {
       ...this.size(),
-      series: [{}, ...order.map((i) => s[i])],
+      series: [{}, ...this.order.map((i) => s[i])],
       scales: { x: { time: true, range: () => this.range }, y: { range: (u, lo, hi) => [Math.min(0, lo ?? 0), Math.max(1, (hi ?? 1) * 1.1)] } },
       axes: [axis, { ...axis, size: 50 }],
       legend: { show: true, live: true },
       cursor: { points: { show: false } },
     };
-    const cols = [data[0], ...order.map((i) => data[i + 1])];
-    this.raw = [this.raw[0], ...order.map((i) => this.raw[i + 1])];
-    this.plot = new uPlot(opts, cols, this.el);
+    this.plot = new uPlot(opts, data, this.el);
     this.resize(); // now that the legend's height is known
   }
 

@@ -14,7 +14,7 @@ const pages = [
   ['ratings', 'Ratings Data', (m) => mountDashboard(m, 'ratings-data')],
   ['pipeline', 'Pipeline', mountPipeline],
   ['query', 'Query', mountQuery],
-  ['problems', 'Dead letters & late', (m, sub) => mountProblems(m, sub === 'late' ? 'late' : 'dlq')],
+  ['problems', 'Dead letters', (m, sub) => mountProblems(m, sub === 'late' ? 'late' : 'dlq')],
 ];
 
 // Theme: the system's unless chosen here (kept in localStorage).
@@ -92,7 +92,7 @@ async function generator(el) {
   } }, h('label', { for: 'gen-rate' }, 'clicks/s'), rate, h('button', { type: 'submit' }, 'Set'));
   const show = () => {
     const c = click();
-    label.textContent = `generator ${paused() ? 'paused' : 'running'}${c ? ` · ${c.rate} clicks/s` : ''}`;
+    label.textContent = `generator ${paused() ? 'paused' : 'running'}`;
     btn.textContent = paused() ? 'Resume' : 'Pause';
     el.dataset.paused = String(paused());
     if (c && document.activeElement !== rate) rate.value = String(c.rate);
