@@ -465,6 +465,9 @@ func (s *Service) runParts(ctx context.Context, k *task, ps *partSet) error {
 			cancel(nil)
 			err = <-done
 		}
+		if err != nil && !onItsOwn && ctx.Err() == nil && errors.Is(err, context.Canceled) {
+			err = nil // the run was stopped here for a new set: nothing failed
+		}
 		cancel(nil)
 		ps.end()
 		if onItsOwn && err == nil {

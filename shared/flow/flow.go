@@ -234,10 +234,12 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options, h Handler) erro
 		switch {
 		case err == nil || errors.Is(err, ErrStop):
 			return nil
+		case ctx.Err() != nil:
+			// Stopped: whatever failed on the way out (a Resume or Start cut short by the
+			// context) is no failure of the processor.
+			return nil
 		case errors.As(err, &stop):
 			return stop.err
-		case ctx.Err() != nil:
-			return nil
 		case errors.As(err, &retry):
 			backoff = retry.After
 			o.Log.Warn("handler asked to retry; resuming from the checkpoint", "after", backoff, "err", retry.Err)

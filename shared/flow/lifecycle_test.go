@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -587,5 +588,35 @@ func TestLeaseLost(t *testing.T) {
 		case !lost && (flushes != 1 || cp != 100):
 			t.Fatalf("graceful stop: %d flushes, checkpoint %d; want 1 and 100", flushes, cp)
 		}
+	}
+}
+
+// TestStoppedDuringResume: a processor whose context ends while it resumes (the windower's
+// Resume restores state from KV) stops without an error, as it does anywhere else; a resume that
+// fails on its own is fatal. (Found by the compose rehearsal: a windower whose partitions
+// changed during its restore exited.)
+func TestStoppedDuringResume(t *testing.T) {
+	env := natstest.Start(t)
+	setupStreams(t, env.JS, 0)
+	o := options(t)
+	entered := make(chan struct{})
+	o.Resume = func(ctx context.Context) (uint64, error) {
+		close(entered)
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- flow.Run(ctx, env.JS, o, flow.HandlerFunc(func(context.Context, []jetstream.Msg, *flow.Out) error { return nil }))
+	}()
+	<-entered
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v after its context ended during Resume, want nil", err)
+	}
+	o.Resume = func(context.Context) (uint64, error) { return 0, errors.New("state unreadable") }
+	if err := flow.Run(context.Background(), env.JS, o, flow.HandlerFunc(func(context.Context, []jetstream.Msg, *flow.Out) error { return nil })); err == nil || !strings.Contains(err.Error(), "state unreadable") {
+		t.Fatalf("a failing Resume: %v, want its error", err)
 	}
 }
