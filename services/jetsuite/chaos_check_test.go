@@ -489,15 +489,22 @@ func (c *chaosCheck) table(ctx context.Context, bucket string, want reference.Re
 		t.Errorf("%s: the inputs give the reference no rows (the test's log is wrong)", bucket)
 		return
 	}
-	kv, err := c.js.KeyValue(ctx, bucket)
-	if err != nil {
-		t.Errorf("%s: %v", bucket, err)
-		return
-	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		t.Errorf("%s: %v", bucket, err)
-		return
+	var w jetstream.KeyWatcher
+	for {
+		// Tried again while ctx lasts: on a cluster just after a node restart a request may
+		// find no responder for a moment.
+		kv, err := c.js.KeyValue(ctx, bucket)
+		if err == nil {
+			w, err = kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+		}
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Errorf("%s: %v", bucket, err)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	defer func() { _ = w.Stop() }()
 	got := map[string]string{}

@@ -105,6 +105,7 @@ func (p *proc) start() {
 	// Each incarnation is an instance of its own (shared/lease), named so that a test can
 	// tell whose the leases are.
 	cmd.Env = append(append([]string(nil), p.env...), "JETSUITE_INSTANCE="+p.instanceLocked())
+	dieWithTest(cmd)
 	cmd.Stdout, cmd.Stderr = p.logFile, p.logFile
 	if err := cmd.Start(); err != nil {
 		p.t.Fatalf("start %s: %v", p.name, err)
@@ -311,8 +312,24 @@ func (s *chaosSlack) count() int {
 	return len(s.posts)
 }
 
-// readAll reads every message of a stream in order with an ordered consumer.
+// readAll reads every message of a stream in order with an ordered consumer. A read that
+// fails while ctx lasts is started again (on a cluster just after a node restart, a request
+// may find no responder for a moment).
 func readAll(ctx context.Context, js jetstream.JetStream, stream string) ([]jetstream.Msg, error) {
+	for {
+		out, err := readAllOnce(ctx, js, stream)
+		if err == nil || ctx.Err() != nil {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func readAllOnce(ctx context.Context, js jetstream.JetStream, stream string) ([]jetstream.Msg, error) {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return nil, err

@@ -492,12 +492,11 @@ func (p *chaosPublisher) publish(ins []chaosInput) {
 		return m
 	}
 	futures := make([]jetstream.PubAckFuture, len(ins))
+	sendErrs := make([]error, len(ins))
 	for i, in := range ins {
-		f, err := p.js.PublishMsgAsync(msg(in))
-		if err != nil {
-			t.Fatalf("publish %s: %v", in.id, err)
-		}
-		futures[i] = f
+		// A publish that cannot even be sent (the connection is reconnecting: the cluster
+		// test stops the node it is connected to) is retried below like a failed one.
+		futures[i], sendErrs[i] = p.js.PublishMsgAsync(msg(in))
 	}
 	select {
 	case <-p.js.PublishAsyncComplete():
@@ -505,23 +504,26 @@ func (p *chaosPublisher) publish(ins []chaosInput) {
 		t.Fatal("publish acks did not arrive within 30 s")
 	}
 	for i, f := range futures {
-		select {
-		case <-f.Ok():
-			continue
-		case err := <-f.Err():
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, err2 := p.js.PublishMsg(ctx, msg(ins[i]))
-				cancel()
-				if err2 == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("publish %s: %v, retries: %v", ins[i].id, err, err2)
-				}
-				time.Sleep(100 * time.Millisecond)
+		err := sendErrs[i]
+		if f != nil {
+			select {
+			case <-f.Ok():
+				continue
+			case err = <-f.Err():
 			}
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err2 := p.js.PublishMsg(ctx, msg(ins[i]))
+			cancel()
+			if err2 == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("publish %s: %v, retries: %v", ins[i].id, err, err2)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/config"
@@ -328,7 +329,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if deps.JS, err = natsx.JetStream(deps.NC); err != nil {
 		return err
 	}
-	if err := pipeline.Catalog().Ensure(startCtx, deps.JS, c.topologyOptions()); err != nil {
+	if err := retryTransient(startCtx, log, "declare topology", func() error {
+		return pipeline.Catalog().Ensure(startCtx, deps.JS, c.topologyOptions())
+	}); err != nil {
 		return fmt.Errorf("declare topology: %w", err)
 	}
 	rebuilt, err := checkDefinitions(startCtx, deps.JS, pipeline, c.rebuild, c.topologyOptions())
@@ -455,4 +458,40 @@ func embeddedKafkaDemo(reg *config.Registry, dataDir string) error {
 		}
 	}
 	return nil
+}
+
+// retryTransient runs f until it succeeds, fails for good, or ctx ends. On a NATS cluster that
+// is forming, or that just lost or got back a node, JetStream refuses requests for a moment:
+// no meta leader yet (no responders, "JetStream system temporarily unavailable"), or a peer
+// not yet seen online ("no suitable peers for placement, peer offline") although the
+// placement will fit once it is. Those are retried; anything else is returned at once.
+func retryTransient(ctx context.Context, log *slog.Logger, what string, f func() error) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || !transientJSError(err) || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("NATS JetStream not ready; trying again", "what", what, "after", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// JetStream API error codes retryTransient retries.
+const (
+	errCodeNoPeers      jetstream.ErrorCode = 10005 // no suitable peers for placement
+	errCodeNotAvailable jetstream.ErrorCode = 10008 // JetStream system temporarily unavailable
+)
+
+func transientJSError(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code == 503 || apiErr.ErrorCode == errCodeNoPeers || apiErr.ErrorCode == errCodeNotAvailable
+	}
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }

@@ -17,9 +17,11 @@
 //     restart later than the de-duplication window still writes nothing twice.
 //   - Order. Outputs to an Ordered stream land in the order of the inputs that caused them,
 //     also across a SIGKILL of the processor, a NATS server restart or a lost publish: each
-//     output is published with Nats-Expected-Last-Msg-Id naming the output before it, so the
-//     server refuses an output whose predecessor is missing (a publish lost in a reconnect)
-//     instead of storing it out of order; Run then republishes from the first refused one.
+//     output is published with Nats-Expected-Last-Msg-Id naming the output before it (on a
+//     replicated stream Nats-Expected-Last-Sequence naming its sequence: see chain), so the
+//     server refuses an output whose predecessor is missing (a publish lost in a reconnect or
+//     a leader change) instead of storing it out of order; Run then republishes from the
+//     first refused one.
 //   - Resume. On start, Run reads the processor's checkpoint (bucket JETSUITE_CHECKPOINTS, key
 //     = the durable name, or Options.CheckpointKey; before the first checkpoint, the consumer's
 //     ack floor) and recreates its consumer to deliver strictly after it, in stream order.

@@ -31,16 +31,40 @@ const (
 	errCodeWrongLastSequence jetstream.ErrorCode = 10071
 )
 
-// chain is one Ordered output stream: the id of the newest output published to it (what the
-// next output expects to follow), and the source position of the stream's newest message when
-// the session started (outputs at or before it are already there).
+// chain is one Ordered output stream: what the next output expects the stream's newest
+// message to be, and the source position of the stream's newest message when the session
+// started (outputs at or before it are already there).
+//
+// On a single-replica stream an output names its predecessor's Nats-Msg-Id
+// (Nats-Expected-Last-Msg-Id). On a replicated stream it names its predecessor's sequence
+// instead (bySeq), because nats-server (2.15.2 and 2.15.3) checks an expected msg id only when
+// each replica applies the message, and a mismatch there is a write error that stops the
+// stream on that replica ("stream write error: last msgid mismatch"): the first output
+// refused after a publish lost in a leader change, the case the chain exists for, stops the
+// stream on every replica; and a replica that caught up after a restart does not know the
+// newest id, so it stops at the next chained output. An expected sequence is checked by the
+// stream leader before it proposes the message, and a mismatch is a plain refusal, as on a
+// single node. (TestClusterNodeLoss, services/jetsuite, found both.)
+//
+// By sequence, the chain predicts the sequences: the processor alone writes the stream, so its
+// outputs take the sequences after the one the session started from, one each, in order. A
+// lost output makes the ones after it refused until it is republished, which keeps the
+// prediction; a copy of a stored output is refused or acked as a duplicate. What shifts the
+// sequences is a message the processor did not write: rechain numbers the refused outputs
+// anew after it, and the processor reads the streams' newest sequences again before its next
+// batch (see processor.handle). Unlike an id, a sequence does not tell such a message from the
+// predecessor, so an output published before the shift may be stored after it, out of order:
+// on a replicated stream the order holds only while nothing but the processor writes it.
 type chain struct {
 	stream string
-	last   string
-	// lastSeq is the stream's last sequence when the session started: the first output, when
-	// the newest message carries no id (an empty stream), expects it instead, so that even a
-	// chain's first output cannot be stored twice.
-	lastSeq uint64
+	bySeq  bool
+	// last is the Nats-Msg-Id of the newest output published ("" before the session's first):
+	// what the next output expects, unless bySeq.
+	last string
+	// next is the sequence the stream's newest message must have when the next output is
+	// stored: the stream's last sequence when the session started (a session's first output
+	// expects it, so that even the first cannot be stored twice), plus the outputs since.
+	next uint64
 	// resumeAfter: outputs caused by inputs of the processor's own stream up to this position
 	// are in the stream already.
 	resumeAfter position
@@ -104,9 +128,9 @@ type pending struct {
 // concurrent use: each in-flight batch owns one.
 //
 // Chained outputs ask for one ack per chain and batch, not one per message. Each of them names
-// its predecessor (Nats-Expected-Last-Msg-Id), so the server stores it only right after that
-// predecessor: when the batch's last output of a chain is stored, every output before it in
-// the chain is too. The publisher therefore holds back the newest output of each chain, sends
+// its predecessor (see chain), so the server stores it only right after that predecessor: when
+// the batch's last output of a chain is stored, every output before it in the chain is too.
+// The publisher therefore holds back the newest output of each chain, sends
 // the one it replaces as a plain NATS publish (no reply: no ack to build, route and parse),
 // and sends the held ones with an ack when the batch ends (flushHeld). A lost or refused
 // output makes every later one of its chain refused, the last one included, and the usual
@@ -128,14 +152,15 @@ type publisher struct {
 // publish starts publishing m. With a chain, m is chained after the chain's newest output.
 func (p *publisher) publish(m *nats.Msg, c *chain, pos position) error {
 	if c != nil {
-		if c.last != "" {
+		if c.last != "" && !c.bySeq {
 			setHeader(m.Header, HeaderExpectedLastMsgID, c.last)
 			delete(m.Header, HeaderExpectedLastSeq)
 		} else {
 			delete(m.Header, HeaderExpectedLastMsgID)
-			setHeader(m.Header, HeaderExpectedLastSeq, strconv.FormatUint(c.lastSeq, 10))
+			setHeader(m.Header, HeaderExpectedLastSeq, strconv.FormatUint(c.next, 10))
 		}
 		c.last = m.Header.Get(events.HeaderMsgID)
+		c.next++
 		for i := range p.held {
 			if p.held[i].chain != c {
 				continue
@@ -360,8 +385,9 @@ func (p *publisher) count(ack *jetstream.PubAck) {
 // rechain repairs chains whose first failed output was refused because the stream's newest
 // message is not the one it expected. Outputs of the chain that the stream already holds
 // (an earlier copy landed) are dropped; the first remaining one is chained after the stream's
-// real newest message. A refusal caused by an earlier failure of our own needs nothing: the
-// earlier output is republished first and the chain holds again.
+// real newest message, and by sequence (bySeq) the ones after it too, in order. A refusal
+// caused by an earlier failure of our own needs nothing: the earlier output is republished
+// first and the chain holds again.
 //
 // The repaired output names the newest message by its stream sequence
 // (Nats-Expected-Last-Sequence), not by its Nats-Msg-Id: a server that restarted recovers the
@@ -390,7 +416,7 @@ func (p *publisher) rechain(ctx context.Context, failed []pending) ([]pending, e
 			return nil, err
 		}
 		lastPos, ours := parseOutputID(last, p.stream)
-		first := -1
+		next := lastSeq
 		for j := i; j < len(failed); j++ {
 			it := failed[j]
 			if it.chain != c {
@@ -400,16 +426,14 @@ func (p *publisher) rechain(ctx context.Context, failed []pending) ([]pending, e
 				drop[j] = true // the stream has it already
 				continue
 			}
-			if first < 0 {
-				first = j
+			if next == lastSeq || c.bySeq {
+				it.msg.Header.Del(HeaderExpectedLastMsgID)
+				it.msg.Header.Set(HeaderExpectedLastSeq, strconv.FormatUint(next, 10))
 			}
+			next++
 		}
-		if first >= 0 {
-			if p.rechained != nil {
-				p.rechained.Store(true)
-			}
-			failed[first].msg.Header.Del(HeaderExpectedLastMsgID)
-			failed[first].msg.Header.Set(HeaderExpectedLastSeq, strconv.FormatUint(lastSeq, 10))
+		if next > lastSeq && p.rechained != nil {
+			p.rechained.Store(true)
 		}
 		if !ours && last != "" {
 			p.log.Warn("ordered stream's newest message was not written by this processor; chaining after it",

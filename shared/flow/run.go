@@ -188,6 +188,11 @@ func (p *processor) handle(ctx context.Context, batch []jetstream.Msg, acks chan
 				return ctx.Err()
 			}
 		}
+		// The repair may have shifted the chains' sequences (see chain): the next outputs
+		// chained by sequence follow the streams' newest messages as they are now.
+		if err := p.resyncChains(ctx); err != nil {
+			return err
+		}
 	}
 	sl := p.slots[p.next]
 	p.next = (p.next + 1) % len(p.slots)
@@ -328,13 +333,29 @@ func (p *processor) openChains(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		c := &chain{stream: name, last: last, lastSeq: lastSeq}
+		c := &chain{stream: name, bySeq: s.CachedInfo().Config.Replicas > 1, last: last, next: lastSeq}
 		if pos, ok := parseOutputID(last, p.o.Stream); ok {
 			c.resumeAfter = pos
 		}
 		for _, subj := range s.CachedInfo().Config.Subjects {
 			p.chains[subj] = c
 		}
+	}
+	return nil
+}
+
+// resyncChains sets the next expected sequence of every chain by sequence to its stream's last
+// sequence (all outputs published so far are confirmed when it is called).
+func (p *processor) resyncChains(ctx context.Context) error {
+	for _, c := range p.chains {
+		if !c.bySeq {
+			continue
+		}
+		s, err := p.js.Stream(ctx, c.stream)
+		if err != nil {
+			return fmt.Errorf("ordered output stream %s: %w", c.stream, err)
+		}
+		c.next = s.CachedInfo().State.LastSeq
 	}
 	return nil
 }

@@ -19,7 +19,10 @@ import (
 //
 // The watch channel of nats.go closes when the connection is lost and is not re-created by the
 // library (nats.go #1777), so Run re-watches with ResumeFromRevision(last revision + 1) after a
-// back-off; rows keep being served from memory in between.
+// back-off; rows keep being served from memory in between. A watch whose (ephemeral, R1)
+// consumer died with its NATS node stays open and silent: nats.go recreates it only after
+// missed heartbeats, 10 to 20 s later, so the view also compares its revision with the
+// bucket's newest every StallCheck and re-watches when it stays behind (see watch).
 type View[T any] struct {
 	bucket string
 	decode func(key string, value []byte) (T, error)
@@ -92,13 +95,24 @@ func (v *View[T]) Revision() uint64 {
 	return v.rev
 }
 
+// StallCheck is how often a view compares its revision with its bucket's newest: a watch that
+// is behind at two checks in a row without applying anything in between is stalled (its
+// consumer is gone) and is replaced, so a table change reaches the view within about two
+// checks even when the NATS node that held the watch stopped (TestClusterNodeLoss measured 14 s
+// without it). One stream info request per view and check.
+var StallCheck = time.Second
+
 // Run watches kv until ctx ends, re-watching whenever the watch ends early.
 func (v *View[T]) Run(ctx context.Context, kv jetstream.KeyValue) error {
 	backoff := 100 * time.Millisecond
 	for {
+		started := time.Now()
 		err := v.watch(ctx, kv)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if time.Since(started) > time.Minute {
+			backoff = 100 * time.Millisecond // a watch that ran well: start the back-off over
 		}
 		v.log.Warn("KV watch ended, watching again", "resume_from", v.Revision()+1, "err", err)
 		select {
@@ -112,6 +126,13 @@ func (v *View[T]) Run(ctx context.Context, kv jetstream.KeyValue) error {
 
 var errWatchClosed = errors.New("watch channel closed")
 
+// stalled reports a watch that stays behind its bucket (see StallCheck).
+type stalled struct{ view, bucket uint64 }
+
+func (e stalled) Error() string {
+	return fmt.Sprintf("watch stalled: the bucket is at revision %d, the view at %d and not moving", e.bucket, e.view)
+}
+
 func (v *View[T]) watch(ctx context.Context, kv jetstream.KeyValue) error {
 	var opts []jetstream.WatchOpt
 	if rev := v.Revision(); rev > 0 {
@@ -124,10 +145,24 @@ func (v *View[T]) watch(ctx context.Context, kv jetstream.KeyValue) error {
 		return fmt.Errorf("watch %s: %w", v.bucket, err)
 	}
 	defer func() { _ = w.Stop() }()
+	check := time.NewTicker(StallCheck)
+	defer check.Stop()
+	behind, behindRev := false, uint64(0) // at the last check: behind the bucket, at this revision
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-check.C:
+			newest, err := newestRevision(ctx, kv)
+			rev := v.Revision()
+			switch {
+			case err != nil || newest <= rev:
+				behind = false
+			case behind && behindRev == rev:
+				return stalled{view: rev, bucket: newest}
+			default:
+				behind, behindRev = true, rev
+			}
 		case e, ok := <-w.Updates():
 			if !ok {
 				return errWatchClosed
@@ -143,6 +178,23 @@ func (v *View[T]) watch(ctx context.Context, kv jetstream.KeyValue) error {
 			v.apply(e)
 		}
 	}
+}
+
+// newestRevision is the revision of the newest entry a watch of kv would deliver (0: none): the
+// bucket stream's last sequence while the stream holds messages (its newest is then there;
+// when all expired, nothing is left to deliver).
+func newestRevision(ctx context.Context, kv jetstream.KeyValue) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, StallCheck)
+	defer cancel()
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok || bs.StreamInfo() == nil || bs.StreamInfo().State.Msgs == 0 {
+		return 0, nil
+	}
+	return bs.StreamInfo().State.LastSeq, nil
 }
 
 func (v *View[T]) apply(e jetstream.KeyValueEntry) {

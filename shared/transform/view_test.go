@@ -127,3 +127,83 @@ func eventually(t testing.TB, timeout time.Duration, cond func() bool, what func
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// silentKV's first watch goes silent after its initial values, without closing: what a watch
+// does whose consumer died with its NATS node (nats.go notices by missed heartbeats only, 10 to
+// 20 s later).
+type silentKV struct {
+	jetstream.KeyValue
+	watches atomic.Int32
+}
+
+type silentWatcher struct {
+	jetstream.KeyWatcher
+	out chan jetstream.KeyValueEntry
+}
+
+func (w *silentWatcher) Updates() <-chan jetstream.KeyValueEntry { return w.out }
+
+func (k *silentKV) WatchAll(ctx context.Context, opts ...jetstream.WatchOpt) (jetstream.KeyWatcher, error) {
+	w, err := k.KeyValue.WatchAll(ctx, opts...)
+	if err != nil || k.watches.Add(1) > 1 {
+		return w, err
+	}
+	s := &silentWatcher{KeyWatcher: w, out: make(chan jetstream.KeyValueEntry, 64)}
+	go func() {
+		silent := false
+		for e := range w.Updates() {
+			if !silent {
+				s.out <- e
+			}
+			silent = silent || e == nil
+		}
+	}()
+	return s, nil
+}
+
+// TestViewRewatchesAStalledWatch: a watch that goes silent while the bucket changes is
+// replaced (StallCheck), and the change reaches the view within a few seconds.
+func TestViewRewatchesAStalledWatch(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	real, err := env.JS.KeyValue(ctx, topology.TableWebUsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := real.PutString(ctx, "a", "before"); err != nil {
+		t.Fatal(err)
+	}
+	kv := &silentKV{KeyValue: real}
+	v := NewView(topology.TableWebUsers, decodeText, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- v.Run(rctx, kv) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-v.Loaded():
+	case <-time.After(10 * time.Second):
+		t.Fatal("initial load never completed")
+	}
+	// Quiet at first: a silent watch is replaced only when it misses something.
+	time.Sleep(3 * StallCheck)
+	if got := kv.watches.Load(); got != 1 {
+		t.Fatalf("%d watches while the bucket did not change, want 1", got)
+	}
+	changed := time.Now()
+	if _, err := real.PutString(ctx, "a", "after"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() bool {
+		a, _ := v.Get("a")
+		return a == "after"
+	}, func() string { return "the change never reached the view" })
+	if got := kv.watches.Load(); got != 2 {
+		t.Errorf("%d watches, want 2", got)
+	}
+	t.Logf("the change reached the view %s after it was made", time.Since(changed).Truncate(time.Millisecond))
+}
