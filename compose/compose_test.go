@@ -36,16 +36,16 @@ type stack struct {
 }
 
 type service struct {
-	Image       string                  `yaml:"image"`
-	Build       *build                  `yaml:"build"`
-	Command     strList                 `yaml:"command"`
-	Environment env                     `yaml:"environment"`
-	Volumes     []string                `yaml:"volumes"`
-	Ports       []string                `yaml:"ports"`
-	DependsOn   dependsOn               `yaml:"depends_on"`
-	Healthcheck *struct{ Test strList } `yaml:"healthcheck"`
-	Profiles    []string                `yaml:"profiles"`
-	Restart     string                  `yaml:"restart"`
+	Image       string       `yaml:"image"`
+	Build       *build       `yaml:"build"`
+	Command     strList      `yaml:"command"`
+	Environment env          `yaml:"environment"`
+	Volumes     []string     `yaml:"volumes"`
+	Ports       []string     `yaml:"ports"`
+	DependsOn   dependsOn    `yaml:"depends_on"`
+	Healthcheck *healthcheck `yaml:"healthcheck"`
+	Profiles    []string     `yaml:"profiles"`
+	Restart     string       `yaml:"restart"`
 }
 
 type build struct {

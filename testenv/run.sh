@@ -99,7 +99,8 @@ apt_install() {
 
 install_tools() {
 	local pkgs=()
-	if wants mariadb; then
+	# debezium-server: the compose rehearsal runs a MariaDB of its own for Debezium Server.
+	if wants mariadb || wants debezium-server; then
 		command -v mariadbd >/dev/null || [[ -x /usr/sbin/mariadbd ]] || pkgs+=(mariadb-server)
 	fi
 	command -v kcat >/dev/null || pkgs+=(kcat)
