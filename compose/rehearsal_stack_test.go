@@ -429,10 +429,7 @@ func logFindings(path string, max int) (warn, errs int, distinct []string) {
 			}
 			msg = l
 			if i := strings.Index(l, "msg="); i >= 0 {
-				msg = l[i+4:]
-				if j := strings.Index(msg, " service="); j >= 0 {
-					msg = msg[:j]
-				}
+				msg = logNoise.ReplaceAllString(l[i+4:], "")
 			}
 		case javaLevel.MatchString(l):
 			m := javaLevel.FindStringSubmatch(l)
@@ -456,6 +453,9 @@ func logFindings(path string, max int) (warn, errs int, distinct []string) {
 	}
 	return warn, errs, distinct
 }
+
+// logNoise are the attributes of a jetsuite log line that say who, not what.
+var logNoise = regexp.MustCompile(` (service|group|instance)=\S+`)
 
 // javaLevel matches a Quarkus/JBoss log line: "2026-12-02 08:30:32,728 WARN  [category] (thread) message".
 var javaLevel = regexp.MustCompile(`^\S+ \S+ (WARN|ERROR)\s+\[([^\]]*)\] \([^)]*\) (.*)$`)
