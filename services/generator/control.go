@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -18,11 +19,16 @@ const (
 	SubjectPause  = "jetsuite.generator.pause"
 	SubjectResume = "jetsuite.generator.resume"
 	SubjectStatus = "jetsuite.generator.status"
+	SubjectRate   = "jetsuite.generator.rate"
 
 	PathPause  = "/generator/pause"
 	PathResume = "/generator/resume"
 	PathStatus = "/generator/status"
+	PathRate   = "/generator/rate"
 )
+
+// MaxRate is the most events per second SetRate accepts for one quickstart.
+const MaxRate = 100_000
 
 // ErrUnknownQuickstart is returned for a quickstart name the generator does not run.
 var ErrUnknownQuickstart = errors.New("unknown quickstart")
@@ -56,7 +62,7 @@ func (s *Service) Status() Status {
 	}
 	for _, src := range s.sources {
 		st.Quickstarts = append(st.Quickstarts, QuickstartStatus{
-			Name: src.name, Subject: src.subject, Rate: src.rate,
+			Name: src.name, Subject: src.subject, Rate: math.Float64frombits(src.wantRate.Load()),
 			Paused: src.paused.Load(), SessionizePaused: src.sessionPaused.Load(),
 			Iteration: src.count.Load(),
 		})
@@ -92,6 +98,44 @@ func (s *Service) setPaused(name string, paused bool) error {
 	}
 	s.log.Info("generator control", "paused", paused, "quickstart", what)
 	return nil
+}
+
+// SetRate sets the events per second of one quickstart (by name or subject) until the
+// generator restarts (then the configured rate applies again). The scheduled customers source
+// has no rate.
+func (s *Service) SetRate(name string, rate float64) error {
+	if math.IsNaN(rate) || rate < 0 || rate > MaxRate {
+		return fmt.Errorf("rate must be 0..%d events per second", MaxRate)
+	}
+	name = strings.TrimSpace(name)
+	for _, src := range s.sources {
+		if name != src.name && name != src.subject {
+			continue
+		}
+		if src.delay != nil {
+			return fmt.Errorf("%s follows a schedule, not a rate", src.name)
+		}
+		src.wantRate.Store(math.Float64bits(rate))
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+		s.log.Info("generator control", "quickstart", src.name, "rate", rate)
+		return nil
+	}
+	return fmt.Errorf("%w %q", ErrUnknownQuickstart, name)
+}
+
+// rateArg reads {"quickstart": "...", "rate": n}.
+func rateArg(body []byte) (string, float64, error) {
+	var req struct {
+		Quickstart string   `json:"quickstart"`
+		Rate       *float64 `json:"rate"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || req.Rate == nil || req.Quickstart == "" {
+		return "", 0, errors.New(`body must be {"quickstart": "clickstream", "rate": 50}`)
+	}
+	return req.Quickstart, *req.Rate, nil
 }
 
 // quickstartArg reads the optional quickstart from a request body: empty (all), a JSON object
@@ -136,6 +180,21 @@ func (s *Service) registerHTTP(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("POST "+PathPause, control(true))
 	mux.HandleFunc("POST "+PathResume, control(false))
+	mux.HandleFunc("POST "+PathRate, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
+		name, rate, err := rateArg(body)
+		if err == nil {
+			err = s.SetRate(name, rate)
+		}
+		switch {
+		case errors.Is(err, ErrUnknownQuickstart):
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+		case err != nil:
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		default:
+			writeJSON(w, http.StatusOK, s.Status())
+		}
+	})
 	mux.HandleFunc("GET "+PathStatus, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Status())
 	})
@@ -172,6 +231,17 @@ func (s *Service) subscribeControl() ([]*nats.Subscription, error) {
 		SubjectPause:  control(true),
 		SubjectResume: control(false),
 		SubjectStatus: func(m *nats.Msg) { reply(m, s.Status()) },
+		SubjectRate: func(m *nats.Msg) {
+			name, rate, err := rateArg(m.Data)
+			if err == nil {
+				err = s.SetRate(name, rate)
+			}
+			if err != nil {
+				reply(m, map[string]string{"error": err.Error()})
+				return
+			}
+			reply(m, s.Status())
+		},
 	} {
 		sub, err := s.deps.NC.Subscribe(subj, h)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -174,6 +175,9 @@ type source struct {
 	count         atomic.Uint64
 	paused        atomic.Bool
 	sessionPaused atomic.Bool
+	// wantRate holds the float64 bits of the rate to generate at: the configured one, or
+	// one set through the control API (SetRate); the loop paces rate and follows it.
+	wantRate atomic.Uint64
 }
 
 // New builds the generator.
@@ -231,6 +235,7 @@ func (s *Service) buildSources() {
 		if src.msgID == nil {
 			src.msgID = id(src.name)
 		}
+		src.wantRate.Store(math.Float64bits(src.rate))
 		src.withKey = src.name != QCustomers
 		s.sources = append(s.sources, src)
 	}
@@ -542,6 +547,11 @@ func (s *Service) emitDue(pub *pipe.Publisher, src *source, now time.Time) (time
 		// A pause is not made up for afterwards.
 		src.pace.reset()
 		src.wasPaused = false
+	}
+	if r := math.Float64frombits(src.wantRate.Load()); r != src.rate {
+		// A new rate counts from now: the pacer's baseline was for the old one.
+		src.rate = r
+		src.pace.reset()
 	}
 	seed := s.seed.Load()
 	sent := 0

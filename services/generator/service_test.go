@@ -421,6 +421,68 @@ func TestPauseResume(t *testing.T) {
 	r.stop(t)
 }
 
+// TestSetRate: a rate set over HTTP or NATS applies at once and shows in the status: 0 stops a
+// quickstart, a new rate is held from then on; what cannot be set is refused with the reason.
+func TestSetRate(t *testing.T) {
+	env := natstest.Start(t)
+	cfg := fastConfig()
+	cfg.Customers, cfg.News, cfg.Pageviews = true, false, false
+	r := start(t, env, cfg, nil)
+	nc, _ := env.Connect(t)
+	js := env.JS
+	post := func(body string) (int, string) {
+		t.Helper()
+		resp, err := http.Post(r.http.URL+PathRate, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	waitFor(t, "clicks", func() bool { return count(t, js, topology.SubjectClickstream) > 0 })
+	if code, body := post(`{"quickstart":"clickstream","rate":0}`); code != http.StatusOK || !strings.Contains(body, `"name":"clickstream","subject":"clickstream","rate":0,`) {
+		t.Fatalf("rate 0: %d %s", code, body)
+	}
+	// Stopped: the count settles and stays.
+	var stopped uint64
+	waitFor(t, "clicks to stop", func() bool {
+		before := count(t, js, topology.SubjectClickstream)
+		time.Sleep(300 * time.Millisecond)
+		stopped = count(t, js, topology.SubjectClickstream)
+		return stopped == before
+	})
+	time.Sleep(500 * time.Millisecond)
+	if now := count(t, js, topology.SubjectClickstream); now != stopped {
+		t.Fatalf("clicks went on at rate 0: %d -> %d", stopped, now)
+	}
+	// Over NATS, 50 a second: a second later about 50 more (the pacer counts from the change,
+	// so no backlog of the stopped time is made up).
+	m, err := nc.Request(SubjectRate, []byte(`{"quickstart":"clickstream","rate":50}`), 5*time.Second)
+	if err != nil || !strings.Contains(string(m.Data), `"rate":50`) {
+		t.Fatalf("rate over NATS: %v %s", err, m.Data)
+	}
+	changed := time.Now()
+	waitFor(t, "clicks at the new rate", func() bool { return count(t, js, topology.SubjectClickstream) >= stopped+50 })
+	if n, took := count(t, js, topology.SubjectClickstream)-stopped, time.Since(changed); float64(n) > 50*took.Seconds()+60 {
+		t.Errorf("%d clicks in %s at 50/s: the stopped time was made up", n, took)
+	}
+	for body, want := range map[string]int{
+		`{"quickstart":"clickstream","rate":-1}`:      http.StatusBadRequest,
+		`{"quickstart":"clickstream","rate":1e9}`:     http.StatusBadRequest,
+		`{"quickstart":"clickstream"}`:                http.StatusBadRequest,
+		`{"quickstart":"customers","rate":5}`:         http.StatusBadRequest,
+		`{"quickstart":"nope","rate":5}`:              http.StatusNotFound,
+		`{"quickstart":"ratings","rate":5}`:           http.StatusOK,
+		`{"quickstart":"clickstream_users","rate":1}`: http.StatusOK,
+	} {
+		if code, resp := post(body); code != want {
+			t.Errorf("POST %s %s: %d %s, want %d", PathRate, body, code, resp, want)
+		}
+	}
+	r.stop(t)
+}
+
 func quickstart(st Status, name string) QuickstartStatus {
 	for _, q := range st.Quickstarts {
 		if q.Name == name {

@@ -38,7 +38,8 @@ import (
 // has 3 replicas on 3 nodes. Last, it stops the node holding the CUSTOMERS watcher once more
 // and checks that a change of CUSTOMERS made meanwhile still reaches the ratings join.
 func TestClusterNodeLoss(t *testing.T) {
-	cfg := chaosConfig{clicks: 8_000, ratings: 1_200, publishFor: 14 * time.Second, seed: 20261202, fuse: true}
+	// The aggregations in four partitions, as the binary's default gives new tables.
+	cfg := chaosConfig{clicks: 8_000, ratings: 1_200, publishFor: 14 * time.Second, seed: 20261202, fuse: true, partitions: 4}
 	started := time.Now()
 	plan := newChaosPlan(cfg)
 	t.Logf("seed %d: %d clicks, %d ratings, %d garbage, %d duplicate publications, %d inputs in all; publishing over %s",
@@ -72,6 +73,7 @@ func TestClusterNodeLoss(t *testing.T) {
 	settings := map[string]string{
 		"NATS_URL":                         cl.URL(),
 		"JETSUITE_REPLICAS":                "3",
+		"JETSUITE_PARTITIONS":              strconv.Itoa(cfg.partitions),
 		"JETSUITE_HTTP_LISTEN":             "none",
 		"JETSUITE_LOG_LEVEL":               "info",
 		"JETSUITE_WINDOWER_FLUSH_INTERVAL": "100ms",

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsuite/jetsuite/console"
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/natsx"
 	"github.com/jetsuite/jetsuite/shared/obs"
@@ -69,7 +70,7 @@ func bindCommon(b config.Binder, c *common) {
 		AlsoEnv("NATS_URL")
 	b.String(&c.dataDir, "data-dir", "./data", "where the embedded NATS server keeps JetStream's files")
 	b.String(&c.natsListen, "nats-listen", "127.0.0.1:4222", "address the embedded NATS server listens on for other clients (\"none\": in-process only)")
-	b.String(&c.httpListen, "http-listen", "127.0.0.1:8080", "address of /healthz, /readyz, /metrics and service endpoints (\"none\": off)")
+	b.String(&c.httpListen, "http-listen", "127.0.0.1:8080", "address of the web console (/), /healthz, /readyz, /metrics and service endpoints (\"none\": off)")
 	b.String(&c.logFormat, "log-format", "text", "log format: text or json").OneOf("text", "json")
 	b.String(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error").OneOf("debug", "info", "warn", "error")
 	b.Duration(&c.topology.DedupWindow, "dedup-window", topology.DefaultDedupWindow, "how long JetStream remembers Nats-Msg-Ids (longer: safer late retries, more server memory)").
@@ -279,7 +280,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	log := obs.NewLogger(stderr, c.logFormat, c.logLevel)
+	// The console shows a node's last error from the process's recent warnings and errors.
+	errs := console.NewRecorder(obs.NewLogger(stderr, c.logFormat, c.logLevel).Handler())
+	log := slog.New(errs)
 	slog.SetDefault(log)
 	reg.LogDeprecations(log)
 	setMemoryLimit(c.memoryLimit, os.Getenv("GOMEMLIMIT"), os.Getenv("GOGC"), log)
@@ -355,6 +358,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		services = append(services, svc)
 	}
 	deps.HTTP.Mux.Handle("POST /query", queryHandler(pipeline, deps.JS))
+	console.Register(ctx, deps.HTTP.Mux, console.Options{Plan: pipeline, JS: deps.JS, Log: log, Command: cmd, Errors: errs})
+	if c.httpListen != "none" && c.httpListen != "" {
+		log.Info("web console", "url", "http://"+c.httpListen+"/")
+	}
 	httpCtx, stopHTTP := context.WithCancel(context.Background())
 	httpDone := make(chan struct{})
 	go func() {

@@ -473,17 +473,19 @@ func (k *task) restore(ctx context.Context) error {
 	cps := map[int]progress{}
 	k.lastSeq = 0
 	for i, p := range k.set {
+		// From the leader: a replica that restarted a moment ago may hold an older record,
+		// and the groups loaded next to it come from the leader (a watcher).
 		var cp progress
-		e, err := k.state.Get(ctx, k.progressKeyOf(p))
+		data, err := kvx.GetFromLeader(ctx, k.js, topology.BucketWindowerState, k.progressKeyOf(p))
 		if errors.Is(err, jetstream.ErrKeyNotFound) && k.parts <= 1 {
-			e, err = k.state.Get(ctx, k.legacyCheckpointKey())
+			data, err = kvx.GetFromLeader(ctx, k.js, topology.BucketWindowerState, k.legacyCheckpointKey())
 		}
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 		case err != nil:
 			return fmt.Errorf("read progress: %w", err)
 		default:
-			if err := json.Unmarshal(e.Value(), &cp); err != nil {
+			if err := json.Unmarshal(data, &cp); err != nil {
 				return fmt.Errorf("decode progress: %w", err)
 			}
 		}

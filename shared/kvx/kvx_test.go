@@ -2,6 +2,7 @@ package kvx_test
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"sort"
 	"testing"
@@ -97,5 +98,42 @@ func TestAppendEscape(t *testing.T) {
 		if got, want := string(kvx.AppendEscape([]byte("pre"), s)), "pre"+kvx.Escape(s); got != want {
 			t.Errorf("AppendEscape(%q) = %q, want %q", s, got, want)
 		}
+	}
+}
+
+// GetFromLeader reads what KeyValue.Get reads (on one node, where every read is the leader's):
+// the newest value, not-found for keys never written, deleted or purged.
+func TestGetFromLeader(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	kv, err := env.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "LEADER_TEST", History: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kvx.GetFromLeader(ctx, env.JS, "LEADER_TEST", "a"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("never written: %v", err)
+	}
+	for _, v := range []string{"one", "two"} {
+		if _, err := kv.PutString(ctx, "a", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err := kvx.GetFromLeader(ctx, env.JS, "LEADER_TEST", "a"); err != nil || string(v) != "two" {
+		t.Fatalf("got %q, %v; want two", v, err)
+	}
+	if err := kv.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kvx.GetFromLeader(ctx, env.JS, "LEADER_TEST", "a"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("deleted: %v", err)
+	}
+	if _, err := kv.PutString(ctx, "b", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Purge(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kvx.GetFromLeader(ctx, env.JS, "LEADER_TEST", "b"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("purged: %v", err)
 	}
 }
