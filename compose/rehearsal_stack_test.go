@@ -58,6 +58,9 @@ type rehearsal struct {
 	comps map[string]*component
 	order []string // names in the compose file's order (sorted)
 	rw    *rewriter
+
+	logMu   sync.Mutex
+	logFile *os.File // a copy of the log (testenv's JETSUITE_TEST_LOGS/rehearsal.log), or nil
 }
 
 func (r *rehearsal) since() string { return fmt.Sprintf("+%.1fs", time.Since(r.t0).Seconds()) }
@@ -67,7 +70,13 @@ func (r *rehearsal) logf(format string, args ...any) {
 	if r.ctx.Err() != nil {
 		return // the test is over: testing.T must not be used any more
 	}
-	r.t.Logf("[rehearsal %7s] %s", r.since(), fmt.Sprintf(format, args...))
+	line := fmt.Sprintf("[rehearsal %7s] %s", r.since(), fmt.Sprintf(format, args...))
+	r.t.Log(line)
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
+	if r.logFile != nil {
+		fmt.Fprintln(r.logFile, line)
+	}
 }
 
 // --- the rewrite table -----------------------------------------------------------------------

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -72,6 +73,21 @@ func TestRehearsal(t *testing.T) {
 		dir = d
 	}
 	r := &rehearsal{t: t, t0: time.Now(), dir: dir, ctx: ctx, comps: map[string]*component{}, rw: newRewriter()}
+	if logs := os.Getenv(testenv.Logs); logs != "" {
+		// A copy of the log for after the run: `go tool task test` prints it (go test shows a
+		// passing test's log only with -v).
+		f, err := os.Create(filepath.Join(logs, "rehearsal.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.logFile = f
+		t.Cleanup(func() {
+			r.logMu.Lock()
+			defer r.logMu.Unlock()
+			_ = f.Close()
+			r.logFile = nil
+		})
+	}
 	t.Cleanup(func() {
 		for _, c := range r.comps {
 			if c.proc != nil {
@@ -202,6 +218,7 @@ func TestRehearsal(t *testing.T) {
 	k.everySourceIndexed()
 	k.unhappyInKafka()
 	k.everyServiceReady("steady state")
+	k.debeziumHealth()
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -753,6 +770,27 @@ func (k *checks) everyServiceReady(when string) {
 		names = append(names, c.name)
 	}
 	k.r.logf("%s: /readyz 200 on every jetsuite service (%s)", when, strings.Join(names, ", "))
+}
+
+// debeziumHealth: Debezium Server's MicroProfile health (published by the stack, named in the
+// README; no compose healthcheck asks it) is UP.
+func (k *checks) debeziumHealth() {
+	addr, _ := k.r.rw.lookup("debezium:8080")
+	ok, detail := k.waitFor(time.Minute, func() (bool, string) {
+		resp, err := http.Get("http://" + addr + "/q/health")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		var h struct{ Status string }
+		_ = json.NewDecoder(resp.Body).Decode(&h)
+		return resp.StatusCode == http.StatusOK && h.Status == "UP", fmt.Sprintf("%s %q", resp.Status, h.Status)
+	})
+	if !ok {
+		k.t.Errorf("Debezium Server's /q/health: %s", detail)
+		return
+	}
+	k.r.logf("Debezium Server: /q/health UP")
 }
 
 // debeziumNode is the NATS node Debezium Server's sink is connected to (the Java client), or

@@ -23,6 +23,7 @@
 #   JETSUITE_TEST_OPENSEARCH_URL / _CTL                        (from opensearch.sh)
 #   JETSUITE_TEST_DEBEZIUM_SERVER <abs path>/debezium-server   (the distribution: run.sh, config/, lib/)
 #   JETSUITE_TEST_DEBEZIUM_SERVER_JAVA_HOME  a JDK >= 21 (Debezium Server 3.x is built for Java 21)
+#   JETSUITE_TEST_LOGS            <abs path>/.testenv/logs (tests may leave logs there: rehearsal.log)
 #
 # Tunables (environment):
 #   JETSUITE_TESTENV_SERVICES  which to start, default "mariadb kafka connect opensearch debezium-server"
@@ -132,7 +133,7 @@ fetch_jars() {
 fetch_debezium_server() {
 	local dir=$JARS/debezium-server dl=$JARS/debezium-dl
 	if [[ -f $dir/.stamp && $(cat "$dir/.stamp") == "$DEBEZIUM_VERSION" ]]; then return; fi
-	log "fetching Debezium Server $DEBEZIUM_VERSION (debezium-server-dist, once per machine)"
+	log "fetching Debezium Server $DEBEZIUM_VERSION (debezium-server-dist: downloaded once per machine, unpacked once per clone)"
 	rm -rf "$dir" "$dl"
 	mvn -B -q ${JETSUITE_TESTENV_M2:+-Dmaven.repo.local=$JETSUITE_TESTENV_M2} "$MVN_DEP:copy" \
 		-Dartifact="io.debezium:debezium-server-dist:$DEBEZIUM_VERSION:tar.gz" \
@@ -404,6 +405,9 @@ start_all() {
 		fetch_debezium
 	fi
 	if wants debezium-server; then prepare_debezium_server; fi
+	# Where tests may leave a log of their own for after the run (the compose rehearsal's).
+	export JETSUITE_TEST_LOGS=$LOGS
+	rm -f "$LOGS/rehearsal.log"
 	DATA=$(mktemp -d "$TE/run.XXXXXX")
 	: >"$DATA/pids"
 	local t0=$SECONDS
@@ -434,7 +438,7 @@ write_env() {
 	{
 		for v in JETSUITE_TEST_KAFKA_BROKERS JETSUITE_TEST_KAFKA_CONNECT JETSUITE_TEST_MARIADB_DSN \
 			JETSUITE_TEST_MARIADB_SOCKET JETSUITE_TEST_OPENSEARCH_URL JETSUITE_TEST_OPENSEARCH_CTL \
-			JETSUITE_TEST_DEBEZIUM_SERVER JETSUITE_TEST_DEBEZIUM_SERVER_JAVA_HOME; do
+			JETSUITE_TEST_DEBEZIUM_SERVER JETSUITE_TEST_DEBEZIUM_SERVER_JAVA_HOME JETSUITE_TEST_LOGS; do
 			[[ -n ${!v:-} ]] && printf 'export %s=%q\n' "$v" "${!v}"
 		done
 		printf 'JETSUITE_TESTENV_DATA=%q\n' "$DATA"

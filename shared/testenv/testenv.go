@@ -23,6 +23,8 @@ const (
 	// DebeziumServerJavaHome a JDK it runs on (>= 21). Fetched, not started, by testenv/run.sh.
 	DebeziumServer         = "JETSUITE_TEST_DEBEZIUM_SERVER"
 	DebeziumServerJavaHome = "JETSUITE_TEST_DEBEZIUM_SERVER_JAVA_HOME"
+	// Logs is a folder where a test may leave a log for after the run (testenv/run.sh's logs).
+	Logs = "JETSUITE_TEST_LOGS"
 )
 
 // Require returns the value of the environment variable name, skipping the test when it is
