@@ -464,10 +464,10 @@ case "${1:-}" in
 	[[ -f $TE/env.sh ]] || die "nothing is up ($TE/env.sh missing)"
 	# shellcheck source=/dev/null
 	source "$TE/env.sh"
-	if [[ -f $HERE/opensearch.sh && -n ${JETSUITE_TEST_OPENSEARCH_URL:-} ]]; then
-		# shellcheck source=/dev/null
-		source "$HERE/opensearch.sh"
-		opensearch_down || log "opensearch_down failed"
+	# opensearch_down knows the node only in the shell that started it: stop it by its ctl.
+	if [[ -n ${JETSUITE_TEST_OPENSEARCH_CTL:-} && -x $JETSUITE_TEST_OPENSEARCH_CTL ]]; then
+		"$JETSUITE_TEST_OPENSEARCH_CTL" stop || log "stopping OpenSearch failed"
+		rm -rf "$(dirname "$JETSUITE_TEST_OPENSEARCH_CTL")"
 	fi
 	if [[ -f $JETSUITE_TESTENV_DATA/pids ]]; then
 		mapfile -t pids <"$JETSUITE_TESTENV_DATA/pids"
