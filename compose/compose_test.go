@@ -36,16 +36,16 @@ type stack struct {
 }
 
 type service struct {
-	Image       string                  `yaml:"image"`
-	Build       *build                  `yaml:"build"`
-	Command     strList                 `yaml:"command"`
-	Environment env                     `yaml:"environment"`
-	Volumes     []string                `yaml:"volumes"`
-	Ports       []string                `yaml:"ports"`
-	DependsOn   dependsOn               `yaml:"depends_on"`
-	Healthcheck *struct{ Test strList } `yaml:"healthcheck"`
-	Profiles    []string                `yaml:"profiles"`
-	Restart     string                  `yaml:"restart"`
+	Image       string       `yaml:"image"`
+	Build       *build       `yaml:"build"`
+	Command     strList      `yaml:"command"`
+	Environment env          `yaml:"environment"`
+	Volumes     []string     `yaml:"volumes"`
+	Ports       []string     `yaml:"ports"`
+	DependsOn   dependsOn    `yaml:"depends_on"`
+	Healthcheck *healthcheck `yaml:"healthcheck"`
+	Profiles    []string     `yaml:"profiles"`
+	Restart     string       `yaml:"restart"`
 }
 
 type build struct {
@@ -455,7 +455,7 @@ func TestNATSCluster(t *testing.T) {
 }
 
 // TestDebeziumServer: Debezium Server's configuration publishes demo.CUSTOMERS changes on the
-// subject the CDC reader follows, into jetsuite's DebeziumStream, and reads the MySQL the stack
+// subject the CDC reader follows, into jetsuite's DebeziumStream, and reads the MariaDB the stack
 // runs with the user its init script creates.
 func TestDebeziumServer(t *testing.T) {
 	s := loadStack(t)
@@ -471,8 +471,8 @@ func TestDebeziumServer(t *testing.T) {
 	want := map[string]string{
 		"debezium.sink.type":                         "nats-jetstream",
 		"debezium.sink.nats-jetstream.create-stream": "false",
-		"debezium.source.connector.class":            "io.debezium.connector.mysql.MySqlConnector",
-		"debezium.source.database.hostname":          "mysql",
+		"debezium.source.connector.class":            "io.debezium.connector.mariadb.MariaDbConnector",
+		"debezium.source.database.hostname":          "mariadb",
 		"debezium.format.value":                      "json",
 	}
 	for k, v := range want {
@@ -521,11 +521,11 @@ func TestDebeziumServer(t *testing.T) {
 		}
 	}
 
-	// The user exists in MySQL with that password, created by an init script.
+	// The user exists in MariaDB with that password, created by an init script.
 	user, pass := p["debezium.source.database.user"], p["debezium.source.database.password"]
-	mysql := s.Services["mysql"]
+	db := s.Services[p["debezium.source.database.hostname"]]
 	var initSQL strings.Builder
-	for _, v := range mysql.Volumes {
+	for _, v := range db.Volumes {
 		src, dst, _ := splitVolume(v)
 		if strings.HasPrefix(dst, "/docker-entrypoint-initdb.d/") && isBind(src) {
 			b, err := os.ReadFile(src)
@@ -535,17 +535,17 @@ func TestDebeziumServer(t *testing.T) {
 			initSQL.Write(b)
 		}
 	}
-	if !strings.Contains(initSQL.String(), fmt.Sprintf("'%s'@'%%' IDENTIFIED WITH mysql_native_password BY '%s'", user, pass)) {
-		t.Errorf("mysql init scripts do not create user %q with the password Debezium uses", user)
+	if !strings.Contains(initSQL.String(), fmt.Sprintf("'%s'@'%%' IDENTIFIED BY '%s'", user, pass)) {
+		t.Errorf("%s init scripts do not create user %q with the password Debezium uses", p["debezium.source.database.hostname"], user)
 	}
 	if !strings.Contains(initSQL.String(), "CREATE TABLE CUSTOMERS") {
-		t.Error("mysql init scripts do not create demo.CUSTOMERS")
+		t.Error("the database's init scripts do not create demo.CUSTOMERS")
 	}
-	if !strings.Contains(strings.Join(mysql.Command, " "), "--binlog-format=ROW") {
-		t.Error("mysql: binlog_format ROW is what Debezium needs; say so explicitly")
+	if !strings.Contains(strings.Join(db.Command, " "), "--binlog-format=ROW") {
+		t.Error("the database: binlog_format ROW is what Debezium needs; say so explicitly")
 	}
 
-	// Real CUSTOMERS come from MySQL: the generator's simulated ones must be off.
+	// Real CUSTOMERS come from MariaDB: the generator's simulated ones must be off.
 	if gen := s.Services["generator"]; interpolated(gen.Environment["JETSUITE_GENERATOR_CUSTOMERS"]) != "false" {
 		t.Error("generator: JETSUITE_GENERATOR_CUSTOMERS must be false when Debezium Server supplies asgard.demo.CUSTOMERS")
 	}

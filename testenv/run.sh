@@ -10,9 +10,10 @@
 # What it starts (each on a free loopback port, data and logs under .testenv/, nothing system-wide):
 #   MariaDB 10.11 (Debian mariadb-server, private instance, ROW binlog) with demo.CUSTOMERS (customers.sql)
 #   Apache Kafka 3.9.1, single KRaft node                      (jars from Maven Central, pom-kafka.xml)
-#   Kafka Connect 3.9.1 standalone + Debezium 3.2.0 MariaDB connector, topic prefix asgard, table
+#   Kafka Connect 3.9.1 standalone + Debezium 3.6.1 MariaDB connector, topic prefix asgard, table
 #     demo.CUSTOMERS -> topic asgard.demo.CUSTOMERS, JSON converter without schemas (pom-connect.xml)
 #   OpenSearch, when testenv/opensearch.sh exists (it defines opensearch_up / opensearch_down)
+# and fetches (does not start) Debezium Server 3.6.1 for the compose rehearsal (compose/rehearsal_test.go).
 #
 # Exported to CMD (names from shared/testenv):
 #   JETSUITE_TEST_KAFKA_BROKERS   127.0.0.1:<port>
@@ -20,10 +21,13 @@
 #   JETSUITE_TEST_MARIADB_DSN     jetsuite:jetsuite@tcp(127.0.0.1:<port>)/demo   (all rights on demo.*)
 #   JETSUITE_TEST_MARIADB_SOCKET  <abs path>/mysqld.sock       (root without password through the socket)
 #   JETSUITE_TEST_OPENSEARCH_URL / _CTL                        (from opensearch.sh)
+#   JETSUITE_TEST_DEBEZIUM_SERVER <abs path>/debezium-server   (the distribution: run.sh, config/, lib/)
+#   JETSUITE_TEST_DEBEZIUM_SERVER_JAVA_HOME  a JDK >= 21 (Debezium Server 3.x is built for Java 21)
+#   JETSUITE_TEST_LOGS            <abs path>/.testenv/logs (tests may leave logs there: rehearsal.log)
 #
 # Tunables (environment):
-#   JETSUITE_TESTENV_SERVICES  which to start, default "mariadb kafka connect opensearch"
-#                              (connect needs mariadb and kafka)
+#   JETSUITE_TESTENV_SERVICES  which to start, default "mariadb kafka connect opensearch debezium-server"
+#                              (connect needs mariadb and kafka; debezium-server is only fetched)
 #   JETSUITE_TESTENV_M2        Maven local repository (default: Maven's own, ~/.m2/repository, so jars
 #                              are downloaded once per machine; .testenv/jars gets a copy per clone)
 #   JETSUITE_TESTENV_TIMEOUT   seconds each readiness wait may take (default 120)
@@ -36,10 +40,14 @@ HERE=$ROOT/testenv
 TE=$ROOT/.testenv
 LOGS=$TE/logs
 JARS=$TE/jars
-SERVICES=${JETSUITE_TESTENV_SERVICES:-mariadb kafka connect opensearch}
+SERVICES=${JETSUITE_TESTENV_SERVICES:-mariadb kafka connect opensearch debezium-server}
 TIMEOUT=${JETSUITE_TESTENV_TIMEOUT:-120}
 KAFKA_VERSION=3.9.1
-DEBEZIUM_VERSION=3.2.0.Final # the newest 3.2.x whose plugin archive is on Maven Central; built on Kafka 3.9
+# All of Debezium at one version: Debezium Server (the compose stack's) and the Kafka Connect
+# connector. Maven Central serves debezium-server-dist 3.6.1.Final, but not the MariaDB
+# connector's own artifacts at 3.6.1 (no pom, jar or plugin archive): its jar and dependencies
+# are taken from the distribution's lib/ (debezium_plugin).
+DEBEZIUM_VERSION=3.6.1.Final
 MVN_DEP=org.apache.maven.plugins:maven-dependency-plugin:3.6.1
 
 log() { printf '[testenv %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -92,7 +100,8 @@ apt_install() {
 
 install_tools() {
 	local pkgs=()
-	if wants mariadb; then
+	# debezium-server: the compose rehearsal runs a MariaDB of its own for Debezium Server.
+	if wants mariadb || wants debezium-server; then
 		command -v mariadbd >/dev/null || [[ -x /usr/sbin/mariadbd ]] || pkgs+=(mariadb-server)
 	fi
 	command -v kcat >/dev/null || pkgs+=(kcat)
@@ -118,16 +127,67 @@ fetch_jars() {
 	echo "$stamp" >"$JARS/$name/.stamp"
 }
 
-fetch_debezium() {
-	local dir=$JARS/connect-plugins
+# fetch_debezium_server: Debezium Server's distribution (debezium-server-dist:tar.gz, about 780 MB,
+# downloaded once into the Maven local repository) unpacked into $JARS/debezium-server, without
+# the optional Cassandra connectors and scripting libraries (lib_opt) nothing here uses.
+fetch_debezium_server() {
+	local dir=$JARS/debezium-server dl=$JARS/debezium-dl
 	if [[ -f $dir/.stamp && $(cat "$dir/.stamp") == "$DEBEZIUM_VERSION" ]]; then return; fi
-	log "fetching the Debezium MariaDB connector plugin $DEBEZIUM_VERSION"
-	rm -rf "$dir"
-	mvn -B -q ${JETSUITE_TESTENV_M2:+-Dmaven.repo.local=$JETSUITE_TESTENV_M2} "$MVN_DEP:unpack" \
-		-Dartifact="io.debezium:debezium-connector-mariadb:$DEBEZIUM_VERSION:zip:plugin" \
-		-DoutputDirectory="$dir" >"$LOGS/mvn-debezium.log" 2>&1 ||
-		fail_with maven "$LOGS/mvn-debezium.log" "could not fetch the Debezium plugin"
+	log "fetching Debezium Server $DEBEZIUM_VERSION (debezium-server-dist: downloaded once per machine, unpacked once per clone)"
+	rm -rf "$dir" "$dl"
+	mvn -B -q ${JETSUITE_TESTENV_M2:+-Dmaven.repo.local=$JETSUITE_TESTENV_M2} "$MVN_DEP:copy" \
+		-Dartifact="io.debezium:debezium-server-dist:$DEBEZIUM_VERSION:tar.gz" \
+		-DoutputDirectory="$dl" >"$LOGS/mvn-debezium-server.log" 2>&1 ||
+		fail_with maven "$LOGS/mvn-debezium-server.log" "could not fetch debezium-server-dist"
+	tar -xzf "$dl/debezium-server-dist-$DEBEZIUM_VERSION.tar.gz" -C "$JARS" \
+		--exclude='debezium-server/connectors' --exclude='debezium-server/lib_opt' >>"$LOGS/mvn-debezium-server.log" 2>&1 ||
+		fail_with debezium-server "$LOGS/mvn-debezium-server.log" "could not unpack debezium-server-dist"
+	rm -rf "$dl"
 	echo "$DEBEZIUM_VERSION" >"$dir/.stamp"
+}
+
+# fetch_debezium: the Kafka Connect plugin folder of the Debezium MariaDB connector, made of the
+# jars the connector's plugin archive holds (its dependencies as debezium-connector-mysql's pom
+# lists them, the MariaDB JDBC driver instead of MySQL's; Jackson, slf4j and Kafka's own jars are
+# the worker's), taken from Debezium Server's lib/.
+fetch_debezium() {
+	local dir=$JARS/connect-plugins lib=$JARS/debezium-server/lib jar n
+	if [[ -f $dir/.stamp && $(cat "$dir/.stamp") == "$DEBEZIUM_VERSION" ]]; then return; fi
+	fetch_debezium_server
+	log "assembling the Debezium MariaDB connector plugin $DEBEZIUM_VERSION"
+	rm -rf "$dir"
+	mkdir -p "$dir/debezium-connector-mariadb"
+	for n in debezium-connector-mariadb debezium-connector-binlog debezium-connector-common debezium-api \
+		debezium-util debezium-config debezium-openlineage-api debezium-connect-plugins debezium-ddl-parser \
+		debezium-storage-file debezium-storage-kafka sketches-java antlr4-runtime mysql-binlog-connector-java \
+		zstd-jni mariadb-java-client; do
+		jar=$(compgen -G "$lib/$n-[0-9]*.jar" | head -n 1) || die "Debezium Server's lib/ has no $n jar"
+		cp "$jar" "$dir/debezium-connector-mariadb/"
+	done
+	echo "$DEBEZIUM_VERSION" >"$dir/.stamp"
+}
+
+# java21_home prints the home of an installed JDK whose major version is at least 21 (Debezium
+# Server 3.x is compiled for Java 21; the machine's default Java may be 17).
+java21_home() {
+	local j v
+	for j in ${JAVA_HOME:+$JAVA_HOME/bin/java} /usr/lib/jvm/*/bin/java; do
+		[[ -x $j ]] || continue
+		v=$("$j" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
+		if [[ ${v%%.*} =~ ^[0-9]+$ ]] && ((${v%%.*} >= 21)); then
+			dirname "$(dirname "$j")"
+			return 0
+		fi
+	done
+	return 1
+}
+
+prepare_debezium_server() {
+	fetch_debezium_server
+	JETSUITE_TEST_DEBEZIUM_SERVER_JAVA_HOME=$(java21_home) ||
+		die "no JDK >= 21 under /usr/lib/jvm (nor JAVA_HOME): Debezium Server $DEBEZIUM_VERSION needs Java 21"
+	export JETSUITE_TEST_DEBEZIUM_SERVER=$JARS/debezium-server JETSUITE_TEST_DEBEZIUM_SERVER_JAVA_HOME
+	log "Debezium Server $DEBEZIUM_VERSION at $JETSUITE_TEST_DEBEZIUM_SERVER (Java: $JETSUITE_TEST_DEBEZIUM_SERVER_JAVA_HOME)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -344,6 +404,10 @@ start_all() {
 		fetch_jars connect-libs "$HERE/pom-connect.xml"
 		fetch_debezium
 	fi
+	if wants debezium-server; then prepare_debezium_server; fi
+	# Where tests may leave a log of their own for after the run (the compose rehearsal's).
+	export JETSUITE_TEST_LOGS=$LOGS
+	rm -f "$LOGS/rehearsal.log"
 	DATA=$(mktemp -d "$TE/run.XXXXXX")
 	: >"$DATA/pids"
 	local t0=$SECONDS
@@ -373,7 +437,8 @@ write_env() {
 	local v
 	{
 		for v in JETSUITE_TEST_KAFKA_BROKERS JETSUITE_TEST_KAFKA_CONNECT JETSUITE_TEST_MARIADB_DSN \
-			JETSUITE_TEST_MARIADB_SOCKET JETSUITE_TEST_OPENSEARCH_URL JETSUITE_TEST_OPENSEARCH_CTL; do
+			JETSUITE_TEST_MARIADB_SOCKET JETSUITE_TEST_OPENSEARCH_URL JETSUITE_TEST_OPENSEARCH_CTL \
+			JETSUITE_TEST_DEBEZIUM_SERVER JETSUITE_TEST_DEBEZIUM_SERVER_JAVA_HOME JETSUITE_TEST_LOGS; do
 			[[ -n ${!v:-} ]] && printf 'export %s=%q\n' "$v" "${!v}"
 		done
 		printf 'JETSUITE_TESTENV_DATA=%q\n' "$DATA"
@@ -382,7 +447,7 @@ write_env() {
 
 case "${1:-}" in
 "" | -h | --help)
-	sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	[[ -n ${1:-} ]] && exit 0
 	exit 2
 	;;
@@ -399,10 +464,10 @@ case "${1:-}" in
 	[[ -f $TE/env.sh ]] || die "nothing is up ($TE/env.sh missing)"
 	# shellcheck source=/dev/null
 	source "$TE/env.sh"
-	if [[ -f $HERE/opensearch.sh && -n ${JETSUITE_TEST_OPENSEARCH_URL:-} ]]; then
-		# shellcheck source=/dev/null
-		source "$HERE/opensearch.sh"
-		opensearch_down || log "opensearch_down failed"
+	# opensearch_down knows the node only in the shell that started it: stop it by its ctl.
+	if [[ -n ${JETSUITE_TEST_OPENSEARCH_CTL:-} && -x $JETSUITE_TEST_OPENSEARCH_CTL ]]; then
+		"$JETSUITE_TEST_OPENSEARCH_CTL" stop || log "stopping OpenSearch failed"
+		rm -rf "$(dirname "$JETSUITE_TEST_OPENSEARCH_CTL")"
 	fi
 	if [[ -f $JETSUITE_TESTENV_DATA/pids ]]; then
 		mapfile -t pids <"$JETSUITE_TESTENV_DATA/pids"

@@ -19,6 +19,12 @@ const (
 	OpenSearchURL = "JETSUITE_TEST_OPENSEARCH_URL" // http://host:port of the real OpenSearch node
 	// OpenSearchCtl is a command that takes "stop" or "start" to take the node away and bring it back.
 	OpenSearchCtl = "JETSUITE_TEST_OPENSEARCH_CTL"
+	// DebeziumServer is the folder of Debezium Server's distribution (run.sh, config/, lib/);
+	// DebeziumServerJavaHome a JDK it runs on (>= 21). Fetched, not started, by testenv/run.sh.
+	DebeziumServer         = "JETSUITE_TEST_DEBEZIUM_SERVER"
+	DebeziumServerJavaHome = "JETSUITE_TEST_DEBEZIUM_SERVER_JAVA_HOME"
+	// Logs is a folder where a test may leave a log for after the run (testenv/run.sh's logs).
+	Logs = "JETSUITE_TEST_LOGS"
 )
 
 // Require returns the value of the environment variable name, skipping the test when it is
