@@ -116,22 +116,30 @@ func eventLog() []input {
 
 func publishLog(t *testing.T, js jetstream.JetStream, log []input) {
 	t.Helper()
-	ctx := context.Background()
+	var futs []jetstream.PubAckFuture
 	for _, in := range log {
 		m := nats.NewMsg(in.subject)
 		m.Header.Set("Event-Time", strconv.FormatInt(in.ts, 10))
 		m.Header.Set(jetstream.MsgIDHeader, in.id)
 		m.Data, _ = json.Marshal(in.body)
-		if _, err := js.PublishMsgAsync(m); err != nil {
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
 			t.Fatal(err)
 		}
+		futs = append(futs, f)
 	}
 	select {
 	case <-js.PublishAsyncComplete():
 	case <-time.After(30 * time.Second):
 		t.Fatal("publish timed out")
 	}
-	_ = ctx
+	for i, f := range futs {
+		select {
+		case err := <-f.Err():
+			t.Fatalf("publish %d (%s) failed: %v", i, log[i].id, err)
+		default:
+		}
+	}
 }
 
 // tableCase ties a table to its reference computation: which source feeds it, how a message
@@ -379,11 +387,18 @@ func waitConsumed(t *testing.T, js jetstream.JetStream) {
 	sources := []string{topology.StreamClickstream, topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes, topology.StreamRatingsWithCustomerData}
 	deadline := time.Now().Add(60 * time.Second)
 	for _, src := range sources {
+		// Everything the stream holds now must be acked: the consumer's own pending count
+		// follows a publish a moment later, so right after one it may still read 0.
+		s, err := js.Stream(context.Background(), src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := s.CachedInfo().State.LastSeq
 		for {
 			c, err := js.Consumer(context.Background(), src, "windower-"+src)
 			if err == nil {
 				info, err := c.Info(context.Background())
-				if err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream > 0 {
+				if err == nil && info.AckFloor.Stream >= last && info.NumAckPending == 0 && info.Delivered.Stream > 0 {
 					break
 				}
 			}
