@@ -1202,8 +1202,8 @@ func (k *task) closeDue(t *tableState) error {
 	return nil
 }
 
-// flush makes the task's progress durable, in two phases: first the table rows (and the late,
-// final and dead-letter messages already added), then the saved groups and the progress
+// flush makes the task's progress durable, in three phases: first the table rows (and the
+// late, final and dead-letter messages already added), then the saved groups, then the progress
 // record; then the runtime checkpoints and acks the inputs. A crash between the phases leaves
 // the saved state behind the rows, and the replay rewrites the same rows: nothing counts twice.
 // Each phase is synced here, so a group is marked clean only once its state is durable.
@@ -1264,8 +1264,15 @@ func (k *task) flush(ctx context.Context) error {
 			}
 		}
 	}
+	// The groups must be stored before the progress record that says they hold these inputs:
+	// published together, a group's write lost in a leader change (the publish went to the old
+	// leader) while the progress record reached the new one would, if the processor then
+	// stopped before republishing (fenced by its lease, killed), make the next owner skip
+	// inputs that group never got.
+	if err := k.out.Sync(ctx); err != nil {
+		return fmt.Errorf("flush groups: %w", err)
+	}
 	if k.crashMid != nil && k.crashMid() {
-		_ = k.out.Sync(ctx)
 		return errCrashed
 	}
 	for _, p := range k.set {
