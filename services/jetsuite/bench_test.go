@@ -6,10 +6,12 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/jetsuite/jetsuite/services/generator"
 	"github.com/jetsuite/jetsuite/services/windower"
 	"github.com/jetsuite/jetsuite/shared/events"
+	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/plan"
@@ -65,9 +68,72 @@ func publishMsgs(b testing.TB, js jetstream.JetStream, msgs []*nats.Msg) time.Du
 // durable consumer that only acks. fused: the plan as the binary runs it by default (the
 // windower joins on CLICKSTREAM's messages and publishes the joined streams); unfused: the
 // enricher joins and the windower reads the joined streams back.
+//
+// floor: the same JetStream traffic as fused with none of the pipeline's work: the runtime
+// (shared/flow, the windower's batch and in-flight settings) copies each click's bytes, with
+// its event time and key, to the two joined streams, chained as the windower chains them, and
+// acks per batch; nothing is decoded, joined or aggregated. It is the ceiling that JetStream
+// and the runtime leave the pipeline on this machine.
 func BenchmarkPipeline(b *testing.B) {
 	b.Run("fused", func(b *testing.B) { benchPipeline(b, true) })
 	b.Run("unfused", func(b *testing.B) { benchPipeline(b, false) })
+	b.Run("floor", benchPipelineFloor)
+}
+
+func benchPipelineFloor(b *testing.B) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(defaultMemoryLimit))
+	defer debug.SetGCPercent(debug.SetGCPercent(limitedGCPercent))
+	env := natstest.Start(b)
+	ctx := context.Background()
+	_, js := env.Connect(b)
+	p := plan.Demo()
+	var subjects []string
+	for _, name := range []string{topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes} {
+		subjects = append(subjects, p.Object(name).Subject)
+	}
+	wcfg := windower.DefaultConfig()
+	copyTo := flow.HandlerFunc(func(_ context.Context, in []jetstream.Msg, out *flow.Out) error {
+		for _, m := range in {
+			key := m.Headers().Get(events.HeaderKey)
+			for _, subject := range subjects {
+				if err := out.Emit(subject, m.Data(), key, m); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	var pubTime, rawTime, pipeTime, pipeCPU time.Duration
+	for i := 0; i < b.N; i++ {
+		pubTime += publishMsgs(b, env.JS, datagenClicks(i*pipelineEvents, pipelineEvents))
+		want := uint64((i + 1) * pipelineEvents)
+		rawTime += rawConsume(b, env.JS, pipelineEvents)
+
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		stopProfile := phaseProfile(b, os.Getenv("JETSUITE_BENCH_CPUPROFILE"))
+		start, cpu0 := time.Now(), processCPU()
+		go func() {
+			done <- flow.Run(rctx, js, flow.Options{
+				Service: "floor", Stream: topology.StreamClickstream, Durable: "floor",
+				Ordered: []string{topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes},
+				Batch:   wcfg.BatchSize, InFlight: wcfg.InFlight,
+			}, copyTo)
+		}()
+		waitAckFloor(b, env.JS, topology.StreamClickstream, "floor", want)
+		pipeTime += time.Since(start)
+		pipeCPU += processCPU() - cpu0
+		stopProfile()
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	events := float64(b.N * pipelineEvents)
+	b.ReportMetric(events/pipeTime.Seconds(), "pipeline-events/s")
+	b.ReportMetric(pipeCPU.Seconds()/pipeTime.Seconds(), "pipeline-cpu-cores")
+	b.ReportMetric(events/pubTime.Seconds(), "raw-publish/s")
+	b.ReportMetric(events/rawTime.Seconds(), "raw-consume+ack/s")
 }
 
 func benchPipeline(b *testing.B, fuse bool) {
@@ -91,7 +157,7 @@ func benchPipeline(b *testing.B, fuse bool) {
 		p.Fuse()
 	}
 	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Log: obs.NewLogger(nil, "text", "warn"), Plan: p}
-	var pubTime, rawTime, pipeTime time.Duration
+	var pubTime, rawTime, pipeTime, pipeCPU time.Duration
 	for i := 0; i < b.N; i++ {
 		msgs := datagenClicks(i*pipelineEvents, pipelineEvents)
 		pubTime += publishMsgs(b, env.JS, msgs)
@@ -109,7 +175,8 @@ func benchPipeline(b *testing.B, fuse bool) {
 		}
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		start := time.Now()
+		stopProfile := phaseProfile(b, os.Getenv("JETSUITE_BENCH_CPUPROFILE"))
+		start, cpu0 := time.Now(), processCPU()
 		go func() { done <- runner.RunAll(rctx, deps.Log, enr, win) }()
 		inputs := []string{topology.StreamClickstream, topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes}
 		if fuse {
@@ -119,6 +186,8 @@ func benchPipeline(b *testing.B, fuse bool) {
 			waitAckFloor(b, env.JS, s, "windower-"+s, want)
 		}
 		pipeTime += time.Since(start)
+		pipeCPU += processCPU() - cpu0
+		stopProfile()
 		cancel()
 		if err := <-done; err != nil {
 			b.Fatal(err)
@@ -126,6 +195,7 @@ func benchPipeline(b *testing.B, fuse bool) {
 	}
 	events := float64(b.N * pipelineEvents)
 	b.ReportMetric(events/pipeTime.Seconds(), "pipeline-events/s")
+	b.ReportMetric(pipeCPU.Seconds()/pipeTime.Seconds(), "pipeline-cpu-cores")
 	b.ReportMetric(events/pubTime.Seconds(), "raw-publish/s")
 	b.ReportMetric(events/rawTime.Seconds(), "raw-consume+ack/s")
 	b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
@@ -149,6 +219,35 @@ func rawConsume(t testing.TB, js jetstream.JetStream, n int) time.Duration {
 		_ = m.Ack()
 	}
 	return time.Since(start)
+}
+
+// processCPU is the CPU time (user and system) this process has used so far: the server, the
+// services and the benchmark, which all run in it.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// phaseProfile writes a CPU profile of one measured phase to path (nothing when path is
+// empty): go test's -cpuprofile would mix in the publishing and the raw consumer.
+func phaseProfile(t testing.TB, path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
 
 // peakRSSMiB is the process's peak resident memory (server, services and benchmark together).

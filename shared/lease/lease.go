@@ -163,7 +163,7 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options, units []Unit) e
 		return fmt.Errorf("lease bucket %s: %w", o.Bucket, err)
 	}
 	g := &group{o: o, kv: kv, units: byName, names: names, owned: map[string]*owned{},
-		failed: make(chan error, len(units)), exited: make(chan string, len(units))}
+		failed: make(chan error, len(units))}
 	return g.run(ctx)
 }
 
@@ -173,9 +173,8 @@ type group struct {
 	units  map[string]Unit
 	names  []string // sorted
 	owned  map[string]*owned
-	failed chan error  // a unit's Run returned before it was stopped (nil: asked to stop)
-	exited chan string // a unit's Run returned
-	member uint64      // revision of our member entry (0: not written yet)
+	failed chan error // a unit's Run returned before it was stopped (nil: asked to stop)
+	member uint64     // revision of our member entry (0: not written yet)
 	// failing is set while NATS refuses the round's requests: one warning per streak, not
 	// one a tick.
 	failing bool
@@ -204,8 +203,6 @@ func (g *group) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 		case err = <-g.failed:
-		case <-g.exited:
-			continue // the unit's failed report is next
 		case <-t.C:
 			continue
 		}
@@ -368,7 +365,6 @@ func (g *group) take(ctx, rctx context.Context, name string) {
 		case err != nil && !errors.Is(err, context.Canceled) && !errors.Is(context.Cause(uctx), ErrLost):
 			g.o.Log.Warn("unit stopped with an error", "unit", name, "err", err)
 		}
-		g.exited <- name
 	}()
 }
 
