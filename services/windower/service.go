@@ -618,7 +618,10 @@ func (s *Service) splitRebuilt(ctx context.Context, state jetstream.KeyValue) er
 func (s *Service) runTask(ctx context.Context, k *task) error {
 	var names []string
 	for _, t := range k.tables {
-		names = append(names, fmt.Sprintf("%s(grace %s)", t.spec.Name, time.Duration(t.grace)*time.Millisecond))
+		name := fmt.Sprintf("%s(grace %s)", t.spec.Name, time.Duration(t.grace)*time.Millisecond)
+		if !slices.Contains(names, name) { // one tableState per partition: name each table once
+			names = append(names, name)
+		}
 	}
 	s.log.Info("aggregating", "source", k.source, "task", k.name(), "partitions", fmt.Sprint(k.set), "tables", strings.Join(names, " "))
 	// The consumers named after the set's other partitions were their last owners' (when
