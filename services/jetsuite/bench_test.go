@@ -84,7 +84,6 @@ func benchPipelineFloor(b *testing.B) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(defaultMemoryLimit))
 	defer debug.SetGCPercent(debug.SetGCPercent(limitedGCPercent))
 	env := natstest.Start(b)
-	ctx := context.Background()
 	_, js := env.Connect(b)
 	p := plan.Demo()
 	var subjects []string
@@ -103,37 +102,15 @@ func benchPipelineFloor(b *testing.B) {
 		}
 		return nil
 	})
-	var pubTime, rawTime, pipeTime, pipeCPU time.Duration
-	for i := 0; i < b.N; i++ {
-		pubTime += publishMsgs(b, env.JS, datagenClicks(i*pipelineEvents, pipelineEvents))
-		want := uint64((i + 1) * pipelineEvents)
-		rawTime += rawConsume(b, env.JS, pipelineEvents)
-
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		stopProfile := phaseProfile(b, os.Getenv("JETSUITE_BENCH_CPUPROFILE"))
-		start, cpu0 := time.Now(), processCPU()
-		go func() {
-			done <- flow.Run(rctx, js, flow.Options{
+	measurePipeline(b, env, func() func(context.Context) error {
+		return func(ctx context.Context) error {
+			return flow.Run(ctx, js, flow.Options{
 				Service: "floor", Stream: topology.StreamClickstream, Durable: "floor",
 				Ordered: []string{topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes},
 				Batch:   wcfg.BatchSize, InFlight: wcfg.InFlight,
 			}, copyTo)
-		}()
-		waitAckFloor(b, env.JS, topology.StreamClickstream, "floor", want)
-		pipeTime += time.Since(start)
-		pipeCPU += processCPU() - cpu0
-		stopProfile()
-		cancel()
-		if err := <-done; err != nil {
-			b.Fatal(err)
 		}
-	}
-	events := float64(b.N * pipelineEvents)
-	b.ReportMetric(events/pipeTime.Seconds(), "pipeline-events/s")
-	b.ReportMetric(pipeCPU.Seconds()/pipeTime.Seconds(), "pipeline-cpu-cores")
-	b.ReportMetric(events/pubTime.Seconds(), "raw-publish/s")
-	b.ReportMetric(events/rawTime.Seconds(), "raw-consume+ack/s")
+	}, func(want uint64) { waitAckFloor(b, env.JS, topology.StreamClickstream, "floor", want) })
 }
 
 func benchPipeline(b *testing.B, fuse bool) {
@@ -141,7 +118,6 @@ func benchPipeline(b *testing.B, fuse bool) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(defaultMemoryLimit))
 	defer debug.SetGCPercent(debug.SetGCPercent(limitedGCPercent))
 	env := natstest.Start(b)
-	ctx := context.Background()
 	for n := range 39 {
 		u, _ := json.Marshal(generator.User(42, uint64(n)))
 		publishJSON(b, env.JS, topology.SubjectClickstreamUsers, "u"+strconv.Itoa(n), goldenT0, string(u))
@@ -157,14 +133,11 @@ func benchPipeline(b *testing.B, fuse bool) {
 		p.Fuse()
 	}
 	deps := runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Log: obs.NewLogger(nil, "text", "warn"), Plan: p}
-	var pubTime, rawTime, pipeTime, pipeCPU time.Duration
-	for i := 0; i < b.N; i++ {
-		msgs := datagenClicks(i*pipelineEvents, pipelineEvents)
-		pubTime += publishMsgs(b, env.JS, msgs)
-		want := uint64((i + 1) * pipelineEvents)
-
-		rawTime += rawConsume(b, env.JS, pipelineEvents)
-
+	inputs := []string{topology.StreamClickstream, topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes}
+	if fuse {
+		inputs = inputs[:1] // acked once the joined streams' messages are stored too
+	}
+	measurePipeline(b, env, func() func(context.Context) error {
 		enr, err := enricher.New(enricher.DefaultConfig(), deps)
 		if err != nil {
 			b.Fatal(err)
@@ -173,18 +146,33 @@ func benchPipeline(b *testing.B, fuse bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		stopProfile := phaseProfile(b, os.Getenv("JETSUITE_BENCH_CPUPROFILE"))
-		start, cpu0 := time.Now(), processCPU()
-		go func() { done <- runner.RunAll(rctx, deps.Log, enr, win) }()
-		inputs := []string{topology.StreamClickstream, topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes}
-		if fuse {
-			inputs = inputs[:1] // acked once the joined streams' messages are stored too
-		}
+		return func(ctx context.Context) error { return runner.RunAll(ctx, deps.Log, enr, win) }
+	}, func(want uint64) {
 		for _, s := range inputs {
 			waitAckFloor(b, env.JS, s, "windower-"+s, want)
 		}
+	})
+	b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+}
+
+// measurePipeline runs b.N iterations. Each publishes the next pipelineEvents clicks to
+// CLICKSTREAM (timed: raw-publish/s), consumes and acks them with a consumer of its own (timed:
+// raw-consume+ack/s), and then runs what prepare returns until caughtUp, given the number of
+// clicks published so far, returns (timed: pipeline-events/s, with the process's CPU use over
+// that interval as pipeline-cpu-cores). JETSUITE_BENCH_CPUPROFILE=file writes a CPU profile of
+// the pipeline phase alone.
+func measurePipeline(b *testing.B, env *natstest.Env, prepare func() func(context.Context) error, caughtUp func(want uint64)) {
+	var pubTime, rawTime, pipeTime, pipeCPU time.Duration
+	for i := 0; i < b.N; i++ {
+		pubTime += publishMsgs(b, env.JS, datagenClicks(i*pipelineEvents, pipelineEvents))
+		rawTime += rawConsume(b, env.JS, pipelineEvents)
+		run := prepare()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		stopProfile := phaseProfile(b, os.Getenv("JETSUITE_BENCH_CPUPROFILE"))
+		start, cpu0 := time.Now(), processCPU()
+		go func() { done <- run(ctx) }()
+		caughtUp(uint64((i + 1) * pipelineEvents))
 		pipeTime += time.Since(start)
 		pipeCPU += processCPU() - cpu0
 		stopProfile()
@@ -198,7 +186,6 @@ func benchPipeline(b *testing.B, fuse bool) {
 	b.ReportMetric(pipeCPU.Seconds()/pipeTime.Seconds(), "pipeline-cpu-cores")
 	b.ReportMetric(events/pubTime.Seconds(), "raw-publish/s")
 	b.ReportMetric(events/rawTime.Seconds(), "raw-consume+ack/s")
-	b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
 }
 
 // rawConsume is the raw one-hop figure: how long a durable consumer ("raw") on CLICKSTREAM that
