@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/events"
@@ -523,24 +521,4 @@ func threeReplicas(configured int, ci *jetstream.ClusterInfo) error {
 		return fmt.Errorf("on %d nodes, want 3", len(nodes))
 	}
 	return nil
-}
-
-// TestTransientJSError: what a forming or recovering cluster answers is retried at start;
-// a refusal that waiting does not change is not.
-func TestTransientJSError(t *testing.T) {
-	for _, c := range []struct {
-		err  error
-		want bool
-	}{
-		{&jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement, peer offline"}, true},
-		{fmt.Errorf("stream X: %w", &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}), true},
-		{fmt.Errorf("stream X: %w", nats.ErrNoResponders), true},
-		{&jetstream.APIError{Code: 400, ErrorCode: 10074, Description: "replicas > 1 not supported in non-clustered mode"}, false},
-		{&jetstream.APIError{Code: 400, ErrorCode: 10058, Description: "stream name already in use with a different configuration"}, false},
-		{errors.New("boom"), false},
-	} {
-		if got := transientJSError(c.err); got != c.want {
-			t.Errorf("transientJSError(%v) = %v, want %v", c.err, got, c.want)
-		}
-	}
 }

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/console"
@@ -471,12 +470,13 @@ func embeddedKafkaDemo(reg *config.Registry, dataDir string) error {
 // is forming, or that just lost or got back a node, JetStream refuses requests for a moment:
 // no meta leader yet (no responders, "JetStream system temporarily unavailable"), or a peer
 // not yet seen online ("no suitable peers for placement, peer offline") although the
-// placement will fit once it is. Those are retried; anything else is returned at once.
+// placement will fit once it is. Those (natsx.Transient) are retried; anything else is
+// returned at once.
 func retryTransient(ctx context.Context, log *slog.Logger, what string, f func() error) error {
 	backoff := 100 * time.Millisecond
 	for {
 		err := f()
-		if err == nil || !transientJSError(err) || ctx.Err() != nil {
+		if err == nil || !natsx.Transient(err) || ctx.Err() != nil {
 			return err
 		}
 		log.Warn("NATS JetStream not ready; trying again", "what", what, "after", backoff, "err", err)
@@ -489,16 +489,3 @@ func retryTransient(ctx context.Context, log *slog.Logger, what string, f func()
 	}
 }
 
-// JetStream API error codes retryTransient retries.
-const (
-	errCodeNoPeers      jetstream.ErrorCode = 10005 // no suitable peers for placement
-	errCodeNotAvailable jetstream.ErrorCode = 10008 // JetStream system temporarily unavailable
-)
-
-func transientJSError(err error) bool {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.Code == 503 || apiErr.ErrorCode == errCodeNoPeers || apiErr.ErrorCode == errCodeNotAvailable
-	}
-	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
-}

@@ -79,7 +79,9 @@ func (f HandlerFunc) Handle(ctx context.Context, in []jetstream.Msg, out *Out) e
 // Starter is implemented by handlers that keep state: Start is called before the first batch,
 // and again after every resume, with the stream sequence of the last input whose effects are
 // durable (0: none). Inputs at or before it may be delivered again only if the handler's own
-// state lags the checkpoint; the handler decides what to skip.
+// state lags the checkpoint; the handler decides what to skip. An error stops Run, unless it
+// says NATS could not answer for a moment (natsx.Transient): then Start is called again in the
+// next session, after a backoff, so it must be safe to repeat after a failure.
 type Starter interface {
 	Start(ctx context.Context, checkpoint uint64) error
 }
@@ -143,7 +145,8 @@ type Options struct {
 	// Resume, when set, says where to resume instead of the checkpoint: the processor
 	// recreates its consumer to deliver strictly after what it returns (and passes it to the
 	// handler's Start). A handler that keeps its own progress, per partition of a consumer
-	// that changes hands, knows better than one checkpoint key (the windower).
+	// that changes hands, knows better than one checkpoint key (the windower). Its errors are
+	// treated as Start's.
 	Resume func(ctx context.Context) (uint64, error)
 	// Ordered lists the streams this processor alone writes (its derived streams): their
 	// outputs are chained and resumed from their last message (see the package doc).

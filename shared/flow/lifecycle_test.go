@@ -620,3 +620,35 @@ func TestStoppedDuringResume(t *testing.T) {
 		t.Fatalf("a failing Resume: %v, want its error", err)
 	}
 }
+
+// TestResumeTimedOutRetried: a Resume that fails because NATS did not answer in time (a cluster
+// node stopping while the windower restores its state) is tried again in the next session, and
+// the processor then runs; only a failure of its own is fatal (TestStoppedDuringResume).
+// (Found by TestClusterNodeLoss: a timed-out request at a unit's start stopped its service.)
+func TestResumeTimedOutRetried(t *testing.T) {
+	env := natstest.Start(t)
+	setupStreams(t, env.JS, 0)
+	publishInputs(t, env.JS, 1, 10)
+	o := options(t)
+	var mu sync.Mutex
+	tries := 0
+	o.Resume = func(context.Context) (uint64, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if tries++; tries < 3 {
+			return 0, fmt.Errorf("read progress: %w", context.DeadlineExceeded)
+		}
+		return 0, nil
+	}
+	h := &handler{}
+	r := start(t, env.JS, o, h)
+	waitDone(t, env.JS, 10, 30*time.Second)
+	mu.Lock()
+	if tries != 3 {
+		t.Errorf("Resume called %d times, want 3", tries)
+	}
+	mu.Unlock()
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetsuite/jetsuite/shared/lease"
+	"github.com/jetsuite/jetsuite/shared/natsx"
 	"github.com/jetsuite/jetsuite/shared/pipe"
 )
 
@@ -57,7 +58,7 @@ func (p *processor) session(ctx context.Context) error {
 	var err error
 	if o.Resume != nil {
 		if cp, err = o.Resume(ctx); err != nil {
-			return fatal{fmt.Errorf("%s: resume: %w", o.Durable, err)}
+			return handlerFailed(fmt.Errorf("%s: resume: %w", o.Durable, err))
 		}
 	} else if cp, err = Checkpoint(ctx, p.js, o.CheckpointKey, o.Stream); err != nil {
 		return err
@@ -72,7 +73,7 @@ func (p *processor) session(ctx context.Context) error {
 	}
 	if s, ok := p.h.(Starter); ok {
 		if err := s.Start(ctx, cp); err != nil {
-			return fatal{fmt.Errorf("%s: start: %w", o.Durable, err)}
+			return handlerFailed(fmt.Errorf("%s: start: %w", o.Durable, err))
 		}
 	}
 	cons, err := pipe.ResumeConsumer(ctx, p.js, o.Stream, o.Durable, cp, o.Filters...)
@@ -148,6 +149,17 @@ func (p *processor) session(ctx context.Context) error {
 		err = stopErr
 	}
 	return err
+}
+
+// handlerFailed is how a failed Resume or Start ends the session: fatal, unless NATS could not
+// answer for a moment (natsx.Transient: a request timed out, a cluster node went away), which
+// the next session tries again after a backoff, like any transient trouble. A windower that
+// restores its state from a 3-node cluster while a node stops must wait, not stop.
+func handlerFailed(err error) error {
+	if natsx.Transient(err) {
+		return err
+	}
+	return fatal{err}
 }
 
 // abandoned reports a context cancelled because the processor's lease was lost (shared/lease):

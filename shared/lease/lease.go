@@ -48,6 +48,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/kvx"
+	"github.com/jetsuite/jetsuite/shared/natsx"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -66,9 +67,11 @@ type Unit struct {
 	Name string
 	// Run does the unit's work until ctx ends. A ctx cancelled with cause ErrLost (see
 	// context.Cause) asks it to stop at once; any other cancellation, gracefully. Run
-	// returning before ctx ends stops the group's Run: with its error (a fatal failure), or
-	// nil (the unit asked to stop, as shared/flow's ErrStop does); the other units are
-	// stopped gracefully and every lease is released.
+	// returning before ctx ends with an error that says NATS could not answer for a moment
+	// (natsx.Transient: a request timed out while a cluster node stopped) is logged, and Run
+	// is called again after a backoff, the lease still held. Otherwise it stops the group's
+	// Run: with its error (a fatal failure), or nil (the unit asked to stop, as shared/flow's
+	// ErrStop does); the other units are stopped gracefully and every lease is released.
 	Run func(ctx context.Context) error
 }
 
@@ -352,7 +355,7 @@ func (g *group) take(ctx, rctx context.Context, name string) {
 	go func() {
 		defer g.wg.Done()
 		defer close(u.done)
-		err := g.units[name].Run(uctx)
+		err := g.runUnit(uctx, name)
 		if g.o.Observe != nil {
 			g.o.Observe(name, false, time.Now())
 		}
@@ -366,6 +369,25 @@ func (g *group) take(ctx, rctx context.Context, name string) {
 			g.o.Log.Warn("unit stopped with an error", "unit", name, "err", err)
 		}
 	}()
+}
+
+// runUnit runs a unit until it ends for good: a Run that returns a transient NATS error while
+// the unit is still owned is started again, after a backoff (100 ms, doubling up to 5 s).
+func (g *group) runUnit(ctx context.Context, name string) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := g.units[name].Run(ctx)
+		if err == nil || ctx.Err() != nil || !natsx.Transient(err) {
+			return err
+		}
+		g.o.Log.Warn("unit stopped on a NATS error that passes: starting it again", "unit", name, "after", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }
 
 // adopt takes over a lease that still names this instance: one it stopped renewing when NATS

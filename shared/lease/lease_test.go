@@ -232,3 +232,61 @@ func TestOptionsValidated(t *testing.T) {
 		t.Error("a unit declared twice accepted")
 	}
 }
+
+// TestUnitRestartedAfterTransientError: a unit whose Run ends on a NATS error that passes (a
+// request that timed out while a cluster node stopped) runs again, its lease still held, and
+// the group goes on; a unit that fails otherwise stops the group with its error.
+func TestUnitRestartedAfterTransientError(t *testing.T) {
+	_, js := bucket(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	runs := map[string]int{}
+	run := func(name string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		runs[name]++
+		return runs[name]
+	}
+	runsOf := func(name string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return runs[name]
+	}
+	flaky := lease.Unit{Name: "flaky", Run: func(ctx context.Context) error {
+		if run("flaky") < 3 {
+			return fmt.Errorf("stream info: %w", context.DeadlineExceeded)
+		}
+		<-ctx.Done()
+		return nil
+	}}
+	steady := lease.Unit{Name: "steady", Run: func(ctx context.Context) error {
+		run("steady")
+		<-ctx.Done()
+		return nil
+	}}
+	done := make(chan error, 1)
+	go func() {
+		done <- lease.Run(ctx, js, lease.Options{Group: "retry", Instance: "a", TTL: ttl, Bucket: "LEASES_TEST"}, []lease.Unit{flaky, steady})
+	}()
+	waitFor(t, "the flaky unit's third run", func() bool { return runsOf("flaky") >= 3 })
+	select {
+	case err := <-done:
+		t.Fatalf("the group stopped after a transient error: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if n := runsOf("steady"); n != 1 {
+		t.Errorf("the other unit ran %d times, want 1 (it was stopped and started again)", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("stopped with %v", err)
+	}
+
+	boom := errors.New("boom")
+	broken := lease.Unit{Name: "broken", Run: func(context.Context) error { return boom }}
+	err := lease.Run(context.Background(), js, lease.Options{Group: "fatal", Instance: "a", TTL: ttl, Bucket: "LEASES_TEST"}, []lease.Unit{broken})
+	if !errors.Is(err, boom) {
+		t.Fatalf("a unit's own error: the group returned %v, want %v", err, boom)
+	}
+}
