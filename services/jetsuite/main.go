@@ -488,4 +488,3 @@ func retryTransient(ctx context.Context, log *slog.Logger, what string, f func()
 		backoff = min(2*backoff, 2*time.Second)
 	}
 }
-
