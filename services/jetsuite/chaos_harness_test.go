@@ -17,6 +17,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/slack-go/slack/slacktest"
+
+	"github.com/jetsuite/jetsuite/shared/testenv"
 )
 
 // The parts of the chaos test that are not about data: the jetsuite binary run as real OS
@@ -477,4 +479,29 @@ func head(s []string, n int) []string {
 		return append(s[:n:n], "...")
 	}
 	return s
+}
+
+// keepLogs copies a failed test's logs (name in the copy -> file) into testenv's log folder
+// (JETSUITE_TEST_LOGS/<test>/), so that a failure in CI or in a loop of runs can be read after
+// the test's temporary folder is gone. Nothing happens when the test passed or no folder is set.
+func keepLogs(t *testing.T, files map[string]string) {
+	dir := os.Getenv(testenv.Logs)
+	if !t.Failed() || dir == "" {
+		return
+	}
+	dir = filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("logs not kept: %v", err)
+		return
+	}
+	for name, src := range files {
+		data, err := os.ReadFile(src)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name), data, 0o644)
+		}
+		if err != nil {
+			t.Logf("log %s not kept: %v", name, err)
+		}
+	}
+	t.Logf("logs kept in %s", dir)
 }

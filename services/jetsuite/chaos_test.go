@@ -219,6 +219,11 @@ func runChaos(t *testing.T, cfg chaosConfig) {
 			t.Logf("%s: %d starts, %d kills, %d WARN, %d ERROR lines; last lines:\n%s", name, p.starts, p.kills,
 				p.count("level=WARN"), p.count("level=ERROR"), p.tail(8))
 		}
+		logs := map[string]string{}
+		for name, p := range procs {
+			logs[name+".log"] = p.logPath
+		}
+		keepLogs(t, logs)
 	}
 	t.Logf("chaos test took %s", time.Since(started).Truncate(time.Millisecond))
 }

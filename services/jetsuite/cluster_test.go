@@ -94,9 +94,15 @@ func TestClusterNodeLoss(t *testing.T) {
 			for _, p := range procs {
 				t.Logf("%s: %d WARN, %d ERROR lines; last lines:\n%s", p.name, p.count("level=WARN"), p.count("level=ERROR"), p.tail(15))
 			}
+			logs := map[string]string{}
 			for i := range natstest.ClusterSize {
 				t.Logf("%s's log: %s", cl.Name(i), cl.LogPath(i))
+				logs[cl.Name(i)+".log"] = cl.LogPath(i)
 			}
+			for _, p := range procs {
+				logs[p.name+".log"] = p.logPath
+			}
+			keepLogs(t, logs)
 		}
 	}()
 

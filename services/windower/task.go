@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -468,39 +470,115 @@ func (k *task) resume(ctx context.Context) (uint64, error) {
 }
 
 func (k *task) restore(ctx context.Context) error {
-	// Each partition's progress: its stream times and the newest input its state holds. The
-	// task resumes after the oldest; a partition further on skips up to its own.
-	cps := map[int]progress{}
-	k.lastSeq = 0
-	for i, p := range k.set {
-		// From the leader: a replica that restarted a moment ago may hold an older record,
-		// and the groups loaded next to it come from the leader (a watcher).
-		var cp progress
-		data, err := kvx.GetFromLeader(ctx, k.js, topology.BucketWindowerState, k.progressKeyOf(p))
-		if errors.Is(err, jetstream.ErrKeyNotFound) && k.parts <= 1 {
-			data, err = kvx.GetFromLeader(ctx, k.js, topology.BucketWindowerState, k.legacyCheckpointKey())
+	// Everything is read by one watcher (kvx.LoadKeys): the set's progress records and every
+	// table's groups and input rows, from one point of the bucket's history. A flush stores a
+	// partition's groups before the progress record that covers them, so such a point never
+	// holds a record without its groups; at worst the record is older than some groups, which
+	// skip the inputs they hold when those are replayed. Read separately, each read may be
+	// answered by another replica, and one that restarted a moment ago is behind: a record
+	// read from the leader next to groups from a stale replica made a new owner skip inputs
+	// those groups never got (TestClusterNodeLoss, with a CPU-heavy neighbour).
+	progressOf := map[string]int{} // progress key -> partition
+	for _, p := range k.set {
+		progressOf[k.progressKeyOf(p)] = p
+	}
+	filters := slices.Collect(maps.Keys(progressOf))
+	legacyKey := ""
+	if k.parts <= 1 {
+		legacyKey = k.legacyCheckpointKey()
+		filters = append(filters, legacyKey)
+	}
+	// A table's groups are loaded once and handed to their partitions' states.
+	type partsOf struct {
+		n      int                 // the table's number of partitions
+		states map[int]*tableState // the set's, by partition
+	}
+	groupsOf := map[string]*partsOf{}  // state key prefix -> the table's partitions
+	rowsOf := map[string]*tableState{} // input-row key prefix -> state
+	for _, t := range k.tables {
+		if groupsOf[t.stateKeyPrefix] == nil {
+			groupsOf[t.stateKeyPrefix] = &partsOf{n: t.parts, states: map[int]*tableState{}}
+			filters = append(filters, t.stateKeyPrefix+">")
 		}
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return fmt.Errorf("read progress: %w", err)
-		default:
-			if err := json.Unmarshal(data, &cp); err != nil {
+		groupsOf[t.stateKeyPrefix].states[t.part] = t
+		if t.step.TableInput {
+			rowsOf[prevPrefix(t)] = t
+			filters = append(filters, prevPrefix(t)+">")
+		}
+	}
+	slices.Sort(filters)
+	filters = slices.Compact(filters) // a watcher refuses a filter given twice
+	cps := map[int]progress{}
+	var legacy *progress
+	err := kvx.LoadKeys(ctx, k.js, topology.BucketWindowerState, filters, func(entry jetstream.KeyValueEntry) error {
+		key := entry.Key()
+		if p, ok := progressOf[key]; ok || key == legacyKey {
+			var cp progress
+			if err := json.Unmarshal(entry.Value(), &cp); err != nil {
 				return fmt.Errorf("decode progress: %w", err)
 			}
+			if ok {
+				cps[p] = cp
+			} else {
+				legacy = &cp
+			}
+			return nil
+		}
+		for prefix, t := range rowsOf {
+			if rest, ok := strings.CutPrefix(key, prefix); ok {
+				var p prevRow
+				if err := json.Unmarshal(entry.Value(), &p); err != nil {
+					return fmt.Errorf("decode %s input row state: %w", t.spec.Name, err)
+				}
+				if err := p.decode(t.step.Aggregates); err != nil {
+					return fmt.Errorf("decode %s input row state %s: %w", t.spec.Name, key, err)
+				}
+				t.prevs[rest] = &p
+				return nil
+			}
+		}
+		for prefix, parts := range groupsOf {
+			rest, ok := strings.CutPrefix(key, prefix)
+			if !ok {
+				continue
+			}
+			pt := parts.states[partitionOf([]byte(rest), parts.n)]
+			if pt == nil {
+				return nil // another instance's partition
+			}
+			var g group
+			if err := json.Unmarshal(entry.Value(), &g); err != nil {
+				return fmt.Errorf("decode %s state: %w", pt.spec.Name, err)
+			}
+			if err := pt.revive(&g); err != nil {
+				return fmt.Errorf("decode %s state %s: %w", pt.spec.Name, key, err)
+			}
+			g.Key = rest
+			pt.groups[g.Key] = &g
+			for _, win := range g.Wins {
+				pt.nextClose = min(pt.nextClose, pt.closeAt(win))
+			}
+			return nil
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	// Each partition's progress: its stream times and the newest input its state holds. The
+	// task resumes after the oldest; a partition further on skips up to its own.
+	k.lastSeq = 0
+	for i, p := range k.set {
+		cp, ok := cps[p]
+		if !ok && legacy != nil {
+			cp = *legacy
 		}
 		cps[p] = cp
 		if i == 0 || cp.Seq < k.lastSeq {
 			k.lastSeq = cp.Seq
 		}
 	}
-	// A table's groups are loaded once and handed to their partitions' states.
-	byTable := map[string]map[int]*tableState{}
 	for _, t := range k.tables {
-		if byTable[t.spec.Name] == nil {
-			byTable[t.spec.Name] = map[int]*tableState{}
-		}
-		byTable[t.spec.Name][t.part] = t
 		cp := cps[t.part]
 		t.skipUpTo = cp.Seq
 		if p, ok := cp.Tables[t.spec.Name]; ok {
@@ -508,56 +586,6 @@ func (k *task) restore(ctx context.Context) error {
 			// Idle time counts from the restart, so restored windows close even if no event
 			// ever comes again.
 			t.lastArrival = k.now()
-		}
-	}
-	for _, t := range k.tables {
-		parts := byTable[t.spec.Name]
-		if parts == nil {
-			continue // loaded with the table's first partition
-		}
-		delete(byTable, t.spec.Name)
-		err := kvx.Load(ctx, k.js, topology.BucketWindowerState, t.stateKeyPrefix+">", func(entry jetstream.KeyValueEntry) error {
-			key := strings.TrimPrefix(entry.Key(), t.stateKeyPrefix)
-			pt := parts[partitionOf([]byte(key), t.parts)]
-			if pt == nil {
-				return nil // another instance's partition
-			}
-			var g group
-			if err := json.Unmarshal(entry.Value(), &g); err != nil {
-				return fmt.Errorf("decode %s state: %w", t.spec.Name, err)
-			}
-			if err := pt.revive(&g); err != nil {
-				return fmt.Errorf("decode %s state %s: %w", t.spec.Name, entry.Key(), err)
-			}
-			g.Key = key
-			pt.groups[g.Key] = &g
-			for _, win := range g.Wins {
-				pt.nextClose = min(pt.nextClose, pt.closeAt(win))
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("load %s state: %w", t.spec.Name, err)
-		}
-	}
-	for _, t := range k.tables {
-		if !t.step.TableInput {
-			continue
-		}
-		prefix := prevPrefix(t)
-		err := kvx.Load(ctx, k.js, topology.BucketWindowerState, prefix+">", func(entry jetstream.KeyValueEntry) error {
-			var p prevRow
-			if err := json.Unmarshal(entry.Value(), &p); err != nil {
-				return fmt.Errorf("decode %s input row state: %w", t.spec.Name, err)
-			}
-			if err := p.decode(t.step.Aggregates); err != nil {
-				return fmt.Errorf("decode %s input row state %s: %w", t.spec.Name, entry.Key(), err)
-			}
-			t.prevs[strings.TrimPrefix(entry.Key(), prefix)] = &p
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("load %s input rows: %w", t.spec.Name, err)
 		}
 	}
 	return nil

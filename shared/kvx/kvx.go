@@ -15,15 +15,28 @@ import (
 // Load started (the watcher's end-of-initial-values marker). Deleted keys are skipped. An
 // error from f stops the load with that error.
 func Load(ctx context.Context, js jetstream.JetStream, bucket, filter string, f func(jetstream.KeyValueEntry) error) error {
+	if filter == "" {
+		return LoadKeys(ctx, js, bucket, nil, f)
+	}
+	return LoadKeys(ctx, js, bucket, []string{filter}, f)
+}
+
+// LoadKeys is Load for the keys matching any of filters (none: every key), read by one watcher.
+// What one watcher delivers comes from one replica's copy of the bucket, at one point of its
+// history: entries written one after the other are seen together or the later one is missing,
+// never the later one without the earlier. Reading related keys with separate watchers (or a
+// Get next to a watcher) gives no such promise on a cluster: each watcher's consumer is
+// placed on any replica, and a replica that restarted a moment ago can be behind the others.
+func LoadKeys(ctx context.Context, js jetstream.JetStream, bucket string, filters []string, f func(jetstream.KeyValueEntry) error) error {
 	kv, err := js.KeyValue(ctx, bucket)
 	if err != nil {
 		return fmt.Errorf("bucket %s: %w", bucket, err)
 	}
 	var w jetstream.KeyWatcher
-	if filter == "" {
+	if len(filters) == 0 {
 		w, err = kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	} else {
-		w, err = kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
+		w, err = kv.WatchFiltered(ctx, filters, jetstream.IgnoreDeletes())
 	}
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", bucket, err)

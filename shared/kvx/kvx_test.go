@@ -2,7 +2,6 @@ package kvx_test
 
 import (
 	"context"
-	"errors"
 	"regexp"
 	"sort"
 	"testing"
@@ -83,6 +82,18 @@ func TestLoadReturnsWhatTheBucketHeld(t *testing.T) {
 	if got := load("a.>"); len(got) != 2 || got[0] != "a.1" || got[1] != "a.2" {
 		t.Errorf("Load a.> = %v, want [a.1 a.2]", got)
 	}
+	// Several filters, one watcher: the keys matching any of them.
+	var got []string
+	if err := kvx.LoadKeys(ctx, js, "T", []string{"a.2", "b.>", "gone"}, func(e jetstream.KeyValueEntry) error {
+		got = append(got, e.Key())
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(got)
+	if len(got) != 2 || got[0] != "a.2" || got[1] != "b.1" {
+		t.Errorf("LoadKeys [a.2 b.> gone] = %v, want [a.2 b.1]", got)
+	}
 	// An empty bucket loads at once.
 	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "EMPTY"}); err != nil {
 		t.Fatal(err)
@@ -98,42 +109,5 @@ func TestAppendEscape(t *testing.T) {
 		if got, want := string(kvx.AppendEscape([]byte("pre"), s)), "pre"+kvx.Escape(s); got != want {
 			t.Errorf("AppendEscape(%q) = %q, want %q", s, got, want)
 		}
-	}
-}
-
-// GetFromLeader reads what KeyValue.Get reads (on one node, where every read is the leader's):
-// the newest value, not-found for keys never written, deleted or purged.
-func TestGetFromLeader(t *testing.T) {
-	env := natstest.Start(t)
-	ctx := context.Background()
-	kv, err := env.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "LEADER_TEST", History: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kvx.GetFromLeader(ctx, env.JS, "LEADER_TEST", "a"); !errors.Is(err, jetstream.ErrKeyNotFound) {
-		t.Fatalf("never written: %v", err)
-	}
-	for _, v := range []string{"one", "two"} {
-		if _, err := kv.PutString(ctx, "a", v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if v, err := kvx.GetFromLeader(ctx, env.JS, "LEADER_TEST", "a"); err != nil || string(v) != "two" {
-		t.Fatalf("got %q, %v; want two", v, err)
-	}
-	if err := kv.Delete(ctx, "a"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kvx.GetFromLeader(ctx, env.JS, "LEADER_TEST", "a"); !errors.Is(err, jetstream.ErrKeyNotFound) {
-		t.Fatalf("deleted: %v", err)
-	}
-	if _, err := kv.PutString(ctx, "b", "x"); err != nil {
-		t.Fatal(err)
-	}
-	if err := kv.Purge(ctx, "b"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kvx.GetFromLeader(ctx, env.JS, "LEADER_TEST", "b"); !errors.Is(err, jetstream.ErrKeyNotFound) {
-		t.Fatalf("purged: %v", err)
 	}
 }
