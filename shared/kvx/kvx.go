@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -22,14 +23,20 @@ func Load(ctx context.Context, js jetstream.JetStream, bucket, filter string, f 
 }
 
 // LoadKeys is Load for the keys matching any of filters (none: every key), read by one watcher.
+//
 // What one watcher delivers comes from one replica's copy of the bucket, at one point of its
 // history: entries written one after the other are seen together or the later one is missing,
 // never the later one without the earlier. Reading related keys with separate watchers (or a
 // Get next to a watcher) gives no such promise on a cluster: each watcher's consumer is
 // placed on any replica, and a replica that restarted a moment ago can be behind the others.
+// So that the point is also recent, LoadKeys first waits (at most ReplicaWait) until the
+// stream's leader reports every online replica caught up; on a single server it does not wait.
 func LoadKeys(ctx context.Context, js jetstream.JetStream, bucket string, filters []string, f func(jetstream.KeyValueEntry) error) error {
 	kv, err := js.KeyValue(ctx, bucket)
 	if err != nil {
+		return fmt.Errorf("bucket %s: %w", bucket, err)
+	}
+	if err := awaitReplicas(ctx, js, "KV_"+bucket); err != nil {
 		return fmt.Errorf("bucket %s: %w", bucket, err)
 	}
 	var w jetstream.KeyWatcher
@@ -58,6 +65,43 @@ func LoadKeys(ctx context.Context, js jetstream.JetStream, bucket string, filter
 			}
 		}
 	}
+}
+
+// ReplicaWait bounds how long LoadKeys waits for a replicated bucket's replicas to catch up
+// with its leader. A replica still behind after that is read as it is (a watcher may land on
+// it): waiting longer would stop a service on a replica that does not catch up.
+const ReplicaWait = 10 * time.Second
+
+// awaitReplicas returns once the leader of stream reports every online replica current (or
+// after ReplicaWait). A replica that is offline holds no consumers, so it does not count.
+func awaitReplicas(ctx context.Context, js jetstream.JetStream, stream string) error {
+	deadline := time.Now().Add(ReplicaWait)
+	for {
+		s, err := js.Stream(ctx, stream) // STREAM.INFO: answered by the stream's leader
+		if err != nil {
+			return err
+		}
+		if replicasCurrent(s.CachedInfo().Cluster) || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func replicasCurrent(ci *jetstream.ClusterInfo) bool {
+	if ci == nil {
+		return true
+	}
+	for _, r := range ci.Replicas {
+		if !r.Offline && !r.Current {
+			return false
+		}
+	}
+	return true
 }
 
 // AppendEscape appends Escape(s) to dst.
