@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
+	"github.com/jetsuite/jetsuite/shared/testenv"
 )
 
 // containerPorts are the container ports a service publishes ("8081:8080" -> 8080).
@@ -105,7 +106,7 @@ func (r *rehearsal) openSearchComponent(name string, svc service, osURL string) 
 // (the rewritten 3306).
 func (r *rehearsal) mariadbComponent(name string, svc service) (*component, error) {
 	c := newComponent(name, svc)
-	addr := freeLoopbackAddr(r.t)
+	addr := testenv.FreeAddr(r.t)
 	_, port, _ := net.SplitHostPort(addr)
 	r.selfRules(name, "3306", addr)
 	dir := filepath.Join(r.dir, name)
@@ -260,7 +261,7 @@ func restarts(svc service) bool {
 // (the rewritten 8080).
 func (r *rehearsal) debeziumComponent(name string, svc service, dist, javaHome string) (*component, error) {
 	c := newComponent(name, svc)
-	addr := freeLoopbackAddr(r.t)
+	addr := testenv.FreeAddr(r.t)
 	_, port, _ := net.SplitHostPort(addr)
 	for _, p := range containerPorts(svc) {
 		r.selfRules(name, p, addr)
@@ -390,7 +391,7 @@ func (r *rehearsal) jetsuiteComponent(name string, svc service, imageEnv []strin
 	c := newComponent(name, svc)
 	dir := filepath.Join(r.dir, name)
 	for _, p := range containerPorts(svc) {
-		r.selfRules(name, p, freeLoopbackAddr(r.t))
+		r.selfRules(name, p, testenv.FreeAddr(r.t))
 	}
 	r.rw.addPath(name, workdir, dir, "the image's WORKDIR")
 	c.how = "jetsuite " + strings.Join(svc.Command, " ")

@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -211,17 +210,6 @@ func (rw *rewriter) print(r *rehearsal) {
 		flush()
 	}
 	r.logf("%s", strings.TrimRight(b.String(), "\n"))
-}
-
-// freeLoopbackAddr returns 127.0.0.1:<a port nobody listens on>.
-func freeLoopbackAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // --- interpolation -------------------------------------------------------------------------

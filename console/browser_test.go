@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"github.com/jetsuite/jetsuite/console"
 	"github.com/jetsuite/jetsuite/shared/natsx"
 	"github.com/jetsuite/jetsuite/shared/plan"
+	"github.com/jetsuite/jetsuite/shared/testenv"
 )
 
 // The browser tests need Debian's chromium, node, and the console's npm packages (npm ci in
@@ -58,16 +58,6 @@ func chromium() string {
 		return p
 	}
 	return "/usr/bin/chromium"
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // lockedBuffer collects a process's output from two goroutines.
@@ -112,7 +102,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../services/jetsuite").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	natsAddr, httpAddr := freeAddr(t), freeAddr(t)
+	natsAddr, httpAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	logs := &lockedBuffer{}
 	js := exec.Command(bin, "all", "--data-dir", filepath.Join(dir, "data"), "--nats-listen", natsAddr, "--http-listen", httpAddr)
 	js.Stdout, js.Stderr = logs, logs

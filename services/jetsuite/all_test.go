@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/natsx"
 	"github.com/jetsuite/jetsuite/shared/plan"
+	"github.com/jetsuite/jetsuite/shared/testenv"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -29,16 +29,6 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // startAll runs `jetsuite all` in-process on an embedded server; stop sends the equivalent of
 // Ctrl-C (context cancel) and waits for a clean exit.
@@ -56,7 +46,7 @@ func startAll(t *testing.T, dataDir, natsAddr string, extra ...string) (stop fun
 // embedded server and the generator at its default rates, fills every table within two minutes;
 // stopped and started again on the same data, it continues where it stopped.
 func TestAllFillsEveryTable(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testenv.FreeAddr(t)
 	stop, logs := startAll(t, dir, addr)
 	js := connectAll(t, addr, logs)
 	tables := []string{}
@@ -158,7 +148,7 @@ func TestAllRunsTheOriginalStatements(t *testing.T) {
 	if len(tables) != 9 {
 		t.Fatalf("statements.sql declares %d tables, want 9: %v", len(tables), tables)
 	}
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testenv.FreeAddr(t)
 	stop, logs := startAll(t, dir, addr, "--queries-file", file)
 	defer func() { _ = stop() }()
 	js := connectAll(t, addr, logs)
@@ -212,7 +202,7 @@ func grep(s, sub string) string {
 // embedded demo: ratings are produced to an in-process Kafka and reach JetStream through the
 // bridge (message ids from topic/partition/offset), and from there the ratings pipeline.
 func TestAllWithEmbeddedKafka(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testenv.FreeAddr(t)
 	stop, logs := startAll(t, dir, addr, "--bridge-kafka-embedded")
 	defer func() { _ = stop() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -248,7 +238,7 @@ func TestAllWithEmbeddedKafka(t *testing.T) {
 // TestServiceAloneAgainstExternalNATS: a service runs on its own against an external NATS
 // (here the server of a `jetsuite all` that runs without a windower).
 func TestServiceAloneAgainstExternalNATS(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testenv.FreeAddr(t)
 	stopAll, logs := startAll(t, dir, addr, "--windower-enabled=false")
 	defer func() { _ = stopAll() }()
 	js := connectTo(t, addr)

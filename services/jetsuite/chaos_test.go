@@ -17,9 +17,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetsuite/jetsuite/shared/natsx"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/pipe"
+	"github.com/jetsuite/jetsuite/shared/testenv"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -75,21 +75,11 @@ func runChaos(t *testing.T, cfg chaosConfig) {
 
 	tmp := t.TempDir()
 	bin := buildJetsuite(t, tmp)
-	dataDir, addr := t.TempDir(), freeAddr(t)
+	dataDir, addr := t.TempDir(), testenv.FreeAddr(t)
 	env := natstest.StartAt(t, dataDir, addr)
 	url := "nats://" + addr
 	ctx := context.Background()
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	nc, err := natsx.Connect(cctx, url, "chaos-test", nil)
-	cancel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := natsx.JetStream(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.Dial(t, url, "chaos-test", 10*time.Second)
 
 	// Tables first: web users and status codes (the enricher loads them), customers as Debezium
 	// change events (the CDC reader materialises CUSTOMERS).

@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetsuite/jetsuite/shared/events"
-	"github.com/jetsuite/jetsuite/shared/natsx"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -48,17 +47,7 @@ func TestClusterNodeLoss(t *testing.T) {
 	cl := natstest.StartCluster(t)
 	t.Logf("3-node cluster up after %s: %s", time.Since(started).Truncate(time.Millisecond), cl.URL())
 	ctx := context.Background()
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	nc, err := natsx.Connect(cctx, cl.URL(), "cluster-test", nil)
-	cancel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := natsx.JetStream(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.Dial(t, cl.URL(), "cluster-test", 30*time.Second)
 	// The test's publisher bounds each async publish: one sent while its stream has no leader
 	// gets no ack, and chaosPublisher publishes it again (same Nats-Msg-Id: harmless).
 	pubJS, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192), jetstream.WithPublishAsyncTimeout(5*time.Second))

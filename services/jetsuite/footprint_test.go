@@ -14,6 +14,7 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/config"
 	"github.com/jetsuite/jetsuite/shared/plan"
+	"github.com/jetsuite/jetsuite/shared/testenv"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -25,7 +26,7 @@ func TestAllAppliesLimits(t *testing.T) {
 	prev := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
 	t.Setenv("GOMEMLIMIT", "")
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testenv.FreeAddr(t)
 	stop, logs := startAll(t, dir, addr, "--generator-enabled=false", "--stream-max-bytes=3MiB", "--bucket-max-bytes=2MiB",
 		"--derived-dedup-window=3s", "--dedup-window=40s", "--memory-limit=300MiB", "--log-level=debug")
 	defer func() { _ = stop() }()

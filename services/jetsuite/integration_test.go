@@ -47,7 +47,7 @@ func TestRealDebeziumRickAstleyAlert(t *testing.T) {
 	testenv.Require(t, testenv.KafkaConnect)
 	sock := testenv.Require(t, testenv.MariaDBSocket)
 	slackURL, posts := slackRecorder(t)
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testenv.FreeAddr(t)
 	stop, logs := startAll(t, dir, addr,
 		"--generator-enabled=false", "--bridge-enabled", "--bridge-kafka-brokers", brokers,
 		"--bridge-from-kafka", topology.SubjectCustomersCDC, "--bridge-to-kafka=",
@@ -123,7 +123,7 @@ func TestRealDebeziumRickAstleyAlert(t *testing.T) {
 func TestRealOpenSearchPipelineRun(t *testing.T) {
 	osURL := testenv.Require(t, testenv.OpenSearchURL)
 	prefix := fmt.Sprintf("e2e%d-", time.Now().UnixNano()%1_000_000_000)
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testenv.FreeAddr(t)
 	stop, logs := startAll(t, dir, addr, "--indexer-opensearch-url", osURL, "--indexer-index-prefix", prefix,
 		"--generator-rate", "100", "--generator-ratings-rate", "20", "--generator-cdc-step", "1s", "--indexer-flush-interval", "200ms")
 	defer func() { _ = stop() }()

@@ -18,6 +18,7 @@ import (
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/obs"
 	"github.com/jetsuite/jetsuite/shared/runner"
+	"github.com/jetsuite/jetsuite/shared/testenv"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -211,7 +212,7 @@ func slackRecorder(t *testing.T) (apiURL string, posts func() []string) {
 // TestAlertsAcrossNATSRestart: the NATS server stops while unhappy customers' rows stream in and
 // starts again on the same data; every rating still becomes exactly one Slack message.
 func TestAlertsAcrossNATSRestart(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testenv.FreeAddr(t)
 	env := natstest.StartAt(t, dir, addr)
 	slackURL, posts := slackRecorder(t)
 	nc, js := env.Connect(t)

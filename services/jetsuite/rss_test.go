@@ -23,6 +23,7 @@ import (
 	"github.com/jetsuite/jetsuite/services/generator"
 	"github.com/jetsuite/jetsuite/shared/natsx"
 	"github.com/jetsuite/jetsuite/shared/plan"
+	"github.com/jetsuite/jetsuite/shared/testenv"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -79,7 +80,7 @@ func startRSSRun(t *testing.T, args ...string) *rssRun {
 	if bin == "" {
 		bin = buildJetsuite(t, t.TempDir())
 	}
-	r := &rssRun{t: t, dataDir: t.TempDir(), httpAddr: freeAddr(t), natsAddr: freeAddr(t), out: os.Getenv("JETSUITE_RSS_OUT"), done: make(chan struct{})}
+	r := &rssRun{t: t, dataDir: t.TempDir(), httpAddr: testenv.FreeAddr(t), natsAddr: testenv.FreeAddr(t), out: os.Getenv("JETSUITE_RSS_OUT"), done: make(chan struct{})}
 	if r.out == "" {
 		r.out = t.TempDir()
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/jetsuite/jetsuite/services/generator"
 	"github.com/jetsuite/jetsuite/shared/kvx"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
+	"github.com/jetsuite/jetsuite/shared/testenv"
 	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
@@ -47,7 +48,7 @@ func TestScaleOutThroughput(t *testing.T) {
 }
 
 func scaleRun(t *testing.T, bin string, instances, scaleParts, clicks int) {
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testenv.FreeAddr(t)
 	env := natstest.StartAt(t, dir, addr)
 	ctx := context.Background()
 	for n := range 39 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jetsuite/jetsuite/shared/config"
+	"github.com/jetsuite/jetsuite/shared/testenv"
 )
 
 // declareAll declares every setting the binary has (what `jetsuite config` prints) on a fresh
@@ -191,7 +192,7 @@ func TestDeprecatedNamesAreLogged(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	args := []string{"windower", "--grace=1s", "--nats-url=nats://" + freeAddr(t), "--http-listen=none"}
+	args := []string{"windower", "--grace=1s", "--nats-url=nats://" + testenv.FreeAddr(t), "--http-listen=none"}
 	go func() { done <- run(ctx, args, logs, logs) }()
 	want := []string{
 		`level=WARN msg="deprecated setting name`, "old=--grace new=--windower-grace",

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
+	"github.com/jetsuite/jetsuite/shared/testenv"
 )
 
 // TestHappyPath: every input causes its output exactly once, in input order; garbage is
@@ -214,7 +215,7 @@ func TestRestartBeyondDedupWindow(t *testing.T) {
 // middle of the stream; the processor reconnects and finishes with every output once, in
 // order. (Guarantees: order and exactly-once across a NATS restart.)
 func TestNATSServerRestart(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testenv.FreeAddr(t)
 	env := natstest.StartAt(t, dir, addr)
 	setupStreams(t, env.JS, 0)
 	const n = 5000
@@ -257,7 +258,7 @@ func TestNATSServerRestart(t *testing.T) {
 // TestNATSServerRestartAfterIdle: OUT was idle longer than its de-duplication window when the
 // NATS server restarted; new input must still get through. (Guarantees: no stall, order.)
 func TestNATSServerRestartAfterIdle(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), testenv.FreeAddr(t)
 	env := natstest.StartAt(t, dir, addr)
 	const window = 100 * time.Millisecond
 	setupStreams(t, env.JS, window)

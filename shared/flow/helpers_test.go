@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -512,15 +511,4 @@ func (v *logRecordsView) WithAttrs(as []slog.Attr) slog.Handler {
 }
 func (v *logRecordsView) WithGroup(name string) slog.Handler {
 	return &logRecordsView{l: v.l, next: v.next.WithGroup(name)}
-}
-
-// freeAddr is a loopback address with a port free right now (for a server to restart on).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -6,6 +6,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"testing"
 )
@@ -44,3 +45,15 @@ func Require(t testing.TB, name string) string {
 
 // InCI reports whether the tests run in CI.
 func InCI() bool { return os.Getenv("CI") == "true" }
+
+// FreeAddr returns 127.0.0.1:<a port nobody listens on right now>, for a server a test starts
+// (and may restart on the same address).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

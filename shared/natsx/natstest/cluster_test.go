@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/jetsuite/jetsuite/shared/natsx"
 )
 
 // TestCluster: the compose stack's three nodes start in-process as one JetStream cluster with
@@ -37,15 +35,7 @@ func TestCluster(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	nc, err := natsx.Connect(ctx, c.URL(), "cluster-test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := natsx.JetStream(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := Dial(t, c.URL(), "cluster-test", 60*time.Second)
 	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "R3", Subjects: []string{"r3"}, Replicas: 3})
 	if err != nil {
 		t.Fatal(err)

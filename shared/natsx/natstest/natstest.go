@@ -78,9 +78,17 @@ func (e *Env) Stop() {
 // Connect opens another connection (for a service under test), closed when the test ends.
 func (e *Env) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return Dial(t, e.Server.ClientURL(), "test-service", 10*time.Second)
+}
+
+// Dial connects to url (one server or a cluster's comma-separated URLs) as the client name,
+// waiting at most timeout, and opens JetStream on the connection; the connection is closed
+// when the test ends. It fails the test if either cannot be done.
+func Dial(t testing.TB, url, name string, timeout time.Duration) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	nc, err := natsx.Connect(ctx, e.Server.ClientURL(), "test-service", nil)
+	nc, err := natsx.Connect(ctx, url, name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
