@@ -331,13 +331,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if deps.JS, err = natsx.JetStream(deps.NC); err != nil {
 		return err
 	}
+	// Each request gets its own timeout (natsx.PerRequest): one left unanswered by a cluster
+	// node that stopped is retried, instead of waiting out the whole start-up deadline.
+	reqCtx, cancelReq := natsx.PerRequest(startCtx)
+	defer cancelReq()
 	if err := retryTransient(startCtx, log, "declare topology", func() error {
-		return pipeline.Catalog().Ensure(startCtx, deps.JS, c.topologyOptions())
+		return pipeline.Catalog().Ensure(reqCtx, deps.JS, c.topologyOptions())
 	}); err != nil {
 		return fmt.Errorf("declare topology: %w", err)
 	}
-	rebuilt, err := checkDefinitions(startCtx, deps.JS, pipeline, c.rebuild, c.topologyOptions())
-	if err != nil {
+	var rebuilt []string
+	if err := retryTransient(startCtx, log, "check definitions", func() (err error) {
+		rebuilt, err = checkDefinitions(reqCtx, deps.JS, pipeline, c.rebuild, c.topologyOptions())
+		return err
+	}); err != nil {
 		return err
 	}
 	if len(rebuilt) > 0 {

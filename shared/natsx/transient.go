@@ -46,3 +46,15 @@ func Transient(err error) bool {
 		errors.Is(err, nats.ErrConnectionReconnecting) ||
 		errors.Is(err, nats.ErrDisconnected)
 }
+
+// PerRequest returns a context that ends when ctx ends but has no deadline of its own, so that
+// each JetStream request made with it waits the client's own request timeout (5 s), not all of
+// what is left of ctx's deadline. On a cluster a request can go unanswered (the stream's leader
+// stopped while it was on its way): with a 60 s start-up deadline that one request used the
+// whole minute and the start failed; with its own timeout it fails in 5 s, a transient error
+// (see Transient) that the caller retries.
+func PerRequest(ctx context.Context) (context.Context, context.CancelFunc) {
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	return rctx, func() { stop(); cancel() }
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,5 +36,25 @@ func TestTransient(t *testing.T) {
 		if got := Transient(c.err); got != c.want {
 			t.Errorf("Transient(%v) = %v, want %v", c.err, got, c.want)
 		}
+	}
+}
+
+// TestPerRequest: the request context has no deadline (JetStream then gives each request its
+// own timeout) but ends when its parent ends.
+func TestPerRequest(t *testing.T) {
+	parent, cancelParent := context.WithTimeout(context.Background(), time.Hour)
+	rctx, cancel := PerRequest(parent)
+	defer cancel()
+	if _, ok := rctx.Deadline(); ok {
+		t.Fatal("the request context has a deadline")
+	}
+	if rctx.Err() != nil {
+		t.Fatal("the request context ended before its parent")
+	}
+	cancelParent()
+	select {
+	case <-rctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request context did not end with its parent")
 	}
 }
