@@ -57,7 +57,8 @@ type common struct {
 	// (plan.Plan.Fuse).
 	fuse bool
 	// partitions is the plan's default number of partitions of an aggregation.
-	partitions int
+	partitions  int
+	repartition bool
 	// instance names this process among the instances of its services (shared/lease).
 	instance string
 	// rebuild names derived objects whose changed definition may replace the stored one.
@@ -105,6 +106,7 @@ func bindCommon(b config.Binder, c *common) {
 			}
 			return nil
 		})
+	b.Bool(&c.repartition, "repartition", false, "the windower splits the reading of partitioned aggregations: a router reads each source once and sends each partition's owner only its rows, through the source's shuffle stream SHUFFLE_<SOURCE> (false: every windower instance reads the whole source; every service of one pipeline needs the same value)")
 	b.String(&c.instance, "instance", "", "this process's name among the instances of its services against one NATS (empty: host, pid and a random suffix); two running processes must not share one")
 	b.String(&c.queriesFile, "queries-file", "", "a file of ksqlDB statements to run instead of the built-in demos (ksqlDB's headless-mode name; `jetsuite explain FILE` shows what it does)")
 }
@@ -134,6 +136,7 @@ func (c common) pipeline() (*plan.Plan, error) {
 		p.Fuse()
 	}
 	c.setPartitions(p)
+	p.Repartition = c.repartition
 	return p, nil
 }
 

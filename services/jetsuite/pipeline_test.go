@@ -169,18 +169,26 @@ func TestGoldenPipeline(t *testing.T) {
 	// joined streams) and the fused one (the windower joins on CLICKSTREAM's messages and
 	// publishes the joined streams itself): the same tables, and the same joined streams.
 	// Then fused with the work shared (shared/lease): two enrichers and three windowers, every
-	// aggregation in four partitions: the same tables and joined streams as one instance.
+	// aggregation in four partitions: the same tables and joined streams as one instance. And
+	// the same with the reading split (the repartition step: a router, and partition owners
+	// that read only their rows).
 	derived := map[string]map[string][]string{}
-	for _, r := range []goldenRun{{}, {fuse: true}, {fuse: true, enrichers: 2, windowers: 3, partitions: 4}} {
+	several := []goldenRun{
+		{fuse: true, enrichers: 2, windowers: 3, partitions: 4},
+		{fuse: true, enrichers: 2, windowers: 3, partitions: 4, repartition: true},
+	}
+	for _, r := range append([]goldenRun{{}, {fuse: true}}, several...) {
 		t.Run(r.String(), func(t *testing.T) { derived[r.String()] = goldenPipeline(t, r) })
 	}
 	if t.Failed() {
 		return
 	}
 	for _, stream := range []string{topology.StreamUserClickstream, topology.StreamEnrichedErrorCodes} {
-		a, b, c := derived["fuse=false"][stream], derived["fuse=true"][stream], derived["fuse=true,enrichers=2,windowers=3,partitions=4"][stream]
-		if strings.Join(b, "\n") != strings.Join(c, "\n") {
-			t.Errorf("%s differs between one instance (%d messages) and several (%d messages)", stream, len(b), len(c))
+		a, b := derived["fuse=false"][stream], derived["fuse=true"][stream]
+		for _, r := range several {
+			if c := derived[r.String()][stream]; strings.Join(b, "\n") != strings.Join(c, "\n") {
+				t.Errorf("%s differs between one instance (%d messages) and %s (%d messages)", stream, len(b), r, len(c))
+			}
 		}
 		if len(a) == 0 {
 			t.Errorf("%s: empty", stream)
@@ -197,17 +205,52 @@ func TestGoldenPipeline(t *testing.T) {
 	}
 }
 
+// checkSplitReading checks that the windower read source split: a router read the source and
+// published the shuffle stream, and the partitions read that stream, not the source.
+func checkSplitReading(t *testing.T, js jetstream.JetStream, source string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	consumersOf := func(stream string) []string {
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for n := range s.ConsumerNames(ctx).Name() {
+			if strings.HasPrefix(n, "windower-") {
+				names = append(names, n)
+			}
+		}
+		sort.Strings(names)
+		if s.CachedInfo().State.Msgs == 0 {
+			t.Errorf("stream %s is empty", stream)
+		}
+		return names
+	}
+	if got := consumersOf(source); strings.Join(got, ",") != "windower-"+source+"-shuffle" {
+		t.Errorf("windower consumers of %s: %v, want the router's alone", source, got)
+	}
+	if got := consumersOf(topology.ShuffleStream(source)); len(got) == 0 {
+		t.Errorf("no partition reads %s", topology.ShuffleStream(source))
+	}
+}
+
 // goldenRun says how goldenPipeline runs: fused or not, how many instances of the enricher and
 // the windower (default 1 each), and the aggregations' partitions (default 1).
 type goldenRun struct {
 	fuse                             bool
 	enrichers, windowers, partitions int
+	repartition                      bool
 }
 
 func (r goldenRun) String() string {
 	s := fmt.Sprintf("fuse=%v", r.fuse)
 	if r.enrichers > 1 || r.windowers > 1 || r.partitions > 1 {
 		s += fmt.Sprintf(",enrichers=%d,windowers=%d,partitions=%d", r.enrichers, r.windowers, r.partitions)
+	}
+	if r.repartition {
+		s += ",repartition"
 	}
 	return s
 }
@@ -235,7 +278,10 @@ func goldenPipeline(t *testing.T, r goldenRun) map[string][]string {
 	if fuse {
 		p.Fuse()
 	}
-	p.DefaultPartitions = r.partitions
+	p.DefaultPartitions, p.Repartition = r.partitions, r.repartition
+	if err := p.Catalog().Ensure(context.Background(), env.JS, topology.Options{}); err != nil { // the shuffle streams
+		t.Fatal(err)
+	}
 	// Each instance has its own connection and name, as separate processes would.
 	var services []runner.Service
 	for i := range max(r.enrichers, 1) + max(r.windowers, 1) {
@@ -284,6 +330,9 @@ func goldenPipeline(t *testing.T, r goldenRun) map[string][]string {
 	}
 	for _, src := range sources {
 		waitWindowerDone(t, env.JS, src, src, r.partitions, uint64(len(clicks)-1))
+	}
+	if r.repartition {
+		checkSplitReading(t, env.JS, sources[0])
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -286,13 +286,17 @@ func (s *Service) Run(ctx context.Context) error {
 	for _, k := range s.tasks {
 		k.state = state
 		k.crashed, k.crashMid = s.crashed, s.crashMid
-		if _, err := k.partitions([]int{0}, s.views); err != nil {
+		if _, err := k.partitions([]int{0}, s.views, false); err != nil {
 			return err // a statement that cannot run fails the start
 		}
 		ps := newPartSet()
-		g.Go(func() error { return s.runParts(ctx, k, ps) })
+		split := s.deps.Pipeline().Repartition && k.splittable()
+		g.Go(func() error { return s.runParts(ctx, k, ps, split) })
 		for part := range max(k.parts, 1) {
 			units = append(units, lease.Unit{Name: k.unit(part), Run: func(ctx context.Context) error { return ps.own(ctx, part) }})
+		}
+		if split {
+			units = append(units, lease.Unit{Name: k.name() + ".shuffle", Run: func(ctx context.Context) error { return s.runRouter(ctx, k) }})
 		}
 	}
 	g.Go(func() error { return s.deps.Share(ctx, serviceName, units...) })
@@ -306,17 +310,23 @@ func (s *Service) Run(ctx context.Context) error {
 // each table's state per partition of the set it has, empty (restored from WINDOWER_STATE
 // when it starts), and its own program. Only the set with partition 0 publishes the fused
 // statements' streams (they have one writer); every set evaluates them for its tables.
-func (k *task) partitions(set []int, views transform.Views) (*task, error) {
+func (k *task) partitions(set []int, views transform.Views, split bool) (*task, error) {
 	c := *k
 	c.set, c.tables, c.dirty, c.starts, c.restored, c.lastSeq, c.pending = set, nil, nil, nil, false, 0, 0
 	c.dec, c.row = sqlrt.NewDecoder(k.in.Columns), make(sqlrt.Row, len(k.row))
+	if split {
+		c.mode, c.inSet = modeWork, make([]bool, max(k.parts, 1))
+		for _, p := range set {
+			c.inSet[p] = true
+		}
+	}
 	for _, t := range k.tables {
 		for _, part := range set {
 			if part >= max(t.parts, 1) {
 				continue
 			}
 			ts := newTableState(t.spec, time.Duration(t.grace)*time.Millisecond)
-			ts.part, ts.parts = part, t.parts
+			ts.part, ts.parts, ts.countsNull = part, t.parts, part == 0 && !split
 			c.tables = append(c.tables, ts)
 		}
 	}
@@ -324,6 +334,43 @@ func (k *task) partitions(set []int, views transform.Views) (*task, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// splittable reports whether the repartition step can split k's reading: its tables have
+// partitions, it reads a stream (not a table's changes) and it is the source's task (a table
+// rebuilt on its own reads the source from its start).
+func (k *task) splittable() bool {
+	return k.parts > 1 && k.kvPrefix == "" && k.own == ""
+}
+
+// router returns a copy of template task k that routes its source's inputs to the partitions
+// (the repartition step, see shuffle.go): one state per table, for its stream time.
+func (k *task) router(views transform.Views) (*task, error) {
+	c := *k
+	c.mode, c.set, c.tables, c.dirty, c.starts, c.restored, c.lastSeq, c.pending = modeRoute, nil, nil, nil, nil, false, 0, 0
+	c.dec, c.row = sqlrt.NewDecoder(k.in.Columns), make(sqlrt.Row, len(k.row))
+	for i, t := range k.tables {
+		ts := newTableState(t.spec, time.Duration(t.grace)*time.Millisecond)
+		ts.parts, ts.ord, ts.countsNull = t.parts, i, true
+		c.tables = append(c.tables, ts)
+	}
+	c.rt = &router{active: make([]bool, len(c.tables))}
+	if err := c.wire(k.steps, views, k.emit); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// runRouter is the router's lease unit: it routes k's source until ctx ends.
+func (s *Service) runRouter(ctx context.Context, k *task) error {
+	c, err := k.router(s.views)
+	if err != nil {
+		return err
+	}
+	if c.prog != nil && c.prog.WaitLoaded(ctx) != nil {
+		return nil // ctx ended
+	}
+	return s.runTask(ctx, c)
 }
 
 // partSet is what this instance owns of a task's partitions (their lease units register
@@ -418,7 +465,7 @@ const settle = 50 * time.Millisecond
 // change: gracefully when one was handed over or another was taken, at once (lease.ErrLost)
 // when one was lost. It returns when ctx ends, when the task fails (its error), or when the
 // task stops on its own (a test's crash).
-func (s *Service) runParts(ctx context.Context, k *task, ps *partSet) error {
+func (s *Service) runParts(ctx context.Context, k *task, ps *partSet, split bool) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -435,7 +482,7 @@ func (s *Service) runParts(ctx context.Context, k *task, ps *partSet) error {
 			ps.end()
 			continue
 		}
-		c, err := k.partitions(set, s.views)
+		c, err := k.partitions(set, s.views, split)
 		if err != nil {
 			ps.end()
 			return err
@@ -443,7 +490,7 @@ func (s *Service) runParts(ctx context.Context, k *task, ps *partSet) error {
 		rctx, cancel := context.WithCancelCause(ctx)
 		done := make(chan error, 1)
 		go func() {
-			if c.prog != nil && c.prog.WaitLoaded(rctx) != nil {
+			if c.prog != nil && !split && c.prog.WaitLoaded(rctx) != nil {
 				done <- nil
 				return
 			}
@@ -623,22 +670,38 @@ func (s *Service) runTask(ctx context.Context, k *task) error {
 			names = append(names, name)
 		}
 	}
-	s.log.Info("aggregating", "source", k.source, "task", k.name(), "partitions", fmt.Sprint(k.set), "tables", strings.Join(names, " "))
+	switch k.mode {
+	case modeRoute:
+		s.log.Info("routing to partitions", "source", k.source, "task", k.name(), "stream", topology.ShuffleStream(k.source), "tables", strings.Join(names, " "))
+	case modeWork:
+		s.log.Info("aggregating shuffled rows", "source", k.source, "task", k.name(), "partitions", fmt.Sprint(k.set), "tables", strings.Join(names, " "))
+	default:
+		s.log.Info("aggregating", "source", k.source, "task", k.name(), "partitions", fmt.Sprint(k.set), "tables", strings.Join(names, " "))
+	}
+	stream, resume, checkpointKey := k.source, k.resume, ""
+	switch k.mode {
+	case modeWork:
+		stream = topology.ShuffleStream(k.source)
+		checkpointKey = k.durable() + "." + stream
+	case modeRoute:
+		resume = nil // the router keeps no progress of its own: its checkpoint says
+	}
 	// The consumers named after the set's other partitions were their last owners' (when
 	// each was the lowest of a set): this task reads for them now.
 	for _, p := range k.set[min(1, len(k.set)):] {
 		name := "windower-" + k.name() + "-p" + strconv.Itoa(p)
-		if err := k.js.DeleteConsumer(ctx, k.source, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if err := k.js.DeleteConsumer(ctx, stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			s.log.Warn("stale consumer not deleted", "consumer", name, "err", err)
 		}
 	}
 	err := flow.Run(ctx, k.js, flow.Options{
-		Service: "windower",
-		Stream:  k.source,
-		Durable: k.durable(),
+		Service:       "windower",
+		Stream:        stream,
+		Durable:       k.durable(),
+		CheckpointKey: checkpointKey,
 		// Where to resume is the oldest progress of the set's partitions, not the checkpoint
 		// of a consumer whose name other sets have used.
-		Resume:   k.resume,
+		Resume:   resume,
 		Ordered:  k.ordered(),
 		Batch:    s.cfg.BatchSize,
 		InFlight: s.cfg.InFlight,

@@ -43,8 +43,14 @@ type tableState struct {
 	// state holds those of partition part (see owns). skipUpTo is the newest input the
 	// partition's saved state holds: a partition restored further than the task's resume
 	// point skips the inputs before it.
-	part, parts    int
-	skipUpTo       uint64
+	part, parts int
+	skipUpTo    uint64
+	// ord is the table's place in a shuffle message's stream times (see shuffle.go): its
+	// index in a router's tables; in a partition owner's, the current message's (-1: absent).
+	ord int
+	// countsNull: this state counts the inputs dropped for a NULL group key (one state per
+	// table does: partition 0's, or the router's).
+	countsNull     bool
 	win            windowSpec
 	grace          int64 // ms
 	st             int64 // stream time: the largest event time seen (plus idle advance)
@@ -78,6 +84,7 @@ func newTableState(t Table, grace time.Duration) *tableState {
 		spec: t, step: st, win: specOf(st.Window), grace: grace.Milliseconds(),
 		groups: map[string]*group{}, nextClose: math.MaxInt64,
 		stateKeyPrefix: t.Name + ".",
+		countsNull:     true,
 		finalSubject:   topology.FinalPrefix + t.Name,
 		lateSubject:    topology.LatePrefix + t.Name,
 		nullKeys:       obs.Dropped.WithLabelValues(t.Name, "null_key"),
@@ -235,7 +242,30 @@ type progress struct {
 	// Parts is the task's number of partitions when it has several.
 	Parts  int                      `json:"parts,omitempty"`
 	Tables map[string]tableProgress `json:"tables"`
+	// Shuffle is the newest message of the shuffle stream applied (the repartition step,
+	// see shuffle.go): where a partition owner resumes reading it.
+	Shuffle uint64 `json:"shuffle,omitempty"`
 }
+
+func decodeProgress(b []byte) (progress, error) {
+	var cp progress
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return cp, fmt.Errorf("decode progress: %w", err)
+	}
+	return cp, nil
+}
+
+// mode is what a task does with its source (see shuffle.go).
+type mode int
+
+const (
+	// modeShared: the task reads the source and folds in its partitions' rows.
+	modeShared mode = iota
+	// modeRoute: the task is a router: it reads the source and publishes the shuffle stream.
+	modeRoute
+	// modeWork: the task reads the shuffle stream and folds in its partitions' rows.
+	modeWork
+)
 
 type tableProgress struct {
 	StreamTime int64 `json:"st"`
@@ -273,6 +303,14 @@ type task struct {
 	// partitions it owns in one task, so it reads the input once however many it owns.
 	set   []int
 	parts int
+	// mode: shared, router or partition owner (see shuffle.go); rt is a router's message in
+	// the making; a partition owner's inSet marks the partitions of set, vec holds the
+	// current shuffled input's stream times and lastShuffle the newest shuffle message applied.
+	mode        mode
+	rt          *router
+	inSet       []bool
+	vec         []stVal
+	lastShuffle uint64
 	// in is the object whose rows the source's messages carry.
 	in *plan.Object
 
@@ -303,6 +341,7 @@ type task struct {
 type fusedOutput struct {
 	tables [][]*tableState // per table, its partitions in the task
 	row    sqlrt.Row
+	dec    *sqlrt.Decoder // a partition owner's decoder of the rows the router publishes
 }
 
 // wire compiles the task's fused statements (nil: none) and sorts its tables into those that
@@ -320,7 +359,7 @@ func (k *task) wire(steps []*plan.Step, views transform.Views, emit bool) error 
 	k.prog, k.fused = prog, map[*plan.Step]*fusedOutput{}
 	byOutput := map[*plan.Object]*fusedOutput{}
 	for _, st := range steps {
-		f := &fusedOutput{row: make(sqlrt.Row, len(st.Output.Columns)+1)}
+		f := &fusedOutput{row: make(sqlrt.Row, len(st.Output.Columns)+1), dec: sqlrt.NewDecoder(st.Output.Columns)}
 		k.fused[st], byOutput[st.Output] = f, f
 	}
 	for _, ps := range byTable(k.tables) {
@@ -354,10 +393,13 @@ func byTable(tables []*tableState) [][]*tableState {
 // ordered are the streams the task publishes (its fused statements' outputs): it is their
 // only writer, so shared/flow chains and resumes them.
 func (k *task) ordered() []string {
-	if !k.emit {
-		return nil
-	}
 	var out []string
+	if k.mode == modeRoute {
+		out = append(out, topology.ShuffleStream(k.source))
+	}
+	if !k.emit {
+		return out
+	}
 	for _, st := range k.steps {
 		out = append(out, st.Output.Stream)
 	}
@@ -381,6 +423,13 @@ func (k *task) emitFused(s *transform.Step) error {
 	}
 	n := copy(f.row, s.Out)
 	f.row[n] = sqlrt.BigIntValue(k.curTS)
+	if k.mode == modeRoute {
+		obj := slices.Index(k.steps, s.Plan) + 1
+		for _, ps := range f.tables {
+			k.routeTo(ps[0], f.row, obj, body, k.curTS)
+		}
+		return nil
+	}
 	for _, ps := range f.tables {
 		if err := k.applyParts(ps, f.row, k.cur, body, k.curTS, k.curSeq); err != nil {
 			return err
@@ -423,6 +472,9 @@ func (k *task) unit(p int) string {
 // windower-<name>-p<n> with n the lowest partition of the set. Only the owner of partition n
 // runs a set whose lowest is n, so two running tasks never share a consumer.
 func (k *task) durable() string {
+	if k.mode == modeRoute {
+		return "windower-" + k.name() + "-shuffle"
+	}
 	if k.parts > 1 {
 		return "windower-" + k.name() + "-p" + strconv.Itoa(k.set[0])
 	}
@@ -431,7 +483,15 @@ func (k *task) durable() string {
 
 // first reports whether the task runs partition 0, which publishes what all partitions would:
 // the fused statements' streams and dead letters.
-func (k *task) first() bool { return len(k.set) > 0 && k.set[0] == 0 }
+func (k *task) first() bool {
+	switch k.mode {
+	case modeRoute:
+		return true
+	case modeWork:
+		return false
+	}
+	return len(k.set) > 0 && k.set[0] == 0
+}
 
 // legacyCheckpointKey is where versions before shared/flow kept the progress record; read
 // once when there is no progress record yet.
@@ -456,7 +516,11 @@ func (k *task) Start(ctx context.Context, checkpoint uint64) error {
 		k.restored = true
 		k.lastSave = k.now()
 	}
-	k.lastSeq = max(k.lastSeq, checkpoint)
+	if k.mode == modeWork {
+		k.lastShuffle = max(k.lastShuffle, checkpoint) // the checkpoint counts shuffle messages
+	} else {
+		k.lastSeq = max(k.lastSeq, checkpoint)
+	}
 	return nil
 }
 
@@ -466,10 +530,16 @@ func (k *task) resume(ctx context.Context) (uint64, error) {
 	if err := k.Start(ctx, 0); err != nil {
 		return 0, err
 	}
+	if k.mode == modeWork {
+		return k.lastShuffle, nil
+	}
 	return k.lastSeq, nil
 }
 
 func (k *task) restore(ctx context.Context) error {
+	if k.mode == modeRoute {
+		return k.restoreRouter(ctx)
+	}
 	// Everything is read by one watcher (kvx.LoadKeys): the set's progress records and every
 	// table's groups and input rows, from one point of the bucket's history. A flush stores a
 	// partition's groups before the progress record that covers them, so such a point never
@@ -567,7 +637,7 @@ func (k *task) restore(ctx context.Context) error {
 	}
 	// Each partition's progress: its stream times and the newest input its state holds. The
 	// task resumes after the oldest; a partition further on skips up to its own.
-	k.lastSeq = 0
+	k.lastSeq, k.lastShuffle = 0, 0
 	for i, p := range k.set {
 		cp, ok := cps[p]
 		if !ok && legacy != nil {
@@ -576,6 +646,9 @@ func (k *task) restore(ctx context.Context) error {
 		cps[p] = cp
 		if i == 0 || cp.Seq < k.lastSeq {
 			k.lastSeq = cp.Seq
+		}
+		if i == 0 || cp.Shuffle < k.lastShuffle {
+			k.lastShuffle = cp.Shuffle
 		}
 	}
 	for _, t := range k.tables {
@@ -599,9 +672,32 @@ func (k *task) Handle(ctx context.Context, in []jetstream.Msg, out *flow.Out) er
 	}
 	k.out, k.arena, k.batchNow = out, out.Arena(), k.now()
 	defer func() { out.SetArena(k.arena); k.out = nil }()
-	for _, m := range in {
-		if err := k.apply(m); err != nil {
-			return err
+	switch k.mode {
+	case modeWork:
+		for _, m := range in {
+			if seq := flow.Seq(m); seq > k.lastShuffle {
+				k.lastShuffle = seq
+				if err := k.applyShuffle(m); err != nil {
+					return err
+				}
+			}
+		}
+	case modeRoute:
+		for _, m := range in {
+			if err := k.apply(m); err != nil {
+				return err
+			}
+		}
+		k.idleAdvance()
+		if len(in) > 0 {
+			return k.publishShuffle(in[len(in)-1])
+		}
+		return nil
+	default:
+		for _, m := range in {
+			if err := k.apply(m); err != nil {
+				return err
+			}
 		}
 	}
 	k.idleAdvance()
@@ -622,6 +718,9 @@ func (k *task) Handle(ctx context.Context, in []jetstream.Msg, out *flow.Out) er
 // Flush implements flow.Flusher: a graceful stop makes what was applied durable, so a restart
 // replays nothing.
 func (k *task) Flush(ctx context.Context, out *flow.Out) error {
+	if k.mode == modeRoute {
+		return nil // a router keeps nothing in memory
+	}
 	k.out = out
 	defer func() { k.out = nil }()
 	return k.flush(ctx)
@@ -646,14 +745,25 @@ func (k *task) apply(m jetstream.Msg) error {
 		return err
 	}
 	ts := k.row[k.rowTime].I
-	for _, ps := range k.direct {
-		if err := k.applyParts(ps, k.row, m, nil, ts, seq); err != nil {
-			return err
+	if k.mode == modeRoute {
+		for _, ps := range k.direct {
+			k.routeTo(ps[0], k.row, 0, m.Data(), ts)
+		}
+	} else {
+		for _, ps := range k.direct {
+			if err := k.applyParts(ps, k.row, m, nil, ts, seq); err != nil {
+				return err
+			}
 		}
 	}
 	if k.prog != nil {
 		k.cur, k.curSeq, k.curTS = m, seq, ts
-		return k.prog.Run(k.row, k.prog.InputKey(k.row, m.Headers()), k.emitFn)
+		if err := k.prog.Run(k.row, k.prog.InputKey(k.row, m.Headers()), k.emitFn); err != nil {
+			return err
+		}
+	}
+	if k.mode == modeRoute {
+		return k.endInput(m, seq, ts)
 	}
 	return nil
 }
@@ -669,7 +779,7 @@ func (t *tableState) selects(r sqlrt.Row) bool {
 	for i, e := range t.step.GroupBy {
 		v := e.Eval(r)
 		if v.IsNull() {
-			if t.part == 0 { // every partition sees the row; one counts it
+			if t.countsNull { // every partition sees the row; one counts it
 				t.nullKeys.Inc()
 			}
 			return false
@@ -710,6 +820,15 @@ func (t *tableState) evalArgs(r sqlrt.Row) {
 // arrived notes an input with event time ts that reached t: it advances t's stream time.
 func (k *task) arrived(t *tableState, ts int64) {
 	t.lastArrival, t.lastAdvance = k.batchNow, time.Time{}
+	if k.mode == modeWork {
+		// The router's stream time after this input: what one reader of every input has.
+		if t.ord >= 0 {
+			if v := k.vec[t.ord]; v.has && (!t.hasST || v.st > t.st) {
+				t.st, t.hasST = v.st, true
+			}
+		}
+		return
+	}
 	if !t.hasST || ts > t.st {
 		t.st, t.hasST = ts, true
 	}
@@ -1254,7 +1373,7 @@ func (k *task) flush(ctx context.Context) error {
 	}
 	cps := map[int]progress{}
 	for _, p := range k.set {
-		cp := progress{Seq: k.lastSeq, Tables: map[string]tableProgress{}}
+		cp := progress{Seq: k.lastSeq, Shuffle: k.lastShuffle, Tables: map[string]tableProgress{}}
 		if k.parts > 1 {
 			cp.Parts = k.parts
 		}

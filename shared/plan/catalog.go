@@ -107,6 +107,29 @@ func (p *Plan) Catalog() topology.Catalog {
 			c.Streams[i].MaxAge = age
 		}
 	}
+	// The windower's repartition step: a shuffle stream per stream a partitioned aggregation
+	// reads. It holds what its source holds (a multiple of it, bounded alike), for a day at
+	// most: its readers apply it within seconds.
+	for _, st := range p.Steps {
+		src := ""
+		if p.Repartition && st.Kind == Aggregate && p.PartitionsOf(st) > 1 {
+			src = AggregationSource(st)
+		}
+		name := topology.ShuffleStream(src)
+		if _, ok := index[name]; ok || src == "" {
+			continue
+		}
+		s := topology.Stream{Name: name, Subjects: []string{topology.ShuffleSubject(src)}, Derived: true, MaxAge: topology.ShuffleMaxAge,
+			Description: "windower repartition step: " + src + " routed to its aggregations' partitions"}
+		if i, ok := index[src]; ok {
+			s.MaxBytes = c.Streams[i].MaxBytes
+			if age := c.Streams[i].MaxAge; age > 0 {
+				s.MaxAge = min(age, s.MaxAge)
+			}
+		}
+		index[name] = len(c.Streams)
+		c.Streams = append(c.Streams, s)
+	}
 	ops := topology.Operations()
 	c.Streams = append(c.Streams, ops.Streams...)
 	c.Buckets = append(c.Buckets, ops.Buckets...)

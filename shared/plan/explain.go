@@ -93,7 +93,9 @@ func (p *Plan) Explain(w io.Writer, o topology.Options) error {
 				g = append(g, e.Text)
 			}
 			ew.printf("      group by %s\n", strings.Join(g, ", "))
-			if n := p.PartitionsOf(s); n > 1 {
+			if n := p.PartitionsOf(s); n > 1 && p.Repartition && !s.TableInput {
+				ew.printf("      partitions %d (by group key hash; one windower instance owns each and reads only its rows, routed by the repartition step through stream %s)\n", n, topology.ShuffleStream(AggregationSource(s)))
+			} else if n > 1 {
 				ew.printf("      partitions %d (by group key hash; each reads the whole input, one windower instance owns each)\n", n)
 			}
 			if s.Window != nil {

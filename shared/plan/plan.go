@@ -70,6 +70,23 @@ type Plan struct {
 	// without PARTITIONS whose state exists keeps the number it was built with (the windower
 	// reads it) instead of being refused for a different one.
 	KeepSavedPartitions bool
+	// Repartition: the windower splits the reading of every partitioned aggregation of a
+	// stream (the repartition step): a router reads the source once and sends each
+	// partition's owner only its rows, through the source's shuffle stream
+	// (topology.ShuffleStream). Every instance of the windower must agree on it.
+	Repartition bool
+}
+
+// AggregationSource is the stream an aggregation's task reads: its input's, or for a fused
+// one the source it is computed from ("" for an aggregation of a table's changes).
+func AggregationSource(st *Step) string {
+	switch {
+	case st.TableInput:
+		return ""
+	case st.FusedFrom != nil:
+		return st.FusedFrom.Stream
+	}
+	return st.Input.Stream
 }
 
 // AutoPartitions is the binary's default number of partitions for new aggregations (when

@@ -19,7 +19,21 @@ const (
 	DeadLetterPrefix = "dlq."
 	LatePrefix       = "late."
 	FinalPrefix      = "final."
+	ShufflePrefix    = "shuffle."
 )
+
+// ShuffleStream is the stream of the windower's repartition step for an aggregation source:
+// the source's inputs routed to the partitions of its aggregations, written by the source's
+// router alone and read by every partition's owner (see services/windower's shuffle.go).
+func ShuffleStream(source string) string { return "SHUFFLE_" + source }
+
+// ShuffleSubject is the subject of ShuffleStream(source).
+func ShuffleSubject(source string) string { return ShufflePrefix + source }
+
+// ShuffleMaxAge is how long a shuffle stream keeps a message: partition owners apply it within
+// seconds; a day covers an owner that is down (limits retention, not interest, because a
+// partition's consumer is recreated by each new owner).
+const ShuffleMaxAge = 24 * time.Hour
 
 // State buckets owned by services (not tables).
 const (

@@ -1,0 +1,123 @@
+package windower_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jetsuite/jetsuite/services/windower"
+	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
+	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/plan"
+	"github.com/jetsuite/jetsuite/shared/runner"
+	"github.com/jetsuite/jetsuite/shared/topology"
+)
+
+// partitionOfUser is the partition of an EVENTS_PER_MIN group (its userid) among n: FNV-1a of
+// the key's text, as JetStream's subject partitioning hashes (computed here independently).
+func partitionOfUser(userid, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(strconv.Itoa(userid)))
+	return int(h.Sum32() % uint32(n))
+}
+
+// TestRepartitionDecidesLatenessAsOneReader: with the reading split (Config.Repartition), two
+// windowers each own one of EVENTS_PER_MIN's two partitions and read only their rows. A click of
+// user A, then one of user B two minutes later, then one of A in A's first window: one reader of
+// every click finds the last one late (stream time passed the window's end + grace), although
+// A's partition alone never saw a later event. The partitions take their stream time from the
+// router, so the click is published as late and not counted, as one instance would.
+func TestRepartitionDecidesLatenessAsOneReader(t *testing.T) {
+	env := natstest.Start(t)
+	a := 1
+	b := a + 1
+	for partitionOfUser(b, 2) == partitionOfUser(a, 2) {
+		b++
+	}
+	p := plan.Demo()
+	p.Fuse()
+	p.DefaultPartitions, p.Repartition = 2, true
+	if err := p.Catalog().Ensure(context.Background(), env.JS, topology.Options{}); err != nil { // the shuffle streams
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var services []runner.Service
+	for i := range 2 {
+		nc, js := env.Connect(t)
+		s, err := windower.New(windower.Config{Grace: time.Second, FlushInterval: 10 * time.Millisecond,
+			Tables: []string{topology.TableEventsPerMin}},
+			runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Plan: p, Instance: fmt.Sprintf("w%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		services = append(services, s)
+	}
+	done := make(chan error, 1)
+	go func() { done <- runner.RunAll(ctx, obs.NewLogger(nil, "text", "warn"), services...) }()
+	defer func() { cancel(); <-done }()
+
+	// Publish only once each partition has its own owner, so that no reader sees both.
+	leases, err := env.JS.KeyValue(ctx, topology.BucketLeases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		owners := map[string]string{}
+		for _, u := range []string{"CLICKSTREAM.p0", "CLICKSTREAM.p1"} {
+			if e, err := leases.Get(ctx, "u.windower."+u); err == nil {
+				owners[u] = string(e.Value())
+			}
+		}
+		if len(owners) == 2 && owners["CLICKSTREAM.p0"] != owners["CLICKSTREAM.p1"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the two partitions did not get two owners: %v", owners)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	click := func(id string, user int, ts int64) {
+		publishClick(t, env.JS, id, ts, fmt.Sprintf(`{"ip":"1.2.3.4","userid":%d,"status":"200","request":"GET /index.html HTTP/1.1"}`, user))
+	}
+	w0 := t0 - t0%60_000
+	click("a1", a, w0+1000)
+	click("b1", b, w0+2*60_000)
+	click("a2", a, w0+2000) // late: stream time w0+120 s is past the window's end w0+60 s + 1 s grace
+
+	late := streamMsgs(t, env.JS, topology.StreamLateEvents, "late."+topology.TableEventsPerMin, 1)
+	if len(late) != 1 {
+		t.Fatalf("%d late events, want 1 (the second click of user %d)", len(late), a)
+	}
+	if id := late[0].Headers().Get("Nats-Msg-Id"); id != "late:"+topology.TableEventsPerMin+":"+topology.StreamClickstream+":3" {
+		t.Errorf("late event %s, want the third click's", id)
+	}
+	kv, err := env.JS.KeyValue(ctx, topology.TableEventsPerMin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		user   int
+		start  int64
+		events int
+	}{{a, w0, 1}, {b, w0 + 2*60_000, 1}} {
+		key := strconv.Itoa(want.user) + "." + strconv.FormatInt(want.start, 10)
+		var row struct{ EVENTS int }
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			e, err := kv.Get(ctx, key)
+			if err == nil && json.Unmarshal(e.Value(), &row) == nil && row.EVENTS == want.events {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("EVENTS_PER_MIN %s: %+v (err %v), want EVENTS %d", key, row, err, want.events)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
