@@ -25,6 +25,7 @@ type chaosCheck struct {
 	slack *chaosSlack
 	fuse  bool // the services run the fused plan
 	parts int  // partitions of every aggregation
+	split bool // the windower's reading is split (--repartition)
 
 	byID                                     map[string]chaosInput // first publication of each id
 	clickIDs, ratingIDs                      int                   // distinct ids published per source
@@ -33,7 +34,7 @@ type chaosCheck struct {
 }
 
 func newChaosCheck(t *testing.T, js jetstream.JetStream, plan *chaosPlan, slack *chaosSlack, cfg chaosConfig) *chaosCheck {
-	c := &chaosCheck{t: t, js: js, plan: plan, slack: slack, fuse: cfg.fuse, parts: cfg.partitions, byID: map[string]chaosInput{}}
+	c := &chaosCheck{t: t, js: js, plan: plan, slack: slack, fuse: cfg.fuse, parts: cfg.partitions, split: cfg.repartition, byID: map[string]chaosInput{}}
 	for _, in := range plan.inputs {
 		if _, ok := c.byID[in.id]; ok {
 			continue
@@ -73,7 +74,7 @@ func newChaosCheck(t *testing.T, js jetstream.JetStream, plan *chaosPlan, slack 
 func (c *chaosCheck) consumersExpected() map[string][]string {
 	w := func(stream string) []string { return windowerDurables(stream, c.parts) }
 	if c.fuse {
-		return map[string][]string{
+		out := map[string][]string{
 			topology.StreamClickstream:              w(topology.StreamClickstream),
 			topology.StreamClickstreamUsers:         {"enricher-web-users"},
 			topology.StreamClickstreamCodes:         {"enricher-clickstream-codes"},
@@ -81,6 +82,14 @@ func (c *chaosCheck) consumersExpected() map[string][]string {
 			topology.StreamUnhappyPlatinumCustomers: {"alerting-slack"},
 			topology.StreamDebezium:                 {"cdc"},
 		}
+		if c.split && c.parts > 1 {
+			// The router reads the source; the partitions read its shuffle stream.
+			for _, s := range []string{topology.StreamClickstream, topology.StreamRatings} {
+				out[s] = []string{"windower-" + s + "-shuffle"}
+				out[topology.ShuffleStream(s)] = w(s)
+			}
+		}
+		return out
 	}
 	return map[string][]string{
 		topology.StreamClickstream:              append([]string{"enricher-clickstream"}, w(topology.StreamClickstream)...),

@@ -41,13 +41,16 @@ import (
 // it); the seed is logged.
 func TestChaos(t *testing.T) {
 	// The fused plan (the default: the windower runs the joins on CLICKSTREAM and RATINGS and
-	// publishes the joined streams) and the unfused one: the same end state.
+	// publishes the joined streams) and the unfused one: the same end state. And fused with
+	// the reading split (--repartition, four partitions): each kill stops the router and the
+	// partitions' owner at once.
 	for _, fuse := range []bool{true, false} {
-		t.Run(fmt.Sprintf("fuse=%v", fuse), func(t *testing.T) { chaos(t, fuse) })
+		t.Run(fmt.Sprintf("fuse=%v", fuse), func(t *testing.T) { chaos(t, fuse, false) })
 	}
+	t.Run("fuse=true,repartition", func(t *testing.T) { chaos(t, true, true) })
 }
 
-func chaos(t *testing.T, fuse bool) {
+func chaos(t *testing.T, fuse, split bool) {
 	cfg := chaosConfig{clicks: 20_000, ratings: 3_000, publishFor: 20 * time.Second,
 		kills: map[string]int{"enricher": 4, "windower": 4, "alerting": 3}, seed: 20261201}
 	if testing.Short() {
@@ -55,6 +58,9 @@ func chaos(t *testing.T, fuse bool) {
 			kills: map[string]int{"enricher": 2, "windower": 2, "alerting": 1}, seed: cfg.seed}
 	}
 	cfg.fuse = fuse
+	if split {
+		cfg.partitions, cfg.repartition = 4, true
+	}
 	runChaos(t, cfg)
 }
 
@@ -95,6 +101,7 @@ func runChaos(t *testing.T, cfg chaosConfig) {
 		"JETSUITE_WINDOWER_IDLE_TIMEOUT": "0s",
 		"JETSUITE_FUSE":                  strconv.FormatBool(fuse),
 		"JETSUITE_PARTITIONS":            strconv.Itoa(max(cfg.partitions, 1)),
+		"JETSUITE_REPARTITION":           strconv.FormatBool(cfg.repartition),
 		"SLACK_BOT_TOKEN":                "xoxb-chaos-test",
 		"SLACK_CHANNEL":                  slackChannel,
 		"SLACK_API_URL":                  slack.srv.GetAPIURL(),
@@ -229,8 +236,10 @@ type chaosConfig struct {
 	// instance started once joinAt inputs are published ("windower-4").
 	instances  map[string]int
 	partitions int
-	join       string
-	joinAt     int
+	// repartition: the windower splits its reading (a router and the shuffle stream).
+	repartition bool
+	join        string
+	joinAt      int
 	// stayDead: the monkey does not restart these services after killing them (their work
 	// must move to their other instances).
 	stayDead map[string]bool
@@ -623,7 +632,9 @@ func newChaosMonkey(t *testing.T, cfg chaosConfig, plan *chaosPlan, js jetstream
 			busy, found := 0, 0
 			names := s.ConsumerNames(ctx)
 			for name := range names.Name() {
-				if name != "windower-"+stream && !strings.HasPrefix(name, "windower-"+stream+"-p") {
+				// One consumer per set of partitions (-p<n>), or with the reading split the
+				// router's (-shuffle).
+				if name != "windower-"+stream && !strings.HasPrefix(name, "windower-"+stream+"-") {
 					continue
 				}
 				info, err := consumer(ctx, stream, name)
@@ -788,12 +799,20 @@ func (m *chaosMonkey) progressReport() string {
 // must move to the others), a fourth windower joins later (partitions move to it), the first
 // enricher and alerter are killed and restarted, and NATS restarts once. The end state must be
 // the same as one instance's: every table equal to the reference, every derived stream each
-// input once and in input order, one Slack message per unhappy platinum rating.
+// input once and in input order, one Slack message per unhappy platinum rating. Both ways:
+// every windower reading the whole source, and the reading split (--repartition: the router
+// moves with its lease like any partition).
 func TestScaleOut(t *testing.T) {
+	for _, split := range []bool{false, true} {
+		t.Run(fmt.Sprintf("repartition=%v", split), func(t *testing.T) { scaleOut(t, split) })
+	}
+}
+
+func scaleOut(t *testing.T, split bool) {
 	cfg := chaosConfig{clicks: 12_000, ratings: 2_000, publishFor: 20 * time.Second,
 		kills: map[string]int{"enricher": 1, "windower": 1, "alerting": 1}, seed: 20261202, fuse: true,
 		instances: map[string]int{"enricher": 2, "windower": 3, "alerting": 2}, partitions: 4,
-		join: "windower-4", stayDead: map[string]bool{"windower": true}}
+		join: "windower-4", stayDead: map[string]bool{"windower": true}, repartition: split}
 	if testing.Short() {
 		cfg.clicks, cfg.ratings, cfg.publishFor = 4_000, 600, 10*time.Second
 	}

@@ -5,11 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetsuite/jetsuite/shared/events"
 	"github.com/jetsuite/jetsuite/shared/flow"
 	"github.com/jetsuite/jetsuite/shared/sqlrt"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -306,6 +309,12 @@ func (k *task) applyShuffle(m jetstream.Msg) error {
 	}
 	r.b = r.b[len(shuffleMagic):]
 	rangeEnd := r.uvarint()
+	// The range's end is also in the router's Nats-Msg-Id (shared/flow's output id): a
+	// message that is not the router's must not move the partitions' progress.
+	id := topology.ShuffleSubject(k.source) + ":" + k.source + ":" + strconv.FormatUint(rangeEnd, 10)
+	if got := m.Headers().Get(events.HeaderMsgID); got != id && !strings.HasPrefix(got, id+":") {
+		return k.out.DeadLetter(m, fmt.Errorf("%w: message id %q is not the router's for a range ending at %d", errShuffle, got, rangeEnd))
+	}
 	n := r.count()
 	if cap(k.vec) < n {
 		k.vec = make([]stVal, n)

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jetsuite/jetsuite/services/windower"
 	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/obs"
+	"github.com/jetsuite/jetsuite/shared/pipe"
 	"github.com/jetsuite/jetsuite/shared/plan"
 	"github.com/jetsuite/jetsuite/shared/runner"
 	"github.com/jetsuite/jetsuite/shared/topology"
@@ -118,6 +120,72 @@ func TestRepartitionDecidesLatenessAsOneReader(t *testing.T) {
 				t.Fatalf("EVENTS_PER_MIN %s: %+v (err %v), want EVENTS %d", key, row, err, want.events)
 			}
 			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// TestShuffleGarbageDeadLettered: a message on a shuffle stream that is not the router's (not
+// a shuffle message at all, or one cut short) is dead-lettered with the reason by the partition
+// that reads it, and the clicks before and after it are counted.
+func TestShuffleGarbageDeadLettered(t *testing.T) {
+	env := natstest.Start(t)
+	p := plan.Demo()
+	p.Fuse()
+	p.DefaultPartitions, p.Repartition = 2, true
+	if err := p.Catalog().Ensure(context.Background(), env.JS, topology.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	nc, js := env.Connect(t)
+	svc, err := windower.New(windower.Config{Grace: time.Minute, FlushInterval: 10 * time.Millisecond, Tables: []string{topology.TableEventsPerMin}},
+		runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Plan: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	kv, err := env.JS.KeyValue(ctx, topology.TableEventsPerMin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w0 := t0 - t0%60_000
+	waitEvents := func(want int) {
+		t.Helper()
+		var row struct{ EVENTS int }
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			e, err := kv.Get(ctx, windower.RowKey("7", w0))
+			if err == nil && json.Unmarshal(e.Value(), &row) == nil && row.EVENTS == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("EVENTS_PER_MIN of user 7: %+v (err %v), want EVENTS %d", row, err, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	body := `{"ip":"1.2.3.4","userid":7,"status":"200","request":"GET /index.html HTTP/1.1"}`
+	publishClick(t, env.JS, "c1", w0+1000, body)
+	waitEvents(1)
+	subject := topology.ShuffleSubject(topology.StreamClickstream)
+	// Not a shuffle message; one cut short; and a well-formed one claiming a range up to input
+	// 1000, which must not make the partitions skip the inputs before it.
+	for _, garbage := range []string{"not a shuffle message", "JSH1\x05\x01", "JSH1\xe8\x07\x00\x00"} {
+		if _, err := env.JS.Publish(ctx, subject, []byte(garbage)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publishClick(t, env.JS, "c2", w0+2000, body)
+	waitEvents(2)
+	dl := streamMsgs(t, env.JS, topology.StreamDeadLetter, "dlq."+topology.ShuffleStream(topology.StreamClickstream), 3)
+	if len(dl) != 3 {
+		t.Fatalf("%d dead letters of the shuffle stream, want 3", len(dl))
+	}
+	for _, m := range dl {
+		if e := m.Headers().Get(pipe.HeaderDLQError); !strings.Contains(e, "malformed shuffle message") {
+			t.Errorf("dead letter %q: error %q", m.Data(), e)
 		}
 	}
 }
