@@ -23,8 +23,10 @@ import (
 
 // TestScaleOutThroughput measures (it asserts nothing about speed): clicks/s through enrich +
 // the seven windows (fused) with one windower process and no partitions, then 1, 2 and 4
-// windower processes sharing four partitions per aggregation, each process's CPU, and the raw consume+ack rate of the same stream in the same
-// run; then the time from SIGKILLing one windower to all its partitions being served again.
+// windower processes sharing four partitions per aggregation, each process's CPU, and the raw
+// consume+ack rate of the same stream in the same run; then the time from SIGKILLing one
+// windower to all its partitions being served again. The partitioned runs go twice: every
+// windower reading the whole source, and the reading split (--repartition).
 // Switched on by JETSUITE_SCALE=1 (`go tool task bench:scale`); docs/BENCHMARKS.md has the
 // figures. JETSUITE_SCALE_CLICKS sets the clicks per run (default 200,000).
 func TestScaleOutThroughput(t *testing.T) {
@@ -42,12 +44,17 @@ func TestScaleOutThroughput(t *testing.T) {
 	tmp := t.TempDir()
 	bin := buildJetsuite(t, tmp)
 	// One windower without partitions first: the figure to compare with.
-	for _, r := range [][2]int{{1, 1}, {1, 4}, {2, 4}, {4, 4}} {
-		t.Run(fmt.Sprintf("windowers=%d,partitions=%d", r[0], r[1]), func(t *testing.T) { scaleRun(t, bin, r[0], r[1], clicks) })
+	for _, split := range []bool{false, true} {
+		for _, r := range [][2]int{{1, 1}, {1, 4}, {2, 4}, {4, 4}} {
+			if split && r[1] == 1 {
+				continue // nothing to split
+			}
+			t.Run(fmt.Sprintf("windowers=%d,partitions=%d,repartition=%v", r[0], r[1], split), func(t *testing.T) { scaleRun(t, bin, r[0], r[1], split, clicks) })
+		}
 	}
 }
 
-func scaleRun(t *testing.T, bin string, instances, scaleParts, clicks int) {
+func scaleRun(t *testing.T, bin string, instances, scaleParts int, split bool, clicks int) {
 	dir, addr := t.TempDir(), testenv.FreeAddr(t)
 	env := natstest.StartAt(t, dir, addr)
 	ctx := context.Background()
@@ -65,6 +72,7 @@ func scaleRun(t *testing.T, bin string, instances, scaleParts, clicks int) {
 		"JETSUITE_HTTP_LISTEN":             "none",
 		"JETSUITE_LOG_LEVEL":               "warn",
 		"JETSUITE_PARTITIONS":              strconv.Itoa(scaleParts),
+		"JETSUITE_REPARTITION":             strconv.FormatBool(split),
 		"JETSUITE_WINDOWER_IDLE_TIMEOUT":   "0s",
 		"JETSUITE_WINDOWER_GRACE":          "1h",
 		"JETSUITE_ALERTING_SLACK_API_URL":  "http://127.0.0.1:1/",
@@ -79,6 +87,9 @@ func scaleRun(t *testing.T, bin string, instances, scaleParts, clicks int) {
 		ws = append(ws, p)
 	}
 	units := 2 * scaleParts // CLICKSTREAM's and RATINGS' partitions
+	if split {
+		units += 2 // and their routers
+	}
 	leased := func() (n int, owners map[string]bool) {
 		owners = map[string]bool{}
 		leases, err := env.JS.KeyValue(ctx, topology.BucketLeases)
@@ -115,7 +126,7 @@ func scaleRun(t *testing.T, bin string, instances, scaleParts, clicks int) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		n, owners := leased()
-		if n == units && len(owners) == min(instances, units) && settled(env.JS, instances) {
+		if n == units && len(owners) == min(instances, units) && settled(env.JS, instances, split) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -147,8 +158,8 @@ func scaleRun(t *testing.T, bin string, instances, scaleParts, clicks int) {
 
 	rawRate := float64(clicks) / rawConsume(t, env.JS, clicks).Seconds()
 
-	t.Logf("RESULT windowers=%d partitions=%d: %.0f clicks/s (%d clicks in %s); raw consume+ack %.0f/s (ratio %.2f); CPU cores per windower process: %s; test process (NATS server and publisher): %.2f cores",
-		instances, scaleParts, rate, uint64(clicks)-done0, elapsed.Round(time.Millisecond), rawRate, rate/rawRate,
+	t.Logf("RESULT windowers=%d partitions=%d repartition=%v: %.0f clicks/s (%d clicks in %s); raw consume+ack %.0f/s (ratio %.2f); CPU cores per windower process: %s; test process (NATS server and publisher): %.2f cores",
+		instances, scaleParts, split, rate, uint64(clicks)-done0, elapsed.Round(time.Millisecond), rawRate, rate/rawRate,
 		strings.Join(cpus, " "), selfCores)
 
 	if instances < 2 {
@@ -212,24 +223,34 @@ func waitPublishes(t *testing.T, js jetstream.JetStream) {
 
 // settled reports whether the windower consumes CLICKSTREAM with a consumer per instance (one
 // per partition set), none of them made in the last second: the hand-overs are done.
-func settled(js jetstream.JetStream, instances int) bool {
+func settled(js jetstream.JetStream, instances int, split bool) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, topology.StreamClickstream)
-	if err != nil {
-		return false
+	streams, want := []string{topology.StreamClickstream}, instances
+	if split {
+		// The router reads CLICKSTREAM, the partitions its shuffle stream.
+		streams, want = append(streams, topology.ShuffleStream(topology.StreamClickstream)), instances+1
 	}
 	n := 0
-	infos := s.ListConsumers(ctx)
-	for info := range infos.Info() {
-		if strings.HasPrefix(info.Name, "windower-") {
-			if time.Since(info.Created) < time.Second {
-				return false
+	for _, name := range streams {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			return false
+		}
+		infos := s.ListConsumers(ctx)
+		for info := range infos.Info() {
+			if strings.HasPrefix(info.Name, "windower-") {
+				if time.Since(info.Created) < time.Second {
+					return false
+				}
+				n++
 			}
-			n++
+		}
+		if infos.Err() != nil {
+			return false
 		}
 	}
-	return infos.Err() == nil && n >= instances
+	return n >= want
 }
 
 // procCPU is a process's user + system CPU time so far (/proc/<pid>/stat, clock ticks of 10 ms).

@@ -678,17 +678,28 @@ func (s *Service) runTask(ctx context.Context, k *task) error {
 	default:
 		s.log.Info("aggregating", "source", k.source, "task", k.name(), "partitions", fmt.Sprint(k.set), "tables", strings.Join(names, " "))
 	}
-	stream, resume, checkpointKey := k.source, k.resume, ""
+	stream, resume, checkpointKey, batch := k.source, k.resume, "", s.cfg.BatchSize
 	switch k.mode {
 	case modeWork:
 		stream = topology.ShuffleStream(k.source)
 		checkpointKey = k.durable() + "." + stream
+		// A shuffle message holds up to maxShuffleBytes of rows (a router's batch): a pull of
+		// a few of them is thousands of inputs, and a thousand could be 256 MiB.
+		batch = max(1, min(batch, shuffleBatch))
 	case modeRoute:
 		resume = nil // the router keeps no progress of its own: its checkpoint says
 	}
 	// The consumers named after the set's other partitions were their last owners' (when
-	// each was the lowest of a set): this task reads for them now.
-	for _, p := range k.set[min(1, len(k.set)):] {
+	// each was the lowest of a set): this task reads for them now. A router reads for every
+	// partition: the source's partition consumers are from before the reading was split.
+	stale := k.set[min(1, len(k.set)):]
+	if k.mode == modeRoute {
+		stale = nil
+		for p := range max(k.parts, 1) {
+			stale = append(stale, p)
+		}
+	}
+	for _, p := range stale {
 		name := "windower-" + k.name() + "-p" + strconv.Itoa(p)
 		if err := k.js.DeleteConsumer(ctx, stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			s.log.Warn("stale consumer not deleted", "consumer", name, "err", err)
@@ -703,7 +714,7 @@ func (s *Service) runTask(ctx context.Context, k *task) error {
 		// of a consumer whose name other sets have used.
 		Resume:   resume,
 		Ordered:  k.ordered(),
-		Batch:    s.cfg.BatchSize,
+		Batch:    batch,
 		InFlight: s.cfg.InFlight,
 		Tick:     tick(s.cfg),
 		Log:      s.log,

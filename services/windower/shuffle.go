@@ -51,6 +51,9 @@ const shuffleMagic = "JSH1"
 // into several (each a contiguous range of inputs). NATS refuses payloads over 1 MiB by default.
 const maxShuffleBytes = 256 << 10
 
+// shuffleBatch is the largest pull of a partition owner: at most 4 MiB of shuffle messages.
+const shuffleBatch = 16
+
 // stVal is one table's stream time in a shuffle message.
 type stVal struct {
 	st  int64

@@ -357,3 +357,56 @@ CREATE TABLE TOTAL_PER_USER AS SELECT username, COUNT(*) AS clicks FROM KNOWN_CL
 		}
 	}
 }
+
+// TestRepartitionCatalog: the shuffle streams of the windower's repartition step are declared
+// only when the plan repartitions, one per source of partitioned aggregations (in the plan's
+// arrangement), a day at most and with their source's byte limit; explain names them.
+func TestRepartitionCatalog(t *testing.T) {
+	shuffles := func(p *Plan) map[string]topology.Stream {
+		out := map[string]topology.Stream{}
+		for _, s := range p.Catalog().Streams {
+			if strings.HasPrefix(s.Name, "SHUFFLE_") {
+				out[s.Name] = s
+			}
+		}
+		return out
+	}
+	p := Demo()
+	p.Fuse()
+	p.DefaultPartitions = 4
+	if got := shuffles(p); len(got) != 0 {
+		t.Errorf("shuffle streams without repartition: %v", got)
+	}
+	p.Repartition = true
+	got := shuffles(p)
+	for _, src := range []string{topology.StreamClickstream, topology.StreamRatings} {
+		s, ok := got[topology.ShuffleStream(src)]
+		if !ok {
+			t.Errorf("no shuffle stream for %s: %v", src, got)
+			continue
+		}
+		if !slices.Equal(s.Subjects, []string{"shuffle." + src}) || !s.Derived || s.MaxAge != 24*time.Hour {
+			t.Errorf("shuffle stream of %s: %+v", src, s)
+		}
+	}
+	if len(got) != 2 {
+		t.Errorf("%d shuffle streams, want CLICKSTREAM's and RATINGS': %v", len(got), got)
+	}
+	var b strings.Builder
+	if err := p.Explain(&b, topology.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "routed by the repartition step through stream SHUFFLE_CLICKSTREAM") {
+		t.Errorf("explain does not name the shuffle stream:\n%s", b.String())
+	}
+
+	unfused := Demo()
+	unfused.DefaultPartitions, unfused.Repartition = 4, true
+	if got := shuffles(unfused); len(got) != 4 || got[topology.ShuffleStream(topology.StreamUserClickstream)].Name == "" {
+		t.Errorf("unfused: shuffle streams %v, want those of CLICKSTREAM, USER_CLICKSTREAM, ENRICHED_ERROR_CODES and RATINGS_WITH_CUSTOMER_DATA", got)
+	}
+	unfused.DefaultPartitions = 1
+	if got := shuffles(unfused); len(got) != 0 {
+		t.Errorf("one partition: shuffle streams %v", got)
+	}
+}
