@@ -33,10 +33,18 @@ import (
 // input order; tables equal the reference; dead letters; one Slack message per unhappy rating,
 // in order; nothing pending), that every stream, bucket and durable consumer jetsuite created
 // has 3 replicas on 3 nodes. Last, it stops the node holding the CUSTOMERS watcher once more
-// and checks that a change of CUSTOMERS made meanwhile still reaches the ratings join.
+// and checks that a change of CUSTOMERS made meanwhile still reaches the ratings join. Both
+// ways: every windower partition reading the source, and the reading split (--repartition: the
+// routers and the R3 shuffle streams).
 func TestClusterNodeLoss(t *testing.T) {
+	for _, split := range []bool{false, true} {
+		t.Run(fmt.Sprintf("repartition=%v", split), func(t *testing.T) { clusterNodeLoss(t, split) })
+	}
+}
+
+func clusterNodeLoss(t *testing.T, split bool) {
 	// The aggregations in four partitions, as the binary's default gives new tables.
-	cfg := chaosConfig{clicks: 8_000, ratings: 1_200, publishFor: 14 * time.Second, seed: 20261202, fuse: true, partitions: 4}
+	cfg := chaosConfig{clicks: 8_000, ratings: 1_200, publishFor: 14 * time.Second, seed: 20261202, fuse: true, partitions: 4, repartition: split}
 	started := time.Now()
 	plan := newChaosPlan(cfg)
 	t.Logf("seed %d: %d clicks, %d ratings, %d garbage, %d duplicate publications, %d inputs in all; publishing over %s",
@@ -61,6 +69,7 @@ func TestClusterNodeLoss(t *testing.T) {
 		"NATS_URL":                         cl.URL(),
 		"JETSUITE_REPLICAS":                "3",
 		"JETSUITE_PARTITIONS":              strconv.Itoa(cfg.partitions),
+		"JETSUITE_REPARTITION":             strconv.FormatBool(split),
 		"JETSUITE_HTTP_LISTEN":             "none",
 		"JETSUITE_LOG_LEVEL":               "info",
 		"JETSUITE_WINDOWER_FLUSH_INTERVAL": "100ms",
@@ -98,7 +107,7 @@ func TestClusterNodeLoss(t *testing.T) {
 	// The CDC reader declares the catalog (R3); the tables go in before `all` starts, so that
 	// its joins see them from the first input on, as in the chaos test.
 	cdcProc.start()
-	waitCatalog(t, js, cdcProc, 60*time.Second)
+	waitCatalog(t, js, cdcProc, split, 60*time.Second)
 	pub := &chaosPublisher{t: t, js: pubJS}
 	pub.publish(plan.tables)
 	waitCustomers(t, js, plan.customers)
@@ -183,7 +192,7 @@ func TestClusterNodeLoss(t *testing.T) {
 			t.Errorf("%s is not running at the end\n%s", p.name, p.tail(20))
 		}
 	}
-	checkReplicas(t, js, check.consumersExpected())
+	checkReplicas(t, js, split, check.consumersExpected())
 	check.all()
 	if t.Failed() {
 		return
@@ -271,13 +280,13 @@ func probeTableChange(t *testing.T, cl *natstest.Cluster, js jetstream.JetStream
 
 // waitCatalog waits until every stream and bucket of the built-in pipelines exists (the
 // process p declares them).
-func waitCatalog(t *testing.T, js jetstream.JetStream, p *proc, within time.Duration) {
+func waitCatalog(t *testing.T, js jetstream.JetStream, p *proc, split bool, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		missing := ""
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		for _, name := range catalogStreams() {
+		for _, name := range catalogStreams(split) {
 			if _, err := js.Stream(ctx, name); err != nil {
 				missing = name + ": " + err.Error()
 				break
@@ -294,9 +303,13 @@ func waitCatalog(t *testing.T, js jetstream.JetStream, p *proc, within time.Dura
 	}
 }
 
-// catalogStreams are the streams the built-in pipelines declare, buckets' streams included.
-func catalogStreams() []string {
-	c := plan.Demo().Catalog()
+// catalogStreams are the streams the built-in pipelines declare (fused, in four partitions, and
+// with split the shuffle streams), buckets' streams included.
+func catalogStreams(split bool) []string {
+	p := plan.Demo()
+	p.Fuse()
+	p.DefaultPartitions, p.Repartition = 4, split
+	c := p.Catalog()
 	var out []string
 	for _, s := range c.Streams {
 		out = append(out, s.Name)
@@ -440,13 +453,13 @@ func newestSource(js jetstream.JetStream, stream, source string) (uint64, error)
 // current, and so has every durable consumer the services created (they set no replicas of
 // their own and inherit the stream's). Other consumers (KV watchers: ordered, ephemeral,
 // R1 by design) are logged.
-func checkReplicas(t *testing.T, js jetstream.JetStream, durables map[string][]string) {
+func checkReplicas(t *testing.T, js jetstream.JetStream, split bool, durables map[string][]string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var ephemeral []string
 	durableCount := 0
-	for _, name := range catalogStreams() {
+	for _, name := range catalogStreams(split) {
 		s, err := js.Stream(ctx, name)
 		if err != nil {
 			t.Errorf("stream %s: %v", name, err)
@@ -484,7 +497,7 @@ func checkReplicas(t *testing.T, js jetstream.JetStream, durables map[string][]s
 		t.Errorf("%d durable consumers found, want at least %d", durableCount, want)
 	}
 	sort.Strings(ephemeral)
-	t.Logf("%d streams and buckets, %d durable consumers: 3 replicas each; ephemeral consumers now: %v", len(catalogStreams()), durableCount, ephemeral)
+	t.Logf("%d streams and buckets, %d durable consumers: 3 replicas each; ephemeral consumers now: %v", len(catalogStreams(split)), durableCount, ephemeral)
 }
 
 func replicasOf(ci *jetstream.ClusterInfo) int {
