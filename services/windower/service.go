@@ -687,7 +687,7 @@ func (s *Service) runTask(ctx context.Context, k *task) error {
 		// a few of them is thousands of inputs, and a thousand could be 256 MiB.
 		batch = max(1, min(batch, shuffleBatch))
 	case modeRoute:
-		resume = nil // the router keeps no progress of its own: its checkpoint says
+		resume = k.routerResume
 	}
 	// The consumers named after the set's other partitions were their last owners' (when
 	// each was the lowest of a set): this task reads for them now. A router reads for every
@@ -711,7 +711,7 @@ func (s *Service) runTask(ctx context.Context, k *task) error {
 		Durable:       k.durable(),
 		CheckpointKey: checkpointKey,
 		// Where to resume is the oldest progress of the set's partitions, not the checkpoint
-		// of a consumer whose name other sets have used.
+		// of a consumer whose name other sets have used (a router: its checkpoint).
 		Resume:   resume,
 		Ordered:  k.ordered(),
 		Batch:    batch,

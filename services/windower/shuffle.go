@@ -504,6 +504,37 @@ func (k *task) restoreRouter(ctx context.Context) error {
 	return nil
 }
 
+// routerResume is a router's flow.Options.Resume: its checkpoint, or before its first one (the
+// reading was not split until now) the oldest progress of the partitions, whose saved state
+// holds every input before it: the router does not route the whole retained source again.
+func (k *task) routerResume(ctx context.Context) (uint64, error) {
+	if err := k.Start(ctx, 0); err != nil {
+		return 0, err
+	}
+	cp, err := flow.Checkpoint(ctx, k.js, k.durable(), k.source)
+	if err != nil || cp > 0 {
+		return cp, err
+	}
+	least := uint64(0)
+	for p := range max(k.parts, 1) {
+		e, err := k.state.Get(ctx, k.progressKeyOf(p))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return 0, nil // a partition without state: from the start
+		}
+		if err != nil {
+			return 0, fmt.Errorf("progress of %s: %w", k.unit(p), err)
+		}
+		pr, err := decodeProgress(e.Value())
+		if err != nil {
+			return 0, err
+		}
+		if p == 0 || pr.Seq < least {
+			least = pr.Seq
+		}
+	}
+	return least, nil
+}
+
 // restoredST starts the idle time of every table with a stream time from now.
 func (k *task) restoredST() {
 	for _, t := range k.tables {

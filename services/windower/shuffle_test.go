@@ -189,3 +189,75 @@ func TestShuffleGarbageDeadLettered(t *testing.T) {
 		}
 	}
 }
+
+// TestRepartitionSwitch: a windower's reading is split (--repartition) after it ran without,
+// and back: no rebuild, the counts go on from the saved state, and the router's first start
+// resumes after the partitions' progress instead of routing the retained source again.
+func TestRepartitionSwitch(t *testing.T) {
+	env := natstest.Start(t)
+	w0 := t0 - t0%60_000
+	seq, want := 0, map[int]int{}
+	publish := func(n int) {
+		for range n {
+			seq++
+			user := seq % 5
+			want[user]++
+			publishClick(t, env.JS, "s"+strconv.Itoa(seq), w0+int64(seq), fmt.Sprintf(`{"ip":"1.2.3.4","userid":%d,"status":"200","request":"GET / HTTP/1.1"}`, user))
+		}
+	}
+	phase := func(split bool) {
+		t.Helper()
+		p := plan.Demo()
+		p.Fuse()
+		p.DefaultPartitions, p.Repartition = 2, split
+		if err := p.Catalog().Ensure(context.Background(), env.JS, topology.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		nc, js := env.Connect(t)
+		svc, err := windower.New(windower.Config{Grace: time.Hour, FlushInterval: 10 * time.Millisecond, Tables: []string{topology.TableEventsPerMin}},
+			runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Plan: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- svc.Run(ctx) }()
+		publish(200)
+		kv, err := env.JS.KeyValue(ctx, topology.TableEventsPerMin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for user, n := range want {
+			var row struct{ EVENTS int }
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				e, err := kv.Get(ctx, windower.RowKey(strconv.Itoa(user), w0))
+				if err == nil && json.Unmarshal(e.Value(), &row) == nil && row.EVENTS == n {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("split %v: EVENTS_PER_MIN of user %d: %+v (err %v), want EVENTS %d", split, user, row, err, n)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	phase(false)
+	phase(true)
+	c, err := env.JS.Consumer(context.Background(), topology.StreamClickstream, "windower-CLICKSTREAM-shuffle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Delivered.Consumer != 200 || info.Delivered.Stream != 400 {
+		t.Errorf("the router read %d inputs up to %d, want the 200 after the 200 the partitions had applied", info.Delivered.Consumer, info.Delivered.Stream)
+	}
+	phase(false)
+}
