@@ -27,6 +27,66 @@ func partitionOfUser(userid, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
+// splitPlan is the built-in plan, fused, with its aggregations in parts partitions and their
+// reading split or not, its streams (the shuffle streams among them) declared.
+func splitPlan(t *testing.T, env *natstest.Env, parts int, split bool) *plan.Plan {
+	t.Helper()
+	p := plan.Demo()
+	p.Fuse()
+	p.DefaultPartitions, p.Repartition = parts, split
+	if err := p.Catalog().Ensure(context.Background(), env.JS, topology.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runEventsWindowers runs n windower instances of EVENTS_PER_MIN on p (each its own
+// connection and instance name) until the returned function stops them.
+func runEventsWindowers(t *testing.T, env *natstest.Env, p *plan.Plan, n int, grace time.Duration) (stop func()) {
+	t.Helper()
+	var services []runner.Service
+	for i := range n {
+		nc, js := env.Connect(t)
+		s, err := windower.New(windower.Config{Grace: grace, FlushInterval: 10 * time.Millisecond, Tables: []string{topology.TableEventsPerMin}},
+			runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Plan: p, Instance: fmt.Sprintf("w%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		services = append(services, s)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runner.RunAll(ctx, obs.NewLogger(nil, "text", "warn"), services...) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// waitEvents waits until EVENTS_PER_MIN's row of user in the window starting at start counts
+// want events.
+func waitEvents(t *testing.T, env *natstest.Env, user int, start int64, want int) {
+	t.Helper()
+	kv, err := env.JS.KeyValue(context.Background(), topology.TableEventsPerMin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row struct{ EVENTS int }
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		e, err := kv.Get(context.Background(), windower.RowKey(strconv.Itoa(user), start))
+		if err == nil && json.Unmarshal(e.Value(), &row) == nil && row.EVENTS == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("EVENTS_PER_MIN of user %d at %d: %+v (err %v), want EVENTS %d", user, start, row, err, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestRepartitionDecidesLatenessAsOneReader: with the reading split (Config.Repartition), two
 // windowers each own one of EVENTS_PER_MIN's two partitions and read only their rows. A click of
 // user A, then one of user B two minutes later, then one of A in A's first window: one reader of
@@ -40,27 +100,9 @@ func TestRepartitionDecidesLatenessAsOneReader(t *testing.T) {
 	for partitionOfUser(b, 2) == partitionOfUser(a, 2) {
 		b++
 	}
-	p := plan.Demo()
-	p.Fuse()
-	p.DefaultPartitions, p.Repartition = 2, true
-	if err := p.Catalog().Ensure(context.Background(), env.JS, topology.Options{}); err != nil { // the shuffle streams
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var services []runner.Service
-	for i := range 2 {
-		nc, js := env.Connect(t)
-		s, err := windower.New(windower.Config{Grace: time.Second, FlushInterval: 10 * time.Millisecond,
-			Tables: []string{topology.TableEventsPerMin}},
-			runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Plan: p, Instance: fmt.Sprintf("w%d", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		services = append(services, s)
-	}
-	done := make(chan error, 1)
-	go func() { done <- runner.RunAll(ctx, obs.NewLogger(nil, "text", "warn"), services...) }()
-	defer func() { cancel(); <-done }()
+	stop := runEventsWindowers(t, env, splitPlan(t, env, 2, true), 2, time.Second)
+	defer stop()
+	ctx := context.Background()
 
 	// Publish only once each partition has its own owner, so that no reader sees both.
 	leases, err := env.JS.KeyValue(ctx, topology.BucketLeases)
@@ -99,29 +141,8 @@ func TestRepartitionDecidesLatenessAsOneReader(t *testing.T) {
 	if id := late[0].Headers().Get("Nats-Msg-Id"); id != "late:"+topology.TableEventsPerMin+":"+topology.StreamClickstream+":3" {
 		t.Errorf("late event %s, want the third click's", id)
 	}
-	kv, err := env.JS.KeyValue(ctx, topology.TableEventsPerMin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []struct {
-		user   int
-		start  int64
-		events int
-	}{{a, w0, 1}, {b, w0 + 2*60_000, 1}} {
-		key := strconv.Itoa(want.user) + "." + strconv.FormatInt(want.start, 10)
-		var row struct{ EVENTS int }
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			e, err := kv.Get(ctx, key)
-			if err == nil && json.Unmarshal(e.Value(), &row) == nil && row.EVENTS == want.events {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("EVENTS_PER_MIN %s: %+v (err %v), want EVENTS %d", key, row, err, want.events)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitEvents(t, env, a, w0, 1)
+	waitEvents(t, env, b, w0+2*60_000, 1)
 }
 
 // TestShuffleGarbageDeadLettered: a message on a shuffle stream that is not the router's (not
@@ -129,46 +150,13 @@ func TestRepartitionDecidesLatenessAsOneReader(t *testing.T) {
 // that reads it, and the clicks before and after it are counted.
 func TestShuffleGarbageDeadLettered(t *testing.T) {
 	env := natstest.Start(t)
-	p := plan.Demo()
-	p.Fuse()
-	p.DefaultPartitions, p.Repartition = 2, true
-	if err := p.Catalog().Ensure(context.Background(), env.JS, topology.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	nc, js := env.Connect(t)
-	svc, err := windower.New(windower.Config{Grace: time.Minute, FlushInterval: 10 * time.Millisecond, Tables: []string{topology.TableEventsPerMin}},
-		runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Plan: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-
-	kv, err := env.JS.KeyValue(ctx, topology.TableEventsPerMin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stop := runEventsWindowers(t, env, splitPlan(t, env, 2, true), 1, time.Minute)
+	defer stop()
+	ctx := context.Background()
 	w0 := t0 - t0%60_000
-	waitEvents := func(want int) {
-		t.Helper()
-		var row struct{ EVENTS int }
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			e, err := kv.Get(ctx, windower.RowKey("7", w0))
-			if err == nil && json.Unmarshal(e.Value(), &row) == nil && row.EVENTS == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("EVENTS_PER_MIN of user 7: %+v (err %v), want EVENTS %d", row, err, want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	body := `{"ip":"1.2.3.4","userid":7,"status":"200","request":"GET /index.html HTTP/1.1"}`
 	publishClick(t, env.JS, "c1", w0+1000, body)
-	waitEvents(1)
+	waitEvents(t, env, 7, w0, 1)
 	subject := topology.ShuffleSubject(topology.StreamClickstream)
 	// Not a shuffle message; one cut short; and a well-formed one claiming a range up to input
 	// 1000, which must not make the partitions skip the inputs before it.
@@ -178,7 +166,7 @@ func TestShuffleGarbageDeadLettered(t *testing.T) {
 		}
 	}
 	publishClick(t, env.JS, "c2", w0+2000, body)
-	waitEvents(2)
+	waitEvents(t, env, 7, w0, 2)
 	dl := streamMsgs(t, env.JS, topology.StreamDeadLetter, "dlq."+topology.ShuffleStream(topology.StreamClickstream), 3)
 	if len(dl) != 3 {
 		t.Fatalf("%d dead letters of the shuffle stream, want 3", len(dl))
@@ -207,43 +195,11 @@ func TestRepartitionSwitch(t *testing.T) {
 	}
 	phase := func(split bool) {
 		t.Helper()
-		p := plan.Demo()
-		p.Fuse()
-		p.DefaultPartitions, p.Repartition = 2, split
-		if err := p.Catalog().Ensure(context.Background(), env.JS, topology.Options{}); err != nil {
-			t.Fatal(err)
-		}
-		nc, js := env.Connect(t)
-		svc, err := windower.New(windower.Config{Grace: time.Hour, FlushInterval: 10 * time.Millisecond, Tables: []string{topology.TableEventsPerMin}},
-			runner.Deps{NC: nc, JS: js, Health: obs.NewHealth(), Plan: p})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- svc.Run(ctx) }()
+		stop := runEventsWindowers(t, env, splitPlan(t, env, 2, split), 1, time.Hour)
+		defer stop()
 		publish(200)
-		kv, err := env.JS.KeyValue(ctx, topology.TableEventsPerMin)
-		if err != nil {
-			t.Fatal(err)
-		}
 		for user, n := range want {
-			var row struct{ EVENTS int }
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				e, err := kv.Get(ctx, windower.RowKey(strconv.Itoa(user), w0))
-				if err == nil && json.Unmarshal(e.Value(), &row) == nil && row.EVENTS == n {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("split %v: EVENTS_PER_MIN of user %d: %+v (err %v), want EVENTS %d", split, user, row, err, n)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
+			waitEvents(t, env, user, w0, n)
 		}
 	}
 	phase(false)
