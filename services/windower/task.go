@@ -481,16 +481,17 @@ func (k *task) durable() string {
 	return "windower-" + k.name()
 }
 
-// first reports whether the task runs partition 0, which publishes what all partitions would:
-// the fused statements' streams and dead letters.
+// first reports whether the task publishes what all partitions would (the fused statements'
+// streams and dead letters): the one that runs partition 0, or with the reading split the
+// router.
 func (k *task) first() bool {
 	switch k.mode {
+	case modeShared:
+		return len(k.set) > 0 && k.set[0] == 0
 	case modeRoute:
 		return true
-	case modeWork:
-		return false
 	}
-	return len(k.set) > 0 && k.set[0] == 0
+	return false // a partition owner: its router publishes them
 }
 
 // legacyCheckpointKey is where versions before shared/flow kept the progress record; read
