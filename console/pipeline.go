@@ -308,6 +308,14 @@ func (s *statsPoller) poll() *StatsEvent {
 			readStreams["KV_"+o.Bucket] = true
 		}
 	}
+	if s.plan.Repartition {
+		// The reading split: the partitions of an aggregation read its source's shuffle stream.
+		for _, step := range s.plan.Steps {
+			if src := plan.AggregationSource(step); step.Kind == plan.Aggregate && src != "" && s.plan.PartitionsOf(step) > 1 {
+				readStreams[topology.ShuffleStream(src)] = true
+			}
+		}
+	}
 	for name := range readStreams {
 		if infos[name] == nil {
 			continue
@@ -401,7 +409,12 @@ func (s *statsPoller) poll() *StatsEvent {
 				mine = step.Service + "-"
 			}
 			if in != nil {
-				lagOf(&st, []string{in.Stream}, []string{mine})
+				streams := []string{in.Stream}
+				if step.Kind == plan.Aggregate && s.plan.Repartition && s.plan.PartitionsOf(step) > 1 {
+					// The reading split: the partitions read the source's shuffle stream.
+					streams = append(streams, topology.ShuffleStream(in.Stream))
+				}
+				lagOf(&st, streams, []string{mine})
 			}
 		}
 		st.LastError = s.errors.Last(func(e LogEntry) bool { return names(e, exact, prefixes) })

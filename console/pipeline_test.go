@@ -2,11 +2,16 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"slices"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetsuite/jetsuite/shared/natsx/natstest"
 	"github.com/jetsuite/jetsuite/shared/plan"
+	"github.com/jetsuite/jetsuite/shared/topology"
 )
 
 // TestGraphOf: the demo plan's graph has a node per stream, table, sink and outside connector,
@@ -76,5 +81,36 @@ func TestRecorder(t *testing.T) {
 	}
 	if n := len(rec.buf.entries); n != recordKeep {
 		t.Errorf("%d records kept, at most %d", n, recordKeep)
+	}
+}
+
+// TestStatsSplitReading: with the reading split (--repartition), an aggregation's lag counts its
+// partitions' consumers of the source's shuffle stream, not only the router's of the source.
+func TestStatsSplitReading(t *testing.T) {
+	env := natstest.Start(t)
+	p := plan.Demo()
+	p.Fuse()
+	p.DefaultPartitions, p.Repartition = 4, true
+	ctx := context.Background()
+	if err := p.Catalog().Ensure(ctx, env.JS, topology.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	shuffle := topology.ShuffleStream(topology.StreamClickstream)
+	if _, err := env.JS.CreateOrUpdateConsumer(ctx, shuffle, jetstream.ConsumerConfig{Durable: "windower-CLICKSTREAM-p0", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := env.JS.Publish(ctx, topology.ShuffleSubject(topology.StreamClickstream), []byte("batch")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newStatsPoller(ctx, env.JS, p, NewRecorder(slog.DiscardHandler), slog.New(slog.DiscardHandler))
+	st := s.poll().Nodes[topology.TableEventsPerMin]
+	found := false
+	for _, c := range st.Consumers {
+		found = found || (c.Stream == shuffle && c.Name == "windower-CLICKSTREAM-p0" && c.Pending == 3)
+	}
+	if !found || st.Lag == nil || *st.Lag != 3 {
+		t.Errorf("EVENTS_PER_MIN: consumers %+v, lag %v; want the partition's consumer of %s with 3 pending", st.Consumers, st.Lag, shuffle)
 	}
 }
