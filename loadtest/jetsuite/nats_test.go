@@ -87,9 +87,23 @@ func TestPublishRatingsAndLag(t *testing.T) {
 	if b := c.PublishRatings(ctx, 50, 1, 0); b.Acked != 50 || b.Failed != 0 {
 		t.Fatalf("batch = %+v", b)
 	}
-	if lag, err := c.ConsumerLag(ctx, topology.StreamRatings, "probe"); err != nil || lag != 50 {
-		t.Fatalf("lag %d (%v), want 50", lag, err)
+	// The server updates a consumer's pending count a moment after a publish is acked: wait
+	// for it (with a deadline) rather than read it once.
+	waitLag := func(want uint64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			lag, err := c.ConsumerLag(ctx, topology.StreamRatings, "probe")
+			if err == nil && lag == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("lag %d (%v), want %d", lag, err, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
+	waitLag(50)
 	// 30 delivered, 10 of them acked: 20 pending + 20 awaiting their ack.
 	batch, err := cons.Fetch(30)
 	if err != nil {
@@ -108,9 +122,7 @@ func TestPublishRatingsAndLag(t *testing.T) {
 		}
 		i++
 	}
-	if lag, err := c.ConsumerLag(ctx, topology.StreamRatings, "probe"); err != nil || lag != 40 {
-		t.Fatalf("lag %d (%v), want 40", lag, err)
-	}
+	waitLag(40)
 	if _, err := c.ConsumerLag(ctx, topology.StreamRatings, "nobody"); err == nil {
 		t.Fatal("lag of a missing consumer: no error")
 	}
