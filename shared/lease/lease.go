@@ -166,7 +166,7 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options, units []Unit) e
 		return fmt.Errorf("lease bucket %s: %w", o.Bucket, err)
 	}
 	g := &group{o: o, kv: kv, units: byName, names: names, owned: map[string]*owned{},
-		failed: make(chan error, len(units))}
+		failed: make(chan error, len(units)), wake: make(chan struct{}, 1)}
 	return g.run(ctx)
 }
 
@@ -182,6 +182,9 @@ type group struct {
 	// one a tick.
 	failing bool
 	wg      sync.WaitGroup
+	// wake is signalled when a unit's Run returns, so that a release in progress finishes
+	// (its lease deleted) at once rather than at the next tick.
+	wake chan struct{}
 }
 
 // owned is a unit this instance holds the lease of.
@@ -190,6 +193,11 @@ type owned struct {
 	deadline time.Time // renewal's sending time + TTL/2: past it, the lease is lost
 	cancel   context.CancelCauseFunc
 	done     chan struct{} // closed when the unit's Run returned
+	// releasing: the unit was asked to stop gracefully (handed over, or the instance is
+	// leaving). Its lease is still renewed until its Run returns, and deleted then: a unit
+	// that drains and flushes for longer than the TTL must not be taken by another instance
+	// while it still writes.
+	releasing bool
 }
 
 func (g *group) memberKey(instance string) string { return "m." + g.o.Group + "." + instance }
@@ -208,6 +216,8 @@ func (g *group) run(ctx context.Context) error {
 		case err = <-g.failed:
 		case <-t.C:
 			continue
+		case <-g.wake:
+			continue
 		}
 		break
 	}
@@ -224,9 +234,7 @@ func (g *group) tick(ctx context.Context) {
 	defer cancel()
 	now := time.Now()
 	g.renewMember(rctx)
-	for name, u := range g.owned {
-		g.renew(rctx, name, u, now)
-	}
+	g.renewAll(rctx, now)
 	want, ok := g.preferred(rctx)
 	if !ok {
 		return // members unknown this round: keep what we hold, take nothing
@@ -234,11 +242,35 @@ func (g *group) tick(ctx context.Context) {
 	for _, name := range g.names {
 		u := g.owned[name]
 		switch {
-		case u != nil && !want[name]:
-			g.release(ctx, name, u)
+		case u != nil && !want[name] && !u.releasing:
+			g.release(name, u)
 		case u == nil && want[name]:
 			g.take(ctx, rctx, name)
 		}
+	}
+}
+
+// renewAll renews every lease held, those of units being released included (they still
+// run), and finishes the releases whose unit has stopped.
+func (g *group) renewAll(rctx context.Context, now time.Time) {
+	for name, u := range g.owned {
+		g.renew(rctx, name, u, now)
+	}
+	for name, u := range g.owned {
+		if !u.releasing {
+			continue
+		}
+		select {
+		case <-u.done:
+		default:
+			continue // still draining: its lease stays ours, renewed above
+		}
+		delete(g.owned, name)
+		dctx, cancel := context.WithTimeout(context.Background(), g.o.TTL/2)
+		if err := g.kv.Delete(dctx, g.leaseKey(name), jetstream.LastRevision(u.rev)); err != nil {
+			g.o.Log.Warn("lease not released (it expires on its own)", "unit", name, "err", err)
+		}
+		cancel()
 	}
 }
 
@@ -354,6 +386,12 @@ func (g *group) take(ctx, rctx context.Context, name string) {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
+		defer func() {
+			select {
+			case g.wake <- struct{}{}:
+			default:
+			}
+		}()
 		defer close(u.done)
 		err := g.runUnit(uctx, name)
 		if g.o.Observe != nil {
@@ -413,32 +451,50 @@ func (g *group) lose(name string, u *owned) {
 	delete(g.owned, name)
 }
 
-// release stops a unit gracefully, then deletes its lease so that its new owner can take it.
-func (g *group) release(ctx context.Context, name string, u *owned) {
+// release asks a unit to stop gracefully. It does not wait: the lease is renewed while the
+// unit drains, and deleted once its Run returned (renewAll), so that its new owner can take
+// it. Waiting here stopped every renewal of the instance for as long as the unit drained; a
+// drain longer than the TTL let another instance take this unit, and the instance's other
+// units, while they were still writing (TestScaleOut: rows short after a hand-over under
+// load; TestReleaseKeepsRenewing).
+func (g *group) release(name string, u *owned) {
 	g.o.Log.Info("handing unit over", "unit", name)
+	u.releasing = true
 	u.cancel(errReleased)
-	<-u.done
-	delete(g.owned, name)
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.o.TTL/2)
-	defer cancel()
-	if err := g.kv.Delete(dctx, g.leaseKey(name), jetstream.LastRevision(u.rev)); err != nil {
-		g.o.Log.Warn("lease not released (it expires on its own)", "unit", name, "err", err)
-	}
 }
 
 // stopAll stops every unit (gracefully unless failed) and releases the leases, then removes
 // the member entry, so that the others take the units over at once.
 func (g *group) stopAll(graceful bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), g.o.TTL)
-	defer cancel()
 	for name, u := range g.owned {
-		if graceful {
-			g.release(ctx, name, u)
-		} else {
+		switch {
+		case !graceful:
 			u.cancel(errReleased) // a unit failed: the process is going down, leases expire
+		case !u.releasing:
+			g.release(name, u)
+		}
+	}
+	if graceful {
+		// The units drain together; their leases are renewed meanwhile and released as
+		// each one stops.
+		t := time.NewTicker(g.o.TTL / 5)
+		defer t.Stop()
+		for len(g.owned) > 0 {
+			rctx, cancel := context.WithTimeout(context.Background(), g.o.TTL/2)
+			g.renewAll(rctx, time.Now())
+			cancel()
+			if len(g.owned) == 0 {
+				break
+			}
+			select {
+			case <-t.C:
+			case <-g.wake:
+			}
 		}
 	}
 	g.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), g.o.TTL)
+	defer cancel()
 	if g.member != 0 {
 		_ = g.kv.Delete(ctx, g.memberKey(g.o.Instance), jetstream.LastRevision(g.member))
 	}

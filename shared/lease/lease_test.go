@@ -23,6 +23,8 @@ type ledger struct {
 	mu    sync.Mutex
 	spans map[string][]span // by unit
 	t     *testing.T
+	// drain is how long a unit asked to stop gracefully takes to stop (a windower flushing).
+	drain time.Duration
 }
 
 type span struct {
@@ -41,6 +43,9 @@ func (l *ledger) unit(owner, name string) lease.Unit {
 		i := len(l.spans[name]) - 1
 		l.mu.Unlock()
 		<-ctx.Done()
+		if !errors.Is(context.Cause(ctx), lease.ErrLost) {
+			time.Sleep(l.drain)
+		}
 		l.mu.Lock()
 		l.spans[name][i].end, l.spans[name][i].cause = time.Now(), context.Cause(ctx)
 		l.mu.Unlock()
@@ -288,5 +293,32 @@ func TestUnitRestartedAfterTransientError(t *testing.T) {
 	err := lease.Run(context.Background(), js, lease.Options{Group: "fatal", Instance: "a", TTL: ttl, Bucket: "LEASES_TEST"}, []lease.Unit{broken})
 	if !errors.Is(err, boom) {
 		t.Fatalf("a unit's own error: the group returned %v, want %v", err, boom)
+	}
+}
+
+// TestReleaseKeepsRenewing: a unit handed over drains for three TTLs before it stops (a
+// windower flushing under load). Its lease, and those of the instance's other units, are
+// renewed meanwhile, so the new owner starts it only after it stopped, and no unit is lost or
+// has two owners. (Before, the instance waited for the drain without renewing anything: its
+// leases expired and b took units a was still running.)
+func TestReleaseKeepsRenewing(t *testing.T) {
+	env, js := bucket(t)
+	units := []string{"u0", "u1", "u2", "u3"}
+	l := newLedger(t)
+	l.drain = 3 * ttl
+	start(t, js, l, "a", units)
+	waitFor(t, "a owning every unit", func() bool { return balanced(l.owners(), units, "a") })
+	_, jsB := env.Connect(t)
+	start(t, jsB, l, "b", units)
+	waitFor(t, "units spread over a and b", func() bool { return balanced(l.owners(), units, "a", "b") })
+	l.owners() // overlaps are errors
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for name, ss := range l.spans {
+		for _, s := range ss {
+			if errors.Is(s.cause, lease.ErrLost) {
+				t.Errorf("unit %s of %s was lost while another unit drained", name, s.owner)
+			}
+		}
 	}
 }
