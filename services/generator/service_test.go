@@ -75,6 +75,13 @@ func start(t *testing.T, env *natstest.Env, cfg Config, clock func() time.Time) 
 	return r
 }
 
+// waitGenerating waits until the generator has taken its unit of work and restored its
+// counters: ready means it serves, not that it has loaded GENERATOR_STATE yet.
+func waitGenerating(t *testing.T, r *running) {
+	t.Helper()
+	waitFor(t, "the generator generating", func() bool { return !r.svc.Status().Started.IsZero() })
+}
+
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -268,6 +275,7 @@ func TestRestartContinues(t *testing.T) {
 	}
 
 	r = start(t, env, cfg, nil)
+	waitGenerating(t, r)
 	if r.svc.seed.Load() != seed {
 		t.Fatalf("seed %d after restart, was %d", r.svc.seed.Load(), seed)
 	}
@@ -283,6 +291,7 @@ func TestRestartContinues(t *testing.T) {
 	// Users: the 39 users are sent once, not on every start.
 	before = count(t, env.JS, topology.SubjectRatings)
 	r = start(t, env, cfg, nil)
+	waitGenerating(t, r)
 	// Regenerating from n=3 would only be harmless within JetStream's duplicate window; the
 	// generator must continue after the last published event straight away.
 	if it := quickstart(r.svc.Status(), QRatings).Iteration; it < before {
