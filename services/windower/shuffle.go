@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -280,6 +281,33 @@ func (r *reader) st() stVal {
 	return v
 }
 
+// shuffleHeader is what a shuffle message says before its records: the last source input of
+// its range, and every table's name and stream time after the range.
+type shuffleHeader struct {
+	rangeEnd uint64
+	names    []string
+	end      []stVal
+}
+
+// readHeader reads a shuffle message's header; r is left at its records.
+func readHeader(data []byte) (shuffleHeader, *reader, error) {
+	var h shuffleHeader
+	if len(data) < len(shuffleMagic) || string(data[:len(shuffleMagic)]) != shuffleMagic {
+		return h, nil, fmt.Errorf("%w: no %q header", errShuffle, shuffleMagic)
+	}
+	r := &reader{b: data[len(shuffleMagic):]}
+	h.rangeEnd = r.uvarint()
+	n := r.count()
+	for range n {
+		h.names = append(h.names, string(r.bytes()))
+		h.end = append(h.end, r.st())
+	}
+	if r.err != nil {
+		return h, nil, fmt.Errorf("%w: %v", errShuffle, r.err)
+	}
+	return h, r, nil
+}
+
 // count reads a count that must not exceed what the rest could hold (one byte each at least).
 func (r *reader) count() int {
 	n := r.uvarint()
@@ -306,34 +334,23 @@ func (k *task) anyOwned(r *reader) bool {
 // partitions, with the router's stream times, then the stream times after the message's range.
 // A message that does not parse is dead-lettered.
 func (k *task) applyShuffle(m jetstream.Msg) error {
-	r := &reader{b: m.Data()}
-	if len(r.b) < len(shuffleMagic) || string(r.b[:len(shuffleMagic)]) != shuffleMagic {
-		return k.out.DeadLetter(m, fmt.Errorf("%w: no %q header", errShuffle, shuffleMagic))
+	h, r, err := readHeader(m.Data())
+	if err != nil {
+		return k.out.DeadLetter(m, err)
 	}
-	r.b = r.b[len(shuffleMagic):]
-	rangeEnd := r.uvarint()
+	rangeEnd, end := h.rangeEnd, h.end
 	// The range's end is also in the router's Nats-Msg-Id (shared/flow's output id): a
 	// message that is not the router's must not move the partitions' progress.
 	id := topology.ShuffleSubject(k.source) + ":" + k.source + ":" + strconv.FormatUint(rangeEnd, 10)
 	if got := m.Headers().Get(events.HeaderMsgID); got != id && !strings.HasPrefix(got, id+":") {
 		return k.out.DeadLetter(m, fmt.Errorf("%w: message id %q is not the router's for a range ending at %d", errShuffle, got, rangeEnd))
 	}
-	n := r.count()
-	if cap(k.vec) < n {
-		k.vec = make([]stVal, n)
+	if cap(k.vec) < len(end) {
+		k.vec = make([]stVal, len(end))
 	}
-	k.vec = k.vec[:n]
-	end := make([]stVal, n)
-	ord := make(map[string]int, n)
-	for i := range n {
-		ord[string(r.bytes())] = i
-		end[i] = r.st()
-	}
+	k.vec = k.vec[:len(end)]
 	for _, t := range k.tables {
-		t.ord = -1
-		if i, ok := ord[t.spec.Name]; ok {
-			t.ord = i
-		}
+		t.ord = slices.Index(h.names, t.spec.Name)
 	}
 	nrec := r.count()
 	for range nrec {
@@ -462,38 +479,22 @@ func (k *task) restoreRouter(ctx context.Context) error {
 		case err != nil:
 			return fmt.Errorf("shuffle stream %s: newest message: %w", name, err)
 		default:
-			r := &reader{b: m.Data}
-			if len(r.b) >= len(shuffleMagic) && string(r.b[:len(shuffleMagic)]) == shuffleMagic {
-				r.b = r.b[len(shuffleMagic):]
-				r.uvarint() // the range's end
-				n := r.count()
-				for range n {
-					tn, v := string(r.bytes()), r.st()
-					for _, t := range k.tables {
-						if t.spec.Name == tn && r.err == nil {
-							t.st, t.hasST = v.st, v.has
-						}
+			if h, _, err := readHeader(m.Data); err == nil {
+				for _, t := range k.tables {
+					if i := slices.Index(h.names, t.spec.Name); i >= 0 {
+						t.st, t.hasST = h.end[i].st, h.end[i].has
 					}
 				}
-				if r.err == nil {
-					k.restoredST()
-					return nil
-				}
+				k.restoredST()
+				return nil
 			}
 		}
 	}
-	for p := range max(k.parts, 1) {
-		e, err := k.state.Get(ctx, k.progressKeyOf(p))
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("progress of %s: %w", k.unit(p), err)
-		}
-		cp, err := decodeProgress(e.Value())
-		if err != nil {
-			return err
-		}
+	cps, err := k.partitionProgress(ctx)
+	if err != nil {
+		return err
+	}
+	for _, cp := range cps {
 		for _, t := range k.tables {
 			if tp, ok := cp.Tables[t.spec.Name]; ok && tp.Has && (!t.hasST || tp.StreamTime > t.st) {
 				t.st, t.hasST = tp.StreamTime, true
@@ -515,24 +516,35 @@ func (k *task) routerResume(ctx context.Context) (uint64, error) {
 	if err != nil || cp > 0 {
 		return cp, err
 	}
-	least := uint64(0)
+	cps, err := k.partitionProgress(ctx)
+	if err != nil || len(cps) < max(k.parts, 1) {
+		return 0, err // a partition without state: from the start
+	}
+	least := cps[0].Seq
+	for _, cp := range cps {
+		least = min(least, cp.Seq)
+	}
+	return least, nil
+}
+
+// partitionProgress reads the progress records of the task's partitions (those that have one).
+func (k *task) partitionProgress(ctx context.Context) ([]progress, error) {
+	var out []progress
 	for p := range max(k.parts, 1) {
 		e, err := k.state.Get(ctx, k.progressKeyOf(p))
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return 0, nil // a partition without state: from the start
+			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("progress of %s: %w", k.unit(p), err)
+			return nil, fmt.Errorf("progress of %s: %w", k.unit(p), err)
 		}
-		pr, err := decodeProgress(e.Value())
+		cp, err := decodeProgress(e.Value())
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		if p == 0 || pr.Seq < least {
-			least = pr.Seq
-		}
+		out = append(out, cp)
 	}
-	return least, nil
+	return out, nil
 }
 
 // restoredST starts the idle time of every table with a stream time from now.
