@@ -311,9 +311,8 @@ func (s *Service) Run(ctx context.Context) error {
 // when it starts), and its own program. Only the set with partition 0 publishes the fused
 // statements' streams (they have one writer); every set evaluates them for its tables.
 func (k *task) partitions(set []int, views transform.Views, split bool) (*task, error) {
-	c := *k
-	c.set, c.tables, c.dirty, c.starts, c.restored, c.lastSeq, c.pending = set, nil, nil, nil, false, 0, 0
-	c.dec, c.row = sqlrt.NewDecoder(k.in.Columns), make(sqlrt.Row, len(k.row))
+	c := k.fresh()
+	c.set = set
 	if split {
 		c.mode, c.inSet = modeWork, make([]bool, max(k.parts, 1))
 		for _, p := range set {
@@ -333,7 +332,15 @@ func (k *task) partitions(set []int, views transform.Views, split bool) (*task, 
 	if err := c.wire(k.steps, views, k.emit && c.first()); err != nil {
 		return nil, err
 	}
-	return &c, nil
+	return c, nil
+}
+
+// fresh is a copy of template task k with no tables, state or progress of its own yet.
+func (k *task) fresh() *task {
+	c := *k
+	c.set, c.tables, c.dirty, c.starts, c.restored, c.lastSeq, c.pending = nil, nil, nil, nil, false, 0, 0
+	c.dec, c.row = sqlrt.NewDecoder(k.in.Columns), make(sqlrt.Row, len(k.row))
+	return &c
 }
 
 // splittable reports whether the repartition step can split k's reading: its tables have
@@ -346,9 +353,8 @@ func (k *task) splittable() bool {
 // router returns a copy of template task k that routes its source's inputs to the partitions
 // (the repartition step, see shuffle.go): one state per table, for its stream time.
 func (k *task) router(views transform.Views) (*task, error) {
-	c := *k
-	c.mode, c.set, c.tables, c.dirty, c.starts, c.restored, c.lastSeq, c.pending = modeRoute, nil, nil, nil, nil, false, 0, 0
-	c.dec, c.row = sqlrt.NewDecoder(k.in.Columns), make(sqlrt.Row, len(k.row))
+	c := k.fresh()
+	c.mode = modeRoute
 	for i, t := range k.tables {
 		ts := newTableState(t.spec, time.Duration(t.grace)*time.Millisecond)
 		ts.parts, ts.ord, ts.countsNull = t.parts, i, true
@@ -358,7 +364,7 @@ func (k *task) router(views transform.Views) (*task, error) {
 	if err := c.wire(k.steps, views, k.emit); err != nil {
 		return nil, err
 	}
-	return &c, nil
+	return c, nil
 }
 
 // runRouter is the router's lease unit: it routes k's source until ctx ends.
@@ -670,25 +676,18 @@ func (s *Service) runTask(ctx context.Context, k *task) error {
 			names = append(names, name)
 		}
 	}
-	switch k.mode {
-	case modeRoute:
-		s.log.Info("routing to partitions", "source", k.source, "task", k.name(), "stream", topology.ShuffleStream(k.source), "tables", strings.Join(names, " "))
-	case modeWork:
-		s.log.Info("aggregating shuffled rows", "source", k.source, "task", k.name(), "partitions", fmt.Sprint(k.set), "tables", strings.Join(names, " "))
-	default:
-		s.log.Info("aggregating", "source", k.source, "task", k.name(), "partitions", fmt.Sprint(k.set), "tables", strings.Join(names, " "))
-	}
-	stream, resume, checkpointKey, batch := k.source, k.resume, "", s.cfg.BatchSize
+	msg, stream, resume, checkpointKey, batch := "aggregating", k.source, k.resume, "", s.cfg.BatchSize
 	switch k.mode {
 	case modeWork:
-		stream = topology.ShuffleStream(k.source)
+		msg, stream = "aggregating shuffled rows", topology.ShuffleStream(k.source)
 		checkpointKey = k.durable() + "." + stream
 		// A shuffle message holds up to maxShuffleBytes of rows (a router's batch): a pull of
 		// a few of them is thousands of inputs, and a thousand could be 256 MiB.
 		batch = max(1, min(batch, shuffleBatch))
 	case modeRoute:
-		resume = k.routerResume
+		msg, resume = "routing to partitions", k.routerResume
 	}
+	s.log.Info(msg, "source", k.source, "task", k.name(), "stream", stream, "partitions", fmt.Sprint(k.set), "tables", strings.Join(names, " "))
 	// The consumers named after the set's other partitions were their last owners' (when
 	// each was the lowest of a set): this task reads for them now. A router reads for every
 	// partition: the source's partition consumers are from before the reading was split.
